@@ -1,0 +1,68 @@
+//! The client's error type: a closed set of kinds (DESIGN.md §6) mapped from gRPC statuses,
+//! so callers never see tonic.
+
+/// Why a bridge call failed. Each variant carries a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BridgeError {
+    /// The bridge could not be reached (no socket, connection refused or dropped, timeout).
+    #[error("bridge unavailable: {0}")]
+    Unavailable(String),
+    /// Something named in the request does not exist (executable, working directory).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request was malformed (empty argv, bad env entry, cwd not a directory, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// Anything else: a protocol violation or an unexpected failure inside the bridge.
+    #[error("bridge internal error: {0}")]
+    Internal(String),
+}
+
+impl BridgeError {
+    /// The message without the kind prefix that `Display` adds.
+    pub fn message(&self) -> &str {
+        match self {
+            BridgeError::Unavailable(m)
+            | BridgeError::NotFound(m)
+            | BridgeError::InvalidArgument(m)
+            | BridgeError::Internal(m) => m,
+        }
+    }
+}
+
+impl From<tonic::Status> for BridgeError {
+    fn from(status: tonic::Status) -> Self {
+        use tonic::Code;
+        let message = status.message().to_string();
+        match status.code() {
+            Code::NotFound => BridgeError::NotFound(message),
+            Code::InvalidArgument | Code::FailedPrecondition | Code::PermissionDenied => {
+                BridgeError::InvalidArgument(message)
+            }
+            // A reset or refused connection surfaces as Unavailable/Unknown/Cancelled with
+            // transport details; all of them mean "the bridge went away".
+            Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded => {
+                BridgeError::Unavailable(message)
+            }
+            code => BridgeError::Internal(format!("{code:?}: {message}")),
+        }
+    }
+}
+
+impl From<tonic::transport::Error> for BridgeError {
+    fn from(err: tonic::transport::Error) -> Self {
+        // Include the source chain: tonic's top-level message is just "transport error".
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            // Some layers repeat their source's text in their own; keep each text once.
+            let text = s.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = s.source();
+        }
+        BridgeError::Unavailable(message)
+    }
+}

@@ -1,0 +1,23 @@
+//! Berth's bridge: the agent that runs as PID 1 in every workspace container, and the
+//! host-side client that talks to it over a Unix socket.
+//!
+//! The public API is [`BridgeClient`] with plain Rust types; tonic and prost stay inside this
+//! crate (DESIGN.md §1: backend-specific types never leave their crate). The generated
+//! [`proto`] module is public only so the `berth-bridge` binary (the server) can use it.
+
+mod client;
+mod error;
+
+pub use client::{BridgeClient, ExecRequest, ExitStatus, Health};
+pub use error::BridgeError;
+
+/// Generated protocol code (`berth.bridge.v1`). Not part of the supported API: it is public
+/// only for the server binary in this crate.
+#[doc(hidden)]
+pub mod proto {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("berth.bridge.v1");
+}
+
+/// Where the bridge listens inside the container unless `BERTH_BRIDGE_SOCKET` says otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/berth/bridge.sock";

@@ -1,0 +1,47 @@
+//! `berth-bridge`: PID 1 of every Berth workspace container.
+//!
+//! Startup order matters: environment and `/data` are prepared synchronously before the async
+//! runtime (and its threads) exist, then the server runs until SIGTERM/SIGINT.
+
+mod server;
+
+use std::process::ExitCode;
+
+/// PATH for images whose config sets none; without it `sh`, `ls` etc. could not be found.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn main() -> ExitCode {
+    if std::env::var_os("PATH").is_none() {
+        // Single-threaded here (no runtime yet), so mutating the environment is sound.
+        std::env::set_var("PATH", DEFAULT_PATH);
+    }
+    let cfg = server::Config::from_env();
+    if let Err(e) = server::seed(&cfg) {
+        // Keep serving: exec and health are still useful for diagnosing a broken /data.
+        eprintln!(
+            "berth-bridge: cannot prepare {}: {e}",
+            cfg.data_dir.display()
+        );
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth-bridge: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(server::run(cfg)) {
+        Ok(()) => {
+            eprintln!("berth-bridge: stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("berth-bridge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Test harness: runs the real `berth-bridge` binary on a temporary socket with temporary data
+//! and templates directories, and kills it when the test ends.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use berth_bridge::{BridgeClient, BridgeError, ExecRequest, ExitStatus, Health};
+
+pub struct Bridge {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub client: BridgeClient,
+    pub health: Health,
+}
+
+impl Bridge {
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/berth/bridge.sock")
+    }
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    /// Host pid of the process we started (`unshare` when started as PID 1).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Starts a bridge; `prepare` may populate `templates/` and `data/` first.
+    pub async fn start_with(prepare: impl FnOnce(&Path)) -> Bridge {
+        Self::spawn(&[], prepare).await
+    }
+
+    /// Starts the bridge as PID 1 of a new pid namespace (`unshare`, needs root), as in a
+    /// container. `None` when that is impossible here; fails instead when `CI` is set.
+    pub async fn start_as_pid1() -> Option<Bridge> {
+        let usable = Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "true"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !usable {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI: `unshare --pid` (root) is required"
+            );
+            eprintln!("skipping: cannot create a pid namespace here");
+            return None;
+        }
+        Some(
+            Self::spawn(
+                &["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"],
+                |_| {},
+            )
+            .await,
+        )
+    }
+
+    /// Starts `prefix... berth-bridge`. `BERTH_BRIDGE_BIN` runs the suite against another build,
+    /// e.g. the static one from scripts/build-bridge.sh.
+    async fn spawn(prefix: &[&str], prepare: impl FnOnce(&Path)) -> Bridge {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+        prepare(dir.path());
+        let socket = dir.path().join("run/berth/bridge.sock");
+        let bin = std::env::var_os("BERTH_BRIDGE_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_berth-bridge").into());
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let child = cmd
+            .env("BERTH_BRIDGE_SOCKET", &socket)
+            .env("BERTH_DATA_DIR", dir.path().join("data"))
+            .env("BERTH_TEMPLATES_DIR", dir.path().join("templates"))
+            .spawn()
+            .expect("spawn berth-bridge");
+        let (client, health) = BridgeClient::wait_ready(&socket, Duration::from_secs(10))
+            .await
+            .expect("bridge ready");
+        Bridge {
+            dir,
+            child: Some(child),
+            client,
+            health,
+        }
+    }
+
+    pub async fn start() -> Bridge {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Runs argv with optional stdin and collects stdout, stderr and the status.
+    pub async fn run(
+        &self,
+        req: ExecRequest,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<Output, BridgeError> {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let status = self
+            .client
+            .exec(req, stdin.map(std::io::Cursor::new), &mut out, &mut err)
+            .await?;
+        Ok(Output {
+            status,
+            stdout: out,
+            stderr: err,
+        })
+    }
+
+    pub async fn sh(&self, script: &str) -> Output {
+        self.run(ExecRequest::new(["sh", "-c", script]), None)
+            .await
+            .expect("exec sh")
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// State letter from /proc/PID/stat (`None` when the process no longer exists).
+pub fn proc_state(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may contain spaces; the fields after the last ')' are "state ppid ...".
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// Polls until `f` is true or `timeout` passes.
+pub async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    f()
+}

@@ -1,0 +1,188 @@
+//! containerd's content store: streaming writes with exact byte progress, small reads, labels.
+
+use std::collections::HashMap;
+
+use berth_runtime::{CancellationToken, RuntimeError};
+use containerd_client::services::v1::{
+    AbortRequest, Info, InfoRequest, ReadContentRequest, UpdateRequest, WriteAction,
+    WriteContentRequest,
+};
+use futures::{Stream, StreamExt};
+use prost_types::FieldMask;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::conn::{is_not_found, st, Conn};
+
+/// Chunks sent to containerd; big enough to amortise the round trip, small enough for smooth
+/// progress.
+const CHUNK: usize = 1 << 20;
+
+/// The content's info, or None when it is not in the store.
+pub async fn info(conn: &Conn, digest: &str) -> Result<Option<Info>, RuntimeError> {
+    match conn.content().info(conn.req(InfoRequest { digest: digest.into() })).await {
+        Ok(r) => Ok(r.into_inner().info),
+        Err(s) if is_not_found(&s) => Ok(None),
+        Err(s) => Err(st("reading content info")(s)),
+    }
+}
+
+/// Reads a whole small blob (manifests, configs). Callers bound the size.
+pub async fn read_small(conn: &Conn, digest: &str, limit: i64) -> Result<Vec<u8>, RuntimeError> {
+    let info = info(conn, digest).await?.ok_or_else(|| RuntimeError::not_found(format!("content {digest}")))?;
+    if info.size > limit {
+        return Err(RuntimeError::invalid(format!("content {digest} is larger than {limit} bytes")));
+    }
+    let mut stream = conn
+        .content()
+        .read(conn.req(ReadContentRequest { digest: digest.into(), offset: 0, size: 0 }))
+        .await
+        .map_err(st("reading content"))?
+        .into_inner();
+    let mut out = Vec::with_capacity(info.size as usize);
+    while let Some(msg) = stream.next().await {
+        out.extend_from_slice(&msg.map_err(st("reading content"))?.data);
+    }
+    Ok(out)
+}
+
+/// Adds labels to existing content (e.g. GC references on a manifest that was already there).
+pub async fn add_labels(conn: &Conn, digest: &str, labels: HashMap<String, String>) -> Result<(), RuntimeError> {
+    let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
+    let info = Info { digest: digest.into(), labels, ..Default::default() };
+    conn.content()
+        .update(conn.req(UpdateRequest { info: Some(info), update_mask: Some(FieldMask { paths }) }))
+        .await
+        .map_err(st("labelling content"))?;
+    Ok(())
+}
+
+/// Writes a blob from a byte stream under `lease`, verifying its digest and size, calling
+/// `progress` with the byte count containerd acknowledged. A failed or cancelled write is
+/// aborted so no half-written ingest stays behind.
+pub async fn write<S, E>(
+    conn: &Conn,
+    lease: &str,
+    expected: &str,
+    total: i64,
+    labels: HashMap<String, String>,
+    data: S,
+    cancel: &CancellationToken,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<(), RuntimeError>
+where
+    S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    // A ref unique to this write: no two writers ever share (or resume) an ingest.
+    let ingest_ref = format!("berth-{}-{}", rand::random::<u64>(), expected);
+    let result = write_inner(conn, lease, &ingest_ref, expected, total, labels, data, cancel, progress).await;
+    if result.is_err() {
+        let _ = conn.content().abort(conn.req(AbortRequest { r#ref: ingest_ref })).await;
+    }
+    match result {
+        Err(e) if e.kind == berth_runtime::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_inner<S, E>(
+    conn: &Conn,
+    lease: &str,
+    ingest_ref: &str,
+    expected: &str,
+    total: i64,
+    labels: HashMap<String, String>,
+    mut data: S,
+    cancel: &CancellationToken,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<(), RuntimeError>
+where
+    S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let (tx, rx) = mpsc::channel::<WriteContentRequest>(4);
+    let base = WriteContentRequest {
+        r#ref: ingest_ref.into(),
+        total,
+        expected: expected.into(),
+        ..Default::default()
+    };
+    // The first message must be queued before the call is awaited, or the call never returns.
+    tx.send(WriteContentRequest { action: WriteAction::Stat as i32, ..base.clone() })
+        .await
+        .map_err(|_| RuntimeError::internal("content write channel closed"))?;
+    let mut acks = conn
+        .content()
+        .write(conn.leased(ReceiverStream::new(rx), lease))
+        .await
+        .map_err(st("writing content"))?
+        .into_inner();
+    next_ack(&mut acks).await?;
+    let mut hasher = Sha256::new();
+    let mut offset: i64 = 0;
+    let mut pending = bytes::BytesMut::new();
+    let send_chunk = |chunk: Vec<u8>, offset: i64| WriteContentRequest {
+        action: WriteAction::Write as i32,
+        offset,
+        data: chunk,
+        ..base.clone()
+    };
+    loop {
+        let item = tokio::select! {
+            _ = cancel.cancelled() => return Err(RuntimeError::cancelled()),
+            item = data.next() => item,
+        };
+        let done = match item {
+            Some(Ok(bytes)) => {
+                pending.extend_from_slice(&bytes);
+                false
+            }
+            Some(Err(e)) => return Err(RuntimeError::unavailable(format!("downloading {expected}: {e}"))),
+            None => true,
+        };
+        while pending.len() >= CHUNK || (done && !pending.is_empty()) {
+            let take = pending.len().min(CHUNK);
+            let chunk = pending.split_to(take).to_vec();
+            hasher.update(&chunk);
+            let len = chunk.len() as i64;
+            if offset + len > total {
+                return Err(RuntimeError::invalid(format!("{expected}: more bytes than the manifest says")));
+            }
+            tx.send(send_chunk(chunk, offset)).await.map_err(|_| RuntimeError::internal("content write closed"))?;
+            let ack = next_ack(&mut acks).await?;
+            offset += len;
+            progress(ack.offset.max(offset) as u64);
+        }
+        if done {
+            break;
+        }
+    }
+    let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+    if offset != total || actual != expected {
+        return Err(RuntimeError::invalid(format!(
+            "{expected}: downloaded {offset} bytes with digest {actual}, expected {total} bytes"
+        )));
+    }
+    tx.send(WriteContentRequest { action: WriteAction::Commit as i32, offset, labels, ..base.clone() })
+        .await
+        .map_err(|_| RuntimeError::internal("content write closed"))?;
+    next_ack(&mut acks).await?;
+    Ok(())
+}
+
+/// Wraps an in-memory blob as a one-item stream for [`write`].
+pub fn once(bytes: Vec<u8>) -> impl Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> + Unpin {
+    futures::stream::iter([Ok(bytes::Bytes::from(bytes))])
+}
+
+async fn next_ack(
+    acks: &mut tonic::Streaming<containerd_client::services::v1::WriteContentResponse>,
+) -> Result<containerd_client::services::v1::WriteContentResponse, RuntimeError> {
+    acks.message()
+        .await
+        .map_err(st("writing content"))?
+        .ok_or_else(|| RuntimeError::unavailable("containerd closed the content write"))
+}

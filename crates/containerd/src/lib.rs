@@ -1,0 +1,103 @@
+//! Berth's [`Runtime`] over containerd's gRPC API: our own pull (registry → content → unpack),
+//! workspace containers and tasks, CNI networking and the event stream. No tonic or prost type
+//! leaves this crate.
+
+mod conn;
+mod content;
+mod events;
+mod network;
+mod oci;
+mod pull;
+mod registry;
+mod spec;
+mod unpack;
+mod workspace;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use berth_runtime::{
+    CancellationToken, Capabilities, ContainerStatus, ImageRef, PullPolicy, PullSink, Result,
+    Runtime, RuntimeEvent, WorkspaceSpec,
+};
+use futures::stream::BoxStream;
+
+pub use conn::SNAPSHOTTER;
+pub use network::Cni;
+
+/// A connected containerd backend.
+pub struct ContainerdRuntime {
+    conn: conn::Conn,
+    cni: Option<Cni>,
+    /// Where generated host files (resolv.conf) live.
+    state_dir: PathBuf,
+}
+
+impl ContainerdRuntime {
+    /// Connects to containerd on `socket` and works in `namespace`. `state_dir` is Berth's own
+    /// directory for files it generates for containers.
+    pub async fn connect(socket: &Path, namespace: &str, state_dir: &Path) -> Result<Self> {
+        let conn = conn::Conn::connect(socket, namespace).await?;
+        let rt = Self { conn, cni: Cni::detect(), state_dir: state_dir.to_path_buf() };
+        rt.version().await?;
+        Ok(rt)
+    }
+
+    pub fn socket(&self) -> &Path {
+        self.conn.socket()
+    }
+}
+
+#[async_trait::async_trait]
+impl Runtime for ContainerdRuntime {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { native_versions: true, bridge_network: self.cni.is_some() }
+    }
+
+    async fn version(&self) -> Result<String> {
+        let v = self.conn.version().version(()).await.map_err(conn::st("asking containerd for its version"))?;
+        Ok(v.into_inner().version)
+    }
+
+    async fn ensure_image(
+        &self,
+        image: &ImageRef,
+        policy: PullPolicy,
+        sink: &dyn PullSink,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        pull::ensure(&self.conn, image, policy, sink, cancel).await.map(|_| ())
+    }
+
+    async fn create(&self, spec: &WorkspaceSpec) -> Result<()> {
+        let resolv = match spec.network {
+            berth_runtime::Network::Bridge => Some(network::resolv_conf(&self.state_dir)?),
+            berth_runtime::Network::Host => None,
+        };
+        workspace::create(&self.conn, spec, resolv.as_deref()).await
+    }
+
+    async fn start(&self, id: &str) -> Result<u32> {
+        workspace::start(&self.conn, self.cni.as_ref(), id).await
+    }
+
+    async fn stop(&self, id: &str, grace: Duration) -> Result<()> {
+        workspace::stop(&self.conn, self.cni.as_ref(), id, grace).await
+    }
+
+    async fn delete(&self, id: &str) -> Result<()> {
+        workspace::delete(&self.conn, self.cni.as_ref(), id).await
+    }
+
+    async fn status(&self, id: &str) -> Result<ContainerStatus> {
+        workspace::status(&self.conn, id).await
+    }
+
+    async fn list(&self) -> Result<Vec<ContainerStatus>> {
+        workspace::list(&self.conn).await
+    }
+
+    fn events(&self) -> BoxStream<'static, RuntimeEvent> {
+        events::subscribe(self.conn.clone())
+    }
+}

@@ -1,0 +1,125 @@
+//! Outbound networking through CNI: a `bridge` network with NAT and `host-local` addresses,
+//! driven by executing the plugins directly (the CNI protocol is env vars + JSON on stdin).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use berth_runtime::RuntimeError;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+/// Where Debian and upstream install the plugins.
+const PLUGIN_DIRS: &[&str] = &["/usr/lib/cni", "/opt/cni/bin"];
+const NETWORK: &str = "berth";
+/// A subnet that does not collide with Docker (172.17/16) or Podman (10.88/16) defaults.
+const SUBNET: &str = "10.89.0.0/16";
+
+/// The CNI plugins found on this host.
+#[derive(Debug, Clone)]
+pub struct Cni {
+    dir: PathBuf,
+}
+
+impl Cni {
+    /// Finds a directory holding the plugins Berth needs; None means host networking.
+    pub fn detect() -> Option<Self> {
+        PLUGIN_DIRS.iter().map(PathBuf::from).find(|d| {
+            ["bridge", "host-local", "loopback"].iter().all(|p| d.join(p).is_file())
+        }).map(|dir| Self { dir })
+    }
+
+    /// Attaches the task's network namespace: loopback up, then `eth0` on the NAT bridge.
+    pub async fn attach(&self, container_id: &str, pid: u32) -> Result<(), RuntimeError> {
+        let netns = format!("/proc/{pid}/ns/net");
+        // A stale allocation from a task that died without a DEL would block the ADD.
+        let _ = self.invoke("bridge", "DEL", container_id, &netns, "eth0", &bridge_conf()).await;
+        self.invoke("loopback", "ADD", container_id, &netns, "lo", &loopback_conf()).await?;
+        self.invoke("bridge", "ADD", container_id, &netns, "eth0", &bridge_conf()).await
+    }
+
+    /// Releases the address; works when the namespace is already gone (the IPAM is keyed by id).
+    pub async fn detach(&self, container_id: &str, pid: Option<u32>) -> Result<(), RuntimeError> {
+        let netns = pid.map(|p| format!("/proc/{p}/ns/net")).unwrap_or_default();
+        self.invoke("bridge", "DEL", container_id, &netns, "eth0", &bridge_conf()).await
+    }
+
+    async fn invoke(
+        &self,
+        plugin: &str,
+        command: &str,
+        container_id: &str,
+        netns: &str,
+        ifname: &str,
+        conf: &serde_json::Value,
+    ) -> Result<(), RuntimeError> {
+        let mut child = tokio::process::Command::new(self.dir.join(plugin))
+            .env_clear()
+            .env("CNI_COMMAND", command)
+            .env("CNI_CONTAINERID", container_id)
+            .env("CNI_NETNS", netns)
+            .env("CNI_IFNAME", ifname)
+            .env("CNI_PATH", &self.dir)
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| RuntimeError::internal(format!("running CNI plugin {plugin}: {e}")))?;
+        let mut stdin = child.stdin.take().expect("piped");
+        stdin.write_all(conf.to_string().as_bytes()).await.ok();
+        drop(stdin);
+        let out = child.wait_with_output().await.map_err(|e| RuntimeError::internal(format!("CNI {plugin}: {e}")))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        // Plugins report errors as JSON on stdout: {"code":…, "msg":…, "details":…}.
+        let detail = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v["msg"].as_str().map(|m| format!("{m} {}", v["details"].as_str().unwrap_or(""))))
+            .unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned());
+        Err(RuntimeError::internal(format!("network setup ({plugin} {command}) failed: {}", detail.trim())))
+    }
+}
+
+fn bridge_conf() -> serde_json::Value {
+    json!({
+        "cniVersion": "0.4.0",
+        "name": NETWORK,
+        "type": "bridge",
+        "bridge": "berth0",
+        "isGateway": true,
+        "ipMasq": true,
+        "hairpinMode": true,
+        "ipam": {"type": "host-local", "ranges": [[{"subnet": SUBNET}]], "routes": [{"dst": "0.0.0.0/0"}]}
+    })
+}
+
+fn loopback_conf() -> serde_json::Value {
+    json!({"cniVersion": "0.4.0", "name": "berth-lo", "type": "loopback"})
+}
+
+/// A resolv.conf for workspaces in their own network namespace: the host's loopback resolver
+/// (systemd-resolved's stub, a local dnsmasq) cannot be reached from there.
+pub fn resolv_conf(dir: &Path) -> Result<PathBuf, RuntimeError> {
+    let upstream = Path::new("/run/systemd/resolve/resolv.conf");
+    if upstream.is_file() {
+        return Ok(upstream.to_path_buf());
+    }
+    let path = dir.join("resolv.conf");
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let usable: Vec<&str> = host
+        .lines()
+        .filter(|l| l.starts_with("nameserver") && !l.contains("127.") && !l.contains("::1"))
+        .collect();
+    let body = if usable.is_empty() {
+        "nameserver 1.1.1.1\nnameserver 8.8.8.8\n".to_string()
+    } else {
+        usable.join("\n") + "\n"
+    };
+    std::fs::create_dir_all(dir).map_err(|e| RuntimeError::internal(format!("{}: {e}", dir.display())))?;
+    let tmp = dir.join(".resolv.conf.tmp");
+    std::fs::write(&tmp, body)
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| RuntimeError::internal(format!("writing {}: {e}", path.display())))?;
+    Ok(path)
+}

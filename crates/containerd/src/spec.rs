@@ -1,0 +1,132 @@
+//! The OCI runtime spec of a workspace: containerd's default Linux spec, the image's environment,
+//! the bridge as PID 1 and Berth's mounts (DESIGN.md §2).
+
+use std::path::Path;
+
+use berth_runtime::{Network, WorkspaceSpec};
+use serde_json::{json, Value};
+
+use crate::oci::ImageConfig;
+
+/// Where the bridge's directory appears in the container.
+pub const RUNTIME_MOUNT: &str = "/opt/berth";
+/// Where the bridge's socket directory appears in the container.
+pub const SOCKET_MOUNT: &str = "/run/berth";
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The capabilities containerd grants by default (oci.defaultUnixCaps).
+const CAPS: &[&str] = &[
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+];
+
+/// Builds the spec as JSON (the form containerd stores and runc reads).
+pub fn build(ws: &WorkspaceSpec, image: &ImageConfig, resolv_conf: Option<&Path>) -> Value {
+    let mut env: Vec<String> = image.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, DEFAULT_PATH.into());
+    }
+    env.push(format!("BERTH_BRIDGE_SOCKET={SOCKET_MOUNT}/bridge.sock"));
+    env.push(format!("BERTH_TEMPLATES_DIR={RUNTIME_MOUNT}/templates"));
+    env.push("HOME=/root".into());
+    let mut namespaces = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
+    if ws.network == Network::Bridge {
+        namespaces.push(json!({"type": "network"}));
+    }
+    json!({
+        "ociVersion": "1.0.2-dev",
+        "process": {
+            "user": {"uid": 0, "gid": 0},
+            "args": [format!("{RUNTIME_MOUNT}/bridge")],
+            "env": env,
+            "cwd": "/",
+            "capabilities": {"bounding": CAPS, "effective": CAPS, "permitted": CAPS},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs"},
+        "hostname": ws.bot,
+        "mounts": mounts(ws, resolv_conf),
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "cgroupsPath": format!("/berth/{}", ws.id),
+            "namespaces": namespaces,
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                "/proc/scsi"
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+            ]
+        }
+    })
+}
+
+fn mounts(ws: &WorkspaceSpec, resolv_conf: Option<&Path>) -> Vec<Value> {
+    let mut m = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        bind(&ws.runtime_dir, RUNTIME_MOUNT, true),
+        bind(&ws.socket_dir, SOCKET_MOUNT, false),
+    ];
+    if let Some(r) = resolv_conf {
+        m.push(bind(r, "/etc/resolv.conf", true));
+    }
+    if Path::new("/etc/localtime").exists() {
+        m.push(bind(Path::new("/etc/localtime"), "/etc/localtime", true));
+    }
+    m
+}
+
+fn bind(source: &Path, destination: &str, read_only: bool) -> Value {
+    let mut options = vec!["rbind", "nosuid", "nodev"];
+    options.push(if read_only { "ro" } else { "rw" });
+    json!({"destination": destination, "type": "bind", "source": source, "options": options})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_runtime::ImageRef;
+    use std::path::PathBuf;
+
+    fn ws(network: Network) -> WorkspaceSpec {
+        WorkspaceSpec {
+            id: "berth-a".into(),
+            bot: "a".into(),
+            image: ImageRef::parse("busybox").unwrap(),
+            runtime_dir: PathBuf::from("/var/lib/berth/runtime"),
+            socket_dir: PathBuf::from("/var/lib/berth/run/a"),
+            log_path: PathBuf::from("/var/lib/berth/logs/a.log"),
+            network,
+        }
+    }
+
+    #[test]
+    fn runs_the_bridge_with_the_image_env_and_readonly_runtime() {
+        let cfg: ImageConfig = serde_json::from_value(json!({
+            "config": {"Env": ["PATH=/custom/bin", "LANG=C.UTF-8"]}, "rootfs": {"diff_ids": []}
+        }))
+        .unwrap();
+        let s = build(&ws(Network::Bridge), &cfg, None);
+        assert_eq!(s["process"]["args"][0], "/opt/berth/bridge");
+        let env: Vec<&str> = s["process"]["env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert!(env.contains(&"PATH=/custom/bin") && env.contains(&"LANG=C.UTF-8"));
+        let opt = s["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == "/opt/berth").unwrap();
+        assert!(opt["options"].as_array().unwrap().contains(&json!("ro")));
+        assert!(s["linux"]["namespaces"].as_array().unwrap().contains(&json!({"type": "network"})));
+    }
+
+    #[test]
+    fn host_network_has_no_network_namespace() {
+        let s = build(&ws(Network::Host), &ImageConfig::default(), None);
+        assert!(!s["linux"]["namespaces"].as_array().unwrap().contains(&json!({"type": "network"})));
+    }
+}

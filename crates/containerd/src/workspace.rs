@@ -1,0 +1,295 @@
+//! Workspace containers and their tasks: create (writable layer + container record), start
+//! (task + network), stop (SIGTERM, grace, SIGKILL), delete (task, network, container, snapshots).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use berth_runtime::{ContainerStatus, Network, RuntimeError, WorkspaceSpec};
+use containerd_client::services::v1::container::Runtime as CdRuntime;
+use containerd_client::services::v1::snapshots::{MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest};
+use containerd_client::services::v1::{
+    Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest, DeleteRequest,
+    DeleteTaskRequest, GetContainerRequest, GetRequest, KillRequest, ListContainersRequest,
+    ListTasksRequest, StartRequest, WaitRequest,
+};
+use containerd_client::types::v1::Status as TaskStatus;
+
+use crate::conn::{is_not_found, st, Conn, SNAPSHOTTER};
+use crate::network::Cni;
+use crate::{pull, spec};
+
+const RUNC: &str = "io.containerd.runc.v2";
+const SPEC_TYPE: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+pub const LABEL_BOT: &str = "berth.bot";
+pub const LABEL_WORKSPACE: &str = "berth.workspace";
+const LABEL_LOG: &str = "berth.log";
+const LABEL_NETWORK: &str = "berth.network";
+
+/// Creates the writable layer and the container record. The image must be local.
+pub async fn create(conn: &Conn, ws: &WorkspaceSpec, resolv: Option<&std::path::Path>) -> Result<(), RuntimeError> {
+    if get(conn, &ws.id).await?.is_some() {
+        return Err(RuntimeError::new(
+            berth_runtime::ErrorKind::AlreadyExists,
+            format!("container {} already exists", ws.id),
+        ));
+    }
+    let (image, _) = pull::local_image(conn, &ws.image)
+        .await?
+        .ok_or_else(|| RuntimeError::not_found(format!("image {} is not present locally", ws.image)))?;
+    let lease = pull::create_lease(conn).await?;
+    let result = create_in_lease(conn, ws, &image, resolv, &lease).await;
+    let _ = conn.leases().delete(conn.req(DeleteRequest { id: lease, sync: false })).await;
+    result
+}
+
+async fn create_in_lease(
+    conn: &Conn,
+    ws: &WorkspaceSpec,
+    image: &pull::LocalImage,
+    resolv: Option<&std::path::Path>,
+    lease: &str,
+) -> Result<(), RuntimeError> {
+    let prepare = PrepareSnapshotRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        key: ws.id.clone(),
+        parent: image.top_chain_id.clone(),
+        labels: HashMap::from([(LABEL_WORKSPACE.to_string(), ws.id.clone())]),
+    };
+    conn.snapshots().prepare(conn.leased(prepare, lease)).await.map_err(|s| {
+        if s.code() == tonic::Code::AlreadyExists {
+            // Never removed automatically: it may hold a bot's data from a container that vanished.
+            RuntimeError::conflict(format!(
+                "a writable layer named {} already exists without its container; \
+                 remove it with `ctr -n {} snapshots rm {}` once its data is safe",
+                ws.id,
+                conn.namespace(),
+                ws.id
+            ))
+        } else {
+            st("preparing the workspace's writable layer")(s)
+        }
+    })?;
+    let network = match ws.network {
+        Network::Bridge => "bridge",
+        Network::Host => "host",
+    };
+    let spec = spec::build(ws, &image.config, resolv);
+    let container = Container {
+        id: ws.id.clone(),
+        labels: HashMap::from([
+            (LABEL_BOT.to_string(), ws.bot.clone()),
+            (LABEL_WORKSPACE.to_string(), "1".to_string()),
+            (LABEL_LOG.to_string(), ws.log_path.display().to_string()),
+            (LABEL_NETWORK.to_string(), network.to_string()),
+        ]),
+        image: ws.image.to_string(),
+        runtime: Some(CdRuntime { name: RUNC.into(), options: None }),
+        spec: Some(prost_types::Any { type_url: SPEC_TYPE.into(), value: spec.to_string().into_bytes() }),
+        snapshotter: SNAPSHOTTER.into(),
+        snapshot_key: ws.id.clone(),
+        ..Default::default()
+    };
+    let created = conn
+        .containers()
+        .create(conn.leased(CreateContainerRequest { container: Some(container) }, lease))
+        .await;
+    if let Err(s) = created {
+        remove_snapshot(conn, &ws.id).await;
+        return Err(st("creating container")(s));
+    }
+    Ok(())
+}
+
+/// Starts the task with its output in the log file, then joins the network.
+pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, RuntimeError> {
+    let container = get(conn, id).await?.ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
+    if let Some(task) = task(conn, id).await? {
+        if task.status == TaskStatus::Running as i32 {
+            return Err(RuntimeError::conflict(format!("workspace {id} is already running")));
+        }
+        delete_task(conn, id).await?;
+    }
+    let rootfs = conn
+        .snapshots()
+        .mounts(conn.req(MountsRequest { snapshotter: SNAPSHOTTER.into(), key: container.snapshot_key.clone() }))
+        .await
+        .map_err(st("reading the writable layer's mounts"))?
+        .into_inner()
+        .mounts;
+    let log = container.labels.get(LABEL_LOG).map(|p| format!("file://{p}")).unwrap_or_default();
+    if let Some(p) = container.labels.get(LABEL_LOG) {
+        if let Some(dir) = std::path::Path::new(p).parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+    }
+    let create = CreateTaskRequest {
+        container_id: id.into(),
+        rootfs,
+        stdout: log.clone(),
+        stderr: log,
+        ..Default::default()
+    };
+    let pid = conn.tasks().create(conn.req(create)).await.map_err(st("creating task"))?.into_inner().pid;
+    if let Err(s) = conn.tasks().start(conn.req(StartRequest { container_id: id.into(), exec_id: String::new() })).await {
+        let _ = delete_task(conn, id).await;
+        return Err(st("starting task")(s));
+    }
+    let wants_bridge = container.labels.get(LABEL_NETWORK).map(String::as_str) == Some("bridge");
+    if wants_bridge {
+        let attached = match cni {
+            Some(cni) => cni.attach(id, pid).await,
+            None => Err(RuntimeError::new(
+                berth_runtime::ErrorKind::Unsupported,
+                "the workspace was created with bridge networking but no CNI plugins are installed",
+            )),
+        };
+        if let Err(e) = attached {
+            let _ = kill_and_wait(conn, id, Duration::ZERO).await;
+            let _ = delete_task(conn, id).await;
+            return Err(e);
+        }
+    }
+    Ok(pid)
+}
+
+/// Stops the task if one runs; releases its network address first (the namespace is still there).
+pub async fn stop(conn: &Conn, cni: Option<&Cni>, id: &str, grace: Duration) -> Result<(), RuntimeError> {
+    let Some(task) = task(conn, id).await? else { return Ok(()) };
+    if task.status == TaskStatus::Running as i32 || task.status == TaskStatus::Paused as i32 {
+        if let Some(cni) = cni {
+            if let Err(e) = cni.detach(id, Some(task.pid)).await {
+                tracing::warn!(id, error = %e, "network teardown failed");
+            }
+        }
+        kill_and_wait(conn, id, grace).await?;
+    }
+    delete_task(conn, id).await
+}
+
+/// SIGTERM, up to `grace` for the exit, then SIGKILL to every process of the container.
+async fn kill_and_wait(conn: &Conn, id: &str, grace: Duration) -> Result<(), RuntimeError> {
+    let wait = {
+        let conn = conn.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            conn.tasks().wait(conn.req(WaitRequest { container_id: id, exec_id: String::new() })).await
+        })
+    };
+    let abort = wait.abort_handle();
+    if !grace.is_zero() {
+        kill(conn, id, libc::SIGTERM as u32, false).await?;
+        if tokio::time::timeout(grace, wait).await.is_ok() {
+            return Ok(());
+        }
+    } else {
+        abort.abort();
+    }
+    kill(conn, id, libc::SIGKILL as u32, true).await?;
+    let waited = tokio::time::timeout(
+        Duration::from_secs(10),
+        conn.tasks().wait(conn.req(WaitRequest { container_id: id.into(), exec_id: String::new() })),
+    )
+    .await;
+    match waited {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(s)) if is_not_found(&s) => Ok(()),
+        Ok(Err(s)) => Err(st("waiting for the task to exit")(s)),
+        Err(_) => Err(RuntimeError::internal(format!("task {id} did not exit 10 s after SIGKILL"))),
+    }
+}
+
+async fn kill(conn: &Conn, id: &str, signal: u32, all: bool) -> Result<(), RuntimeError> {
+    let req = KillRequest { container_id: id.into(), exec_id: String::new(), signal, all };
+    match conn.tasks().kill(conn.req(req)).await {
+        Ok(_) => Ok(()),
+        Err(s) if is_not_found(&s) => Ok(()),
+        Err(s) => Err(st("signalling task")(s)),
+    }
+}
+
+async fn delete_task(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
+    match conn.tasks().delete(conn.req(DeleteTaskRequest { container_id: id.into() })).await {
+        Ok(_) => Ok(()),
+        Err(s) if is_not_found(&s) => Ok(()),
+        Err(s) => Err(st("deleting task")(s)),
+    }
+}
+
+/// Removes everything of the workspace; missing parts are not an error (delete is idempotent).
+pub async fn delete(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<(), RuntimeError> {
+    stop(conn, cni, id, Duration::ZERO).await?;
+    if let Some(cni) = cni {
+        let _ = cni.detach(id, None).await;
+    }
+    match conn.containers().delete(conn.req(DeleteContainerRequest { id: id.into() })).await {
+        Ok(_) => {}
+        Err(s) if is_not_found(&s) => {}
+        Err(s) => return Err(st("deleting container")(s)),
+    }
+    remove_snapshot(conn, id).await;
+    Ok(())
+}
+
+async fn remove_snapshot(conn: &Conn, key: &str) {
+    let req = RemoveSnapshotRequest { snapshotter: SNAPSHOTTER.into(), key: key.into() };
+    if let Err(s) = conn.snapshots().remove(conn.req(req)).await {
+        if !is_not_found(&s) {
+            tracing::warn!(key, error = %s.message(), "removing snapshot failed");
+        }
+    }
+}
+
+pub async fn get(conn: &Conn, id: &str) -> Result<Option<Container>, RuntimeError> {
+    match conn.containers().get(conn.req(GetContainerRequest { id: id.into() })).await {
+        Ok(r) => Ok(r.into_inner().container),
+        Err(s) if is_not_found(&s) => Ok(None),
+        Err(s) => Err(st("reading container")(s)),
+    }
+}
+
+async fn task(conn: &Conn, id: &str) -> Result<Option<containerd_client::types::v1::Process>, RuntimeError> {
+    match conn.tasks().get(conn.req(GetRequest { container_id: id.into(), exec_id: String::new() })).await {
+        Ok(r) => Ok(r.into_inner().process),
+        Err(s) if is_not_found(&s) => Ok(None),
+        Err(s) => Err(st("reading task")(s)),
+    }
+}
+
+fn to_status(c: &Container, task: Option<&containerd_client::types::v1::Process>) -> ContainerStatus {
+    let running = task.is_some_and(|t| t.status == TaskStatus::Running as i32);
+    ContainerStatus {
+        id: c.id.clone(),
+        bot: c.labels.get(LABEL_BOT).cloned(),
+        image: c.image.clone(),
+        running,
+        pid: task.filter(|_| running).map(|t| t.pid),
+    }
+}
+
+pub async fn status(conn: &Conn, id: &str) -> Result<ContainerStatus, RuntimeError> {
+    let c = get(conn, id).await?.ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
+    let t = task(conn, id).await?;
+    Ok(to_status(&c, t.as_ref()))
+}
+
+pub async fn list(conn: &Conn) -> Result<Vec<ContainerStatus>, RuntimeError> {
+    let filter = format!("labels.\"{LABEL_WORKSPACE}\"==1");
+    let containers = conn
+        .containers()
+        .list(conn.req(ListContainersRequest { filters: vec![filter] }))
+        .await
+        .map_err(st("listing containers"))?
+        .into_inner()
+        .containers;
+    let tasks = conn
+        .tasks()
+        .list(conn.req(ListTasksRequest { filter: String::new() }))
+        .await
+        .map_err(st("listing tasks"))?
+        .into_inner()
+        .tasks;
+    Ok(containers
+        .iter()
+        .map(|c| to_status(c, tasks.iter().find(|t| t.container_id == c.id && t.id == c.id).or_else(|| tasks.iter().find(|t| t.container_id == c.id))))
+        .collect())
+}

@@ -1,0 +1,29 @@
+//! Running a command in a workspace through its bridge (pipe mode).
+
+use berth_bridge::{BridgeClient, ExecRequest, ExitStatus};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::{Berth, Error, Result};
+
+impl Berth {
+    /// Runs `req` in the bot's running workspace, streaming its output; returns how it ended.
+    pub async fn exec(
+        &self,
+        bot: &str,
+        req: ExecRequest,
+        stdin: Option<impl AsyncRead + Unpin + Send + 'static>,
+        stdout: impl AsyncWrite + Unpin + Send,
+        stderr: impl AsyncWrite + Unpin + Send,
+    ) -> Result<ExitStatus> {
+        if req.argv.is_empty() {
+            return Err(Error::invalid("no command given"));
+        }
+        let info = self.info(bot).await?;
+        if info.state != crate::model::WorkspaceState::Running {
+            return Err(Error::conflict(format!("{bot}'s workspace is not running; start it first")));
+        }
+        let id = info.container_id.unwrap_or_default();
+        let client = BridgeClient::connect(&self.inner.paths.bridge_socket(&id)).await?;
+        Ok(client.exec(req, stdin, stdout, stderr).await?)
+    }
+}

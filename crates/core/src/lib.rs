@@ -1,0 +1,162 @@
+//! Berth's use cases, free of Tauri: bots, workspaces and their lifecycle, reconcile with the
+//! runtime, exec through the bridge, settings and the managed containerd. The desktop app and
+//! the `berth` CLI are thin layers over [`Berth`].
+
+mod bots;
+mod error;
+mod exec;
+mod managed;
+pub mod model;
+mod names;
+mod paths;
+mod progress;
+mod reconcile;
+mod settings;
+mod workspaces;
+
+pub use berth_bridge::{ExecRequest, ExitStatus};
+pub use berth_runtime::CancellationToken;
+pub use error::{Error, Result};
+pub use names::{container_id, validate_bot_name};
+pub use paths::{default_data_dir, find_bridge_binary, Paths};
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use berth_runtime::Runtime;
+use model::{Settings, WorkspaceChanged};
+use tokio::sync::broadcast;
+
+/// How Berth is opened: where its data lives and overrides of the saved settings (CLI flags,
+/// environment variables) that are not written back.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub data_dir: Option<PathBuf>,
+    pub containerd_socket: Option<PathBuf>,
+    pub namespace: Option<String>,
+    pub bridge_binary: Option<PathBuf>,
+}
+
+/// The application core. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Berth {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: berth_store::Store,
+    paths: Paths,
+    options: Options,
+    runtime: RwLock<Option<Arc<dyn Runtime>>>,
+    /// Why the last connection attempt failed.
+    runtime_error: RwLock<Option<String>>,
+    /// Cancel tokens of running creates, by bot.
+    operations: Mutex<HashMap<String, CancellationToken>>,
+    /// One lifecycle operation at a time per bot.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    changes: broadcast::Sender<WorkspaceChanged>,
+    managed: Mutex<Option<managed::Managed>>,
+}
+
+impl Berth {
+    /// Opens the store and tries to connect to containerd. A missing daemon is not an error
+    /// here: [`Berth::status`] reports it and the app offers a fix.
+    pub async fn open(options: Options) -> Result<Self> {
+        let data_dir = options.data_dir.clone().unwrap_or_else(default_data_dir);
+        std::fs::create_dir_all(&data_dir).map_err(paths::io("creating the data directory"))?;
+        let paths = Paths::new(&data_dir);
+        let store = berth_store::Store::open(&paths.database())?;
+        if let Some(bridge) = find_bridge_binary(options.bridge_binary.as_deref()) {
+            paths::install_bridge(&paths, &bridge)?;
+        }
+        let (changes, _) = broadcast::channel(256);
+        let berth = Self {
+            inner: Arc::new(Inner {
+                store,
+                paths,
+                options,
+                runtime: RwLock::new(None),
+                runtime_error: RwLock::new(None),
+                operations: Mutex::new(HashMap::new()),
+                locks: Mutex::new(HashMap::new()),
+                changes,
+                managed: Mutex::new(None),
+            }),
+        };
+        berth.connect().await;
+        Ok(berth)
+    }
+
+    /// (Re)connects to containerd with the current settings; on success reconciles the store
+    /// with what exists and follows the runtime's events.
+    pub async fn connect(&self) -> bool {
+        let s = self.settings().unwrap_or_else(|_| settings::defaults());
+        let socket = PathBuf::from(&s.containerd_socket);
+        let net_dir = self.inner.paths.net_dir();
+        match berth_containerd::ContainerdRuntime::connect(&socket, &s.namespace, &net_dir).await {
+            Ok(rt) => {
+                let rt: Arc<dyn Runtime> = Arc::new(rt);
+                *self.inner.runtime.write().unwrap() = Some(rt.clone());
+                *self.inner.runtime_error.write().unwrap() = None;
+                if let Err(e) = self.reconcile().await {
+                    tracing::warn!(error = %e, "reconcile failed");
+                }
+                self.follow_events(rt);
+                true
+            }
+            Err(e) => {
+                *self.inner.runtime.write().unwrap() = None;
+                *self.inner.runtime_error.write().unwrap() = Some(e.message);
+                false
+            }
+        }
+    }
+
+    /// The connected runtime, or `Unavailable` with what to do.
+    fn runtime(&self) -> Result<Arc<dyn Runtime>> {
+        if let Some(rt) = self.inner.runtime.read().unwrap().clone() {
+            return Ok(rt);
+        }
+        let why = self.inner.runtime_error.read().unwrap().clone().unwrap_or_default();
+        Err(Error::unavailable(format!(
+            "containerd is not connected ({why}); start it (`sudo systemctl start containerd`) \
+             or set its socket in Settings"
+        )))
+    }
+
+    /// Workspace state changes, for the UI's live updates.
+    pub fn subscribe(&self) -> broadcast::Receiver<WorkspaceChanged> {
+        self.inner.changes.subscribe()
+    }
+
+    fn notify(&self, bot: &str, state: model::WorkspaceState) {
+        let _ = self.inner.changes.send(WorkspaceChanged { bot: bot.to_string(), state });
+    }
+
+    fn event(&self, bot: &str, kind: &str, message: impl AsRef<str>) {
+        if let Err(e) = self.inner.store.add_event(bot, kind, message.as_ref()) {
+            tracing::warn!(error = %e, "recording activity failed");
+        }
+    }
+
+    fn lock_for(&self, bot: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.inner.locks.lock().unwrap().entry(bot.to_string()).or_default().clone()
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.inner.paths
+    }
+
+    /// The saved settings with this session's overrides applied.
+    pub fn settings(&self) -> Result<Settings> {
+        let mut s = settings::load(&self.inner.store)?;
+        if let Some(sock) = &self.inner.options.containerd_socket {
+            s.containerd_socket = sock.display().to_string();
+        }
+        if let Some(ns) = &self.inner.options.namespace {
+            s.namespace = ns.clone();
+        }
+        Ok(s)
+    }
+}

@@ -1,0 +1,218 @@
+//! The data Berth shows to its users: what the desktop app sends over IPC and what the CLI prints
+//! as JSON. The TypeScript twins in `ui/src/lib/ipc/generated/` are generated from these types by
+//! `cargo test -p berth-core export_bindings` (ts-rs); never edit them by hand.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// The state of a bot's workspace as the user sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum WorkspaceState {
+    /// No container exists for the bot.
+    Absent,
+    /// A create operation is running.
+    Creating,
+    /// The container exists, its task does not run.
+    Stopped,
+    /// The task runs and the bridge answered.
+    Running,
+    /// The last operation failed; `last_error` says why.
+    Error,
+}
+
+/// How a workspace reaches the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum NetworkMode {
+    /// Its own network namespace on a CNI bridge with NAT (isolated from the host's loopback).
+    Cni,
+    /// The host's network namespace (CNI plugins were missing).
+    Host,
+}
+
+/// When to contact the registry before creating a workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+#[ts(export)]
+pub enum PullPolicy {
+    /// Pull only when the image is not complete locally (the default).
+    #[default]
+    IfNotPresent,
+    /// Always resolve the reference at the registry and fetch what is missing.
+    Always,
+    /// Never contact the registry; fail when the image is not local.
+    Never,
+}
+
+/// One bot and the state of its workspace (the sidebar row).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct BotSummary {
+    pub name: String,
+    pub state: WorkspaceState,
+    /// The image of the workspace, or the image remembered for the next create.
+    pub image: Option<String>,
+    pub created_at: String,
+}
+
+/// Everything known about one bot's workspace (`berth info --json`, the Overview page).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct WorkspaceInfo {
+    pub bot: String,
+    pub state: WorkspaceState,
+    /// The normalised image reference (`docker.io/library/debian:bookworm-slim`).
+    pub image: Option<String>,
+    /// containerd container id (`berth-<bot>`), when a container exists.
+    pub container_id: Option<String>,
+    pub network: Option<NetworkMode>,
+    /// The bridge's version, when it answered.
+    pub bridge_version: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+/// Progress of one layer during a pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum LayerStatus {
+    Waiting,
+    Downloading,
+    /// Fetched in this pull.
+    Done,
+    /// Already in the content store; nothing fetched.
+    Exists,
+}
+
+/// One row of the per-layer progress list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct LayerProgress {
+    /// `sha256:…` of the compressed layer.
+    pub digest: String,
+    /// Bytes in the registry (the manifest's size).
+    #[ts(type = "number")]
+    pub total: u64,
+    #[ts(type = "number")]
+    pub done: u64,
+    pub status: LayerStatus,
+}
+
+/// A snapshot of a running pull, pushed to the UI at most every 100 ms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct PullProgress {
+    pub image: String,
+    pub layers: Vec<LayerProgress>,
+    #[ts(type = "number")]
+    pub total_bytes: u64,
+    #[ts(type = "number")]
+    pub done_bytes: u64,
+    /// Average over the last seconds; 0 before the first bytes.
+    #[ts(type = "number")]
+    pub bytes_per_second: u64,
+    /// Seconds left at the current speed; null when unknown.
+    #[ts(type = "number | null")]
+    pub eta_seconds: Option<u64>,
+}
+
+/// An event of a workspace create, in order: `resolving`, `pulling`*, `unpacking`*, `creating`,
+/// `starting`, `waitingBridge`, then exactly one of `complete` or `failed`. No `pulling` event
+/// follows an `unpacking` one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(tag = "phase", rename_all = "camelCase")]
+#[ts(export)]
+pub enum CreateEvent {
+    Resolving { image: String },
+    Pulling(PullProgress),
+    #[serde(rename_all = "camelCase")]
+    Unpacking { layer: u32, layers: u32 },
+    Creating,
+    Starting,
+    WaitingBridge,
+    Complete { info: WorkspaceInfo },
+    Failed { error: ErrorBody },
+}
+
+/// The closed set of error kinds the UI and CLI branch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub enum ErrorCode {
+    NotFound,
+    AlreadyExists,
+    InvalidArgument,
+    Conflict,
+    Unavailable,
+    Unsupported,
+    Cancelled,
+    Internal,
+}
+
+/// An error as it crosses the IPC boundary: the UI branches on `code`, shows `message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// One line of a bot's activity log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct ActivityEntry {
+    pub at: String,
+    /// e.g. `created`, `started`, `stopped`, `deleted`, `failed`, `exited`.
+    pub kind: String,
+    pub message: String,
+}
+
+/// User settings (the Settings page; persisted in SQLite).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Settings {
+    pub containerd_socket: String,
+    pub namespace: String,
+    pub default_image: String,
+    pub pull_policy: PullPolicy,
+    /// Start Berth's own containerd when none answers on the socket.
+    pub managed_containerd: bool,
+}
+
+/// The connection to the container runtime (the status indicator).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct SystemStatus {
+    pub connected: bool,
+    pub socket: String,
+    pub namespace: String,
+    /// containerd's version when connected.
+    pub version: Option<String>,
+    /// Why it is not connected, and what to do.
+    pub error: Option<String>,
+    /// Berth could start its own containerd here (root and the binary are present).
+    pub can_manage: bool,
+    /// The containerd Berth talks to is one Berth started.
+    pub managed: bool,
+    pub network: NetworkMode,
+}
+
+/// A workspace state change pushed as the `workspace://changed` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct WorkspaceChanged {
+    pub bot: String,
+    pub state: WorkspaceState,
+}

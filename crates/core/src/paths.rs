@@ -1,0 +1,92 @@
+//! Where Berth keeps its files under its data directory, and how it finds and installs the
+//! bridge binary that every workspace mounts read-only at `/opt/berth`.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// Berth's directory layout.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub data_dir: PathBuf,
+}
+
+impl Paths {
+    pub fn new(data_dir: &Path) -> Self {
+        Self { data_dir: data_dir.to_path_buf() }
+    }
+    pub fn database(&self) -> PathBuf {
+        self.data_dir.join("berth.db")
+    }
+    /// Mounted read-only at `/opt/berth`: the bridge binary and `/data` templates.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.data_dir.join("runtime")
+    }
+    /// Mounted at `/run/berth`: the bridge's socket.
+    pub fn socket_dir(&self, container_id: &str) -> PathBuf {
+        self.data_dir.join("run").join(container_id)
+    }
+    pub fn bridge_socket(&self, container_id: &str) -> PathBuf {
+        self.socket_dir(container_id).join("bridge.sock")
+    }
+    pub fn log_file(&self, container_id: &str) -> PathBuf {
+        self.data_dir.join("logs").join(format!("{container_id}.log"))
+    }
+    /// Files Berth generates for containers (resolv.conf).
+    pub fn net_dir(&self) -> PathBuf {
+        self.data_dir.join("net")
+    }
+    pub fn managed_containerd_dir(&self) -> PathBuf {
+        self.data_dir.join("containerd")
+    }
+}
+
+/// The default data directory: `$XDG_DATA_HOME/berth` or `~/.local/share/berth`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("berth");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    home.join(".local/share/berth")
+}
+
+/// Finds the static bridge binary: `BERTH_BRIDGE_BINARY`, next to the running executable, or
+/// the build output of `scripts/build-bridge.sh` in this source tree.
+pub fn find_bridge_binary(explicit: Option<&Path>) -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = explicit.map(Path::to_path_buf).into_iter().collect();
+    if let Some(p) = std::env::var_os("BERTH_BRIDGE_BINARY") {
+        candidates.push(PathBuf::from(p));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join("berth-bridge"));
+        }
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bridge/berth-bridge"));
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// Copies the bridge into the runtime directory when it differs (temp file + rename, so a
+/// workspace starting meanwhile never sees half a binary).
+pub fn install_bridge(paths: &Paths, source: &Path) -> Result<()> {
+    let dir = paths.runtime_dir();
+    std::fs::create_dir_all(dir.join("templates")).map_err(io("creating the runtime directory"))?;
+    let target = dir.join("bridge");
+    let same = match (std::fs::metadata(source), std::fs::metadata(&target)) {
+        (Ok(a), Ok(b)) => a.len() == b.len() && std::fs::read(source).ok() == std::fs::read(&target).ok(),
+        _ => false,
+    };
+    if same {
+        return Ok(());
+    }
+    let tmp = dir.join(".bridge.tmp");
+    std::fs::copy(source, &tmp).map_err(io("copying the bridge binary"))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(io("chmod bridge"))?;
+    std::fs::rename(&tmp, &target).map_err(io("installing the bridge binary"))?;
+    Ok(())
+}
+
+pub(crate) fn io(what: &'static str) -> impl Fn(std::io::Error) -> Error {
+    move |e| Error::internal(format!("{what}: {e}"))
+}

@@ -1,0 +1,144 @@
+//! Turns the runtime's pull events into what the user sees: per-layer rows, totals, speed and
+//! time left, throttled so the UI gets at most ten updates a second.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use berth_runtime::{PullEvent, PullSink};
+
+use crate::model::{CreateEvent, LayerProgress, LayerStatus, PullProgress};
+
+const EMIT_EVERY: Duration = Duration::from_millis(100);
+/// Speed is averaged over this window so the number does not jitter.
+const SPEED_WINDOW: Duration = Duration::from_secs(3);
+
+pub struct Aggregator<'a> {
+    emit: &'a (dyn Fn(CreateEvent) + Send + Sync),
+    state: Mutex<State>,
+}
+
+struct State {
+    image: String,
+    layers: Vec<LayerProgress>,
+    samples: Vec<(Instant, u64)>,
+    last_emit: Option<Instant>,
+    /// Once unpacking began no pull snapshot may follow (DESIGN.md §2).
+    unpacking: bool,
+}
+
+impl<'a> Aggregator<'a> {
+    pub fn new(emit: &'a (dyn Fn(CreateEvent) + Send + Sync)) -> Self {
+        let state = State { image: String::new(), layers: vec![], samples: vec![], last_emit: None, unpacking: false };
+        Self { emit, state: Mutex::new(state) }
+    }
+}
+
+impl PullSink for Aggregator<'_> {
+    fn event(&self, event: PullEvent) {
+        let mut s = self.state.lock().unwrap();
+        let force = match event {
+            PullEvent::Resolved { image, layers } => {
+                s.image = image;
+                s.layers = layers
+                    .into_iter()
+                    .map(|(digest, total)| LayerProgress { digest, total, done: 0, status: LayerStatus::Waiting })
+                    .collect();
+                true
+            }
+            PullEvent::Downloading { digest, done } => {
+                if let Some(l) = s.layers.iter_mut().find(|l| l.digest == digest) {
+                    l.done = done.max(l.done).min(l.total);
+                    l.status = LayerStatus::Downloading;
+                }
+                false
+            }
+            PullEvent::LayerDone { digest, existed } => {
+                if let Some(l) = s.layers.iter_mut().find(|l| l.digest == digest) {
+                    l.done = l.total;
+                    l.status = if existed { LayerStatus::Exists } else { LayerStatus::Done };
+                }
+                true
+            }
+            PullEvent::Unpacking { layer, layers } => {
+                if !s.unpacking {
+                    s.unpacking = true;
+                    let snapshot = snapshot(&mut s);
+                    (self.emit)(CreateEvent::Pulling(snapshot));
+                }
+                drop(s);
+                (self.emit)(CreateEvent::Unpacking { layer, layers });
+                return;
+            }
+        };
+        if s.unpacking {
+            return;
+        }
+        let now = Instant::now();
+        if force || s.last_emit.is_none_or(|t| now - t >= EMIT_EVERY) {
+            s.last_emit = Some(now);
+            let snapshot = snapshot(&mut s);
+            (self.emit)(CreateEvent::Pulling(snapshot));
+        }
+    }
+}
+
+fn snapshot(s: &mut State) -> PullProgress {
+    let total: u64 = s.layers.iter().map(|l| l.total).sum();
+    // Layers that already existed took no time: they do not count towards speed.
+    let fetched: u64 = s.layers.iter().filter(|l| l.status != LayerStatus::Exists).map(|l| l.done).sum();
+    let done: u64 = s.layers.iter().map(|l| l.done).sum();
+    let now = Instant::now();
+    s.samples.push((now, fetched));
+    s.samples.retain(|(t, _)| now - *t <= SPEED_WINDOW);
+    let (t0, b0) = s.samples[0];
+    let secs = (now - t0).as_secs_f64();
+    let speed = if secs > 0.2 { ((fetched - b0) as f64 / secs) as u64 } else { 0 };
+    let eta = (speed > 0).then(|| (total - done).div_ceil(speed));
+    PullProgress {
+        image: s.image.clone(),
+        layers: s.layers.clone(),
+        total_bytes: total,
+        done_bytes: done,
+        bytes_per_second: speed,
+        eta_seconds: eta,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_only_grow_and_nothing_follows_unpacking() {
+        let events = Mutex::new(vec![]);
+        let emit = |e: CreateEvent| events.lock().unwrap().push(e);
+        let agg = Aggregator::new(&emit);
+        agg.event(PullEvent::Resolved { image: "x".into(), layers: vec![("a".into(), 100), ("b".into(), 50)] });
+        agg.event(PullEvent::LayerDone { digest: "b".into(), existed: true });
+        for done in [10, 60, 40, 100] {
+            agg.event(PullEvent::Downloading { digest: "a".into(), done });
+        }
+        agg.event(PullEvent::LayerDone { digest: "a".into(), existed: false });
+        agg.event(PullEvent::Unpacking { layer: 1, layers: 2 });
+        agg.event(PullEvent::Downloading { digest: "a".into(), done: 100 });
+        let events = events.into_inner().unwrap();
+        let mut last = 0;
+        let mut seen_unpack = false;
+        for e in &events {
+            match e {
+                CreateEvent::Pulling(p) => {
+                    assert!(!seen_unpack, "pull progress after unpacking began");
+                    assert!(p.done_bytes >= last);
+                    last = p.done_bytes;
+                    assert_eq!(p.total_bytes, 150);
+                }
+                CreateEvent::Unpacking { .. } => seen_unpack = true,
+                _ => {}
+            }
+        }
+        assert_eq!(last, 150);
+        let CreateEvent::Pulling(p) = &events[events.len() - 2] else { panic!() };
+        assert_eq!(p.layers[0].status, LayerStatus::Done);
+        assert_eq!(p.layers[1].status, LayerStatus::Exists);
+    }
+}

@@ -1,0 +1,67 @@
+//! User settings: defaults, validation, persistence in the store.
+
+use berth_runtime::ImageRef;
+
+use crate::model::{PullPolicy, Settings};
+use crate::{Berth, Error, Result};
+
+pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
+pub const DEFAULT_NAMESPACE: &str = "berth";
+pub const DEFAULT_IMAGE: &str = "debian:bookworm-slim";
+
+pub fn defaults() -> Settings {
+    Settings {
+        containerd_socket: DEFAULT_SOCKET.into(),
+        namespace: DEFAULT_NAMESPACE.into(),
+        default_image: DEFAULT_IMAGE.into(),
+        pull_policy: PullPolicy::IfNotPresent,
+        managed_containerd: false,
+    }
+}
+
+pub fn load(store: &berth_store::Store) -> Result<Settings> {
+    let mut s = defaults();
+    for (k, v) in store.all_settings()? {
+        match k.as_str() {
+            "containerd_socket" => s.containerd_socket = v,
+            "namespace" => s.namespace = v,
+            "default_image" => s.default_image = v,
+            "pull_policy" => s.pull_policy = serde_json::from_value(v.into()).unwrap_or_default(),
+            "managed_containerd" => s.managed_containerd = v == "true",
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+fn validate(s: &Settings) -> Result<()> {
+    if !s.containerd_socket.starts_with('/') {
+        return Err(Error::invalid("the containerd socket must be an absolute path"));
+    }
+    let ns_ok = !s.namespace.is_empty()
+        && s.namespace.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._".contains(c));
+    if !ns_ok {
+        return Err(Error::invalid("the namespace must be lower-case letters, digits, '-', '.', '_'"));
+    }
+    ImageRef::parse(&s.default_image).map_err(|e| Error::invalid(format!("default image: {e}")))?;
+    Ok(())
+}
+
+impl Berth {
+    /// Validates and saves settings; reconnects when the connection settings changed.
+    pub async fn set_settings(&self, new: Settings) -> Result<Settings> {
+        validate(&new)?;
+        let old = self.settings()?;
+        let store = &self.inner.store;
+        store.set_setting("containerd_socket", &new.containerd_socket)?;
+        store.set_setting("namespace", &new.namespace)?;
+        store.set_setting("default_image", &new.default_image)?;
+        let policy = serde_json::to_value(new.pull_policy).map_err(|e| Error::internal(e))?;
+        store.set_setting("pull_policy", policy.as_str().unwrap_or("if-not-present"))?;
+        store.set_setting("managed_containerd", if new.managed_containerd { "true" } else { "false" })?;
+        if old.containerd_socket != new.containerd_socket || old.namespace != new.namespace {
+            self.connect().await;
+        }
+        self.settings()
+    }
+}

@@ -1,0 +1,131 @@
+//! The contract between Berth's core and a container backend (containerd, Apple Container).
+//!
+//! Nothing here does I/O. Backends implement [`Runtime`]; their own types (gRPC messages, CLI
+//! output) never cross this boundary, only the plain types below.
+
+mod error;
+mod image_ref;
+mod progress;
+
+pub use error::{ErrorKind, Result, RuntimeError};
+pub use image_ref::ImageRef;
+pub use progress::{PullEvent, PullSink};
+pub use tokio_util::sync::CancellationToken;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+
+/// When to contact the registry before using an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    /// Pull only when the image is not complete locally.
+    #[default]
+    IfNotPresent,
+    /// Always resolve the reference at the registry and fetch what is missing.
+    Always,
+    /// Never contact the registry.
+    Never,
+}
+
+/// How a workspace reaches the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// A private network namespace joined to a NAT bridge (CNI).
+    Bridge,
+    /// The host's network namespace.
+    Host,
+}
+
+/// Everything a backend needs to create a workspace container.
+#[derive(Debug, Clone)]
+pub struct WorkspaceSpec {
+    /// Container id, `berth-<bot>`.
+    pub id: String,
+    /// The bot the workspace belongs to (stored as the `berth.bot` label).
+    pub bot: String,
+    pub image: ImageRef,
+    /// Host directory holding the bridge binary and templates; mounted read-only at `/opt/berth`.
+    pub runtime_dir: PathBuf,
+    /// Host directory for the bridge socket; mounted at `/run/berth`.
+    pub socket_dir: PathBuf,
+    /// Host file that receives the bridge's stdout and stderr.
+    pub log_path: PathBuf,
+    pub network: Network,
+}
+
+/// A workspace container as the backend sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerStatus {
+    pub id: String,
+    pub bot: Option<String>,
+    pub image: String,
+    pub running: bool,
+    /// PID of the task's init process on the host, when running.
+    pub pid: Option<u32>,
+}
+
+/// A change in a container's task that happened outside Berth's own calls (or inside them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuntimeEvent {
+    TaskStarted { id: String },
+    TaskExited { id: String, exit_status: u32 },
+    ContainerDeleted { id: String },
+    /// The event stream was interrupted and resumed: state must be re-read (events do not replay).
+    Resynced,
+}
+
+/// What a backend can do, so the UI can offer only what works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Versions are native snapshots (containerd) rather than archives of `/data`.
+    pub native_versions: bool,
+    /// Bridge networking (CNI) is available; otherwise workspaces use the host network.
+    pub bridge_network: bool,
+}
+
+/// A container backend. Object safe, so core holds an `Arc<dyn Runtime>` chosen at start-up.
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    fn capabilities(&self) -> Capabilities;
+
+    /// The backend's version; `Unavailable` when it does not answer.
+    async fn version(&self) -> Result<String>;
+
+    /// Makes `image` complete and unpacked locally according to `policy`, reporting progress.
+    async fn ensure_image(
+        &self,
+        image: &ImageRef,
+        policy: PullPolicy,
+        sink: &dyn PullSink,
+        cancel: &CancellationToken,
+    ) -> Result<()>;
+
+    /// Creates the container and its writable layer (not started). `AlreadyExists` if present.
+    async fn create(&self, spec: &WorkspaceSpec) -> Result<()>;
+
+    /// Starts the container's task and joins its network; returns the task's PID.
+    async fn start(&self, id: &str) -> Result<u32>;
+
+    /// Stops the task: SIGTERM, then SIGKILL after `grace`. Stopping a stopped container is fine.
+    async fn stop(&self, id: &str, grace: Duration) -> Result<()>;
+
+    /// Deletes the container, its task, its network attachment and its snapshots.
+    async fn delete(&self, id: &str) -> Result<()>;
+
+    /// One container's status; `NotFound` when it does not exist.
+    async fn status(&self, id: &str) -> Result<ContainerStatus>;
+
+    /// Every Berth workspace container in the namespace.
+    async fn list(&self) -> Result<Vec<ContainerStatus>>;
+
+    /// Task and container events, from now on; the stream reconnects by itself and yields
+    /// [`RuntimeEvent::Resynced`] after a gap.
+    fn events(&self) -> BoxStream<'static, RuntimeEvent>;
+
+    /// The Unix socket of the workspace's bridge on the host.
+    fn bridge_socket(&self, spec_socket_dir: &std::path::Path) -> PathBuf {
+        spec_socket_dir.join("bridge.sock")
+    }
+}

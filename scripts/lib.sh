@@ -1,0 +1,45 @@
+# shellcheck shell=bash
+# Shared helpers for Berth's dev/test scripts. Source it; do not execute it.
+
+# Resolve the repository root from this file's location so the scripts work
+# from any current directory (CI, IDE task runners, `cargo test` helpers).
+BERTH_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export BERTH_REPO_ROOT
+
+# Progress lines go to stderr so `services.sh env` stays eval-able.
+log() { printf '[berth] %s\n' "$*" >&2; }
+warn() { printf '[berth] warning: %s\n' "$*" >&2; }
+die() {
+	printf '[berth] error: %s\n' "$*" >&2
+	exit 1
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# pid_alive PID: true if the process exists and is not a zombie.
+pid_alive() {
+	local pid="$1" state
+	[[ -n "$pid" && -r "/proc/$pid/stat" ]] || return 1
+	# Field 3 of /proc/PID/stat is the state; the comm field may contain
+	# spaces, so strip everything up to the closing parenthesis first.
+	state="$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
+	[[ -n "$state" && "$state" != Z ]]
+}
+
+# read_pid FILE: print the pid stored in FILE if that process is alive.
+read_pid() {
+	local file="$1" pid
+	[[ -f "$file" ]] || return 1
+	pid="$(tr -dc '0-9' <"$file")"
+	pid_alive "$pid" || return 1
+	printf '%s\n' "$pid"
+}
+
+# wait_pid_exit PID SECONDS: poll until PID is gone; false on timeout.
+wait_pid_exit() {
+	local pid="$1" deadline=$((SECONDS + $2))
+	while pid_alive "$pid"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.1
+	done
+}

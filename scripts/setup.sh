@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Install what Berth's build, tests and end-to-end runs need on Debian 12
+# (run as root). Idempotent: every step checks first and does nothing when
+# already satisfied, so CI and developers can run it unconditionally.
+#
+#   scripts/setup.sh [--no-ui] [--no-e2e]
+#     --no-ui   skip `npm ci` for ui/
+#     --no-e2e  skip installing tauri-driver (WebDriver for the e2e tests)
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+want_ui=1
+want_e2e=1
+for arg in "$@"; do
+	case "$arg" in
+	--no-ui) want_ui=0 ;;
+	--no-e2e) want_e2e=0 ;;
+	-h | --help)
+		sed -n '2,8s/^# \{0,1\}//p' "$0"
+		exit 0
+		;;
+	*) die "unknown argument: $arg (try --help)" ;;
+	esac
+done
+
+[[ $EUID -eq 0 ]] || die "must run as root (installs Debian packages)"
+
+# Grouped by purpose, for whoever trims this list later.
+packages=(
+	# runtime under test: containerd + runc, CNI networking, local registry
+	containerd runc containernetworking-plugins iptables docker-registry
+	# test image rootfs (scripts/build-test-images.py)
+	busybox-static
+	# build: containerd-client's protos need protoc; Tauri needs webkit2gtk
+	protobuf-compiler libwebkit2gtk-4.1-dev pkg-config
+	# e2e: headless X, WebKit's WebDriver, screenshots and input
+	xvfb xauth webkit2gtk-driver imagemagick xdotool x11-utils chromium
+	# misc tooling used by tests and scripts
+	sqlite3 ca-certificates
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+	# `dpkg -s` alone also succeeds for removed-but-not-purged packages.
+	if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing+=("$pkg")
+	fi
+done
+
+if ((${#missing[@]})); then
+	log "installing ${#missing[@]} Debian package(s): ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+	log "Debian packages: all ${#packages[@]} present"
+fi
+
+# Debian's containerd package starts the system daemon; Berth's tests use
+# their own (scripts/services.sh) and never need it, so we leave it alone.
+
+ui="$BERTH_REPO_ROOT/ui"
+if ((want_ui)) && [[ -f "$ui/package.json" ]]; then
+	# npm ci wipes node_modules, so only run it when the lock file is newer
+	# than the last install (or nothing is installed yet).
+	lock="$ui/package-lock.json"
+	if [[ ! -d "$ui/node_modules" ]] || { [[ -f "$lock" ]] && [[ "$lock" -nt "$ui/node_modules" ]]; }; then
+		have npm || die "npm not found; install Node.js first"
+		log "installing UI dependencies (npm ci)"
+		npm ci --prefix "$ui" --no-audit --no-fund
+		# npm ci does not always bump the directory's mtime (and creates no
+		# directory at all without dependencies); make the check above see
+		# this install.
+		mkdir -p "$ui/node_modules"
+		touch "$ui/node_modules"
+	else
+		log "UI dependencies: up to date"
+	fi
+elif ((want_ui)); then
+	log "UI dependencies: no ui/package.json yet, skipping"
+fi
+
+if ((want_e2e)); then
+	if have tauri-driver || [[ -x "$HOME/.cargo/bin/tauri-driver" ]]; then
+		log "tauri-driver: present"
+	else
+		cargo_bin="$(command -v cargo || true)"
+		[[ -n "$cargo_bin" ]] || cargo_bin="$HOME/.cargo/bin/cargo"
+		[[ -x "$cargo_bin" ]] || die "cargo not found; install Rust (rustup) first"
+		log "installing tauri-driver (cargo install, takes a few minutes)"
+		"$cargo_bin" install tauri-driver --version '^2' --locked
+	fi
+fi
+
+log "setup complete"
