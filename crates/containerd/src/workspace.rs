@@ -290,6 +290,7 @@ pub async fn list(conn: &Conn) -> Result<Vec<ContainerStatus>, RuntimeError> {
         .tasks;
     Ok(containers
         .iter()
-        .map(|c| to_status(c, tasks.iter().find(|t| t.container_id == c.id && t.id == c.id).or_else(|| tasks.iter().find(|t| t.container_id == c.id))))
+        // containerd 1.6 fills only `id` (the container id) in listed tasks.
+        .map(|c| to_status(c, tasks.iter().find(|t| t.id == c.id || t.container_id == c.id)))
         .collect())
 }

@@ -63,7 +63,32 @@ pub fn find_bridge_binary(explicit: Option<&Path>) -> Option<PathBuf> {
         }
     }
     candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bridge/berth-bridge"));
-    candidates.into_iter().find(|p| p.is_file())
+    // A dynamically linked build (e.g. `target/debug/berth-bridge` from `cargo test`) cannot run
+    // in an image without the host's loader, so only static binaries qualify.
+    candidates.into_iter().find(|p| p.is_file() && is_static_elf(p))
+}
+
+/// True for an ELF executable without a program interpreter (statically linked).
+fn is_static_elf(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let mut header = [0u8; 64];
+    if f.read_exact(&mut header).is_err() || &header[..4] != b"\x7fELF" || header[4] != 2 {
+        return false; // not a 64-bit ELF
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([header[o], header[o + 1]]) as u64;
+    let phoff = u64::from_le_bytes(header[32..40].try_into().unwrap());
+    let (phentsize, phnum) = (u16_at(54), u16_at(56));
+    for i in 0..phnum {
+        let mut kind = [0u8; 4];
+        if f.seek(SeekFrom::Start(phoff + i * phentsize)).is_err() || f.read_exact(&mut kind).is_err() {
+            return false;
+        }
+        if u32::from_le_bytes(kind) == 3 {
+            return false; // PT_INTERP: needs a dynamic loader
+        }
+    }
+    true
 }
 
 /// Copies the bridge into the runtime directory when it differs (temp file + rename, so a
@@ -85,6 +110,18 @@ pub fn install_bridge(paths: &Paths, source: &Path) -> Result<()> {
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(io("chmod bridge"))?;
     std::fs::rename(&tmp, &target).map_err(io("installing the bridge binary"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tells_static_from_dynamic_binaries() {
+        assert!(!super::is_static_elf(std::path::Path::new("/bin/sh")), "/bin/sh is dynamic");
+        let busybox = std::path::Path::new("/bin/busybox");
+        if busybox.exists() {
+            assert!(super::is_static_elf(busybox), "busybox-static is static");
+        }
+    }
 }
 
 pub(crate) fn io(what: &'static str) -> impl Fn(std::io::Error) -> Error {

@@ -1,0 +1,209 @@
+//! `berth`: create and run bots' workspaces from a terminal. Every command is a thin call into
+//! `berth-core`, the same core the desktop app uses.
+
+mod progress;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use berth_core::model::{PullPolicy, WorkspaceState};
+use berth_core::{Berth, Error, ExecRequest, Options};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "berth", version, about = "Run AI bots' workspaces on containerd")]
+struct Cli {
+    /// containerd's socket (default: the saved setting, else /run/containerd/containerd.sock).
+    #[arg(long, global = true, env = "BERTH_CONTAINERD_SOCKET")]
+    containerd_socket: Option<PathBuf>,
+    /// containerd namespace Berth works in (default: berth).
+    #[arg(long, global = true, env = "BERTH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Berth's data directory (default: ~/.local/share/berth).
+    #[arg(long, global = true, env = "BERTH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Pull {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create (and start) a bot's workspace; creates the bot if needed.
+    Create {
+        bot: String,
+        /// Image reference (default: the bot's last image, else the default image).
+        #[arg(long)]
+        image: Option<String>,
+        #[arg(long, value_enum)]
+        pull: Option<Pull>,
+    },
+    /// List bots and their workspaces.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one bot's workspace.
+    Info {
+        bot: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a stopped workspace.
+    Start { bot: String },
+    /// Stop a running workspace (SIGTERM, then SIGKILL after 10 s).
+    Stop { bot: String },
+    /// Delete a bot's workspace and the bot.
+    Rm { bot: String },
+    /// Run a command in a running workspace: `berth exec BOT -- CMD [ARGS...]`.
+    Exec {
+        bot: String,
+        /// Working directory (default /data).
+        #[arg(long, short = 'w')]
+        workdir: Option<String>,
+        /// Extra environment variables, KEY=VALUE.
+        #[arg(long = "env", short = 'e')]
+        env: Vec<String>,
+        #[arg(last = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
+}
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let code = runtime.block_on(real_main());
+    // Exit at once: a blocking read of stdin (exec) must not hold the process open.
+    std::process::exit(code);
+}
+
+async fn real_main() -> i32 {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("BERTH_LOG")).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("berth: {}", e.message);
+            if e.code == berth_core::model::ErrorCode::Cancelled { 130 } else { 1 }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<i32, Error> {
+    let berth = Berth::open(Options {
+        data_dir: cli.data_dir,
+        containerd_socket: cli.containerd_socket,
+        namespace: cli.namespace,
+        bridge_binary: None,
+    })
+    .await?;
+    match cli.command {
+        Command::Create { bot, image, pull } => create(&berth, &bot, image, pull).await,
+        Command::Ls { json } => ls(&berth, json),
+        Command::Info { bot, json } => {
+            let info = berth.info(&bot).await?;
+            if json {
+                print_json(&info);
+            } else {
+                println!("bot:        {}", info.bot);
+                println!("state:      {}", state_word(info.state));
+                println!("image:      {}", info.image.as_deref().unwrap_or("-"));
+                println!("container:  {}", info.container_id.as_deref().unwrap_or("-"));
+                if let Some(e) = &info.last_error {
+                    println!("last error: {e}");
+                }
+            }
+            Ok(0)
+        }
+        Command::Start { bot } => {
+            berth.start(&bot).await?;
+            Ok(0)
+        }
+        Command::Stop { bot } => {
+            berth.stop(&bot).await?;
+            Ok(0)
+        }
+        Command::Rm { bot } => {
+            berth.delete_bot(&bot).await?;
+            Ok(0)
+        }
+        Command::Exec { bot, workdir, env, command } => exec(&berth, &bot, workdir, env, command).await,
+    }
+}
+
+async fn create(berth: &Berth, bot: &str, image: Option<String>, pull: Option<Pull>) -> Result<i32, Error> {
+    if berth.bots()?.iter().all(|b| b.name != bot) {
+        berth.create_bot(bot)?;
+    }
+    let policy = pull.map(|p| match p {
+        Pull::Always => PullPolicy::Always,
+        Pull::IfNotPresent => PullPolicy::IfNotPresent,
+        Pull::Never => PullPolicy::Never,
+    });
+    let view = progress::CreateView::new();
+    let emit = |e| view.show(e);
+    // Ctrl-C cancels the create, which then removes what it made.
+    let canceller = berth.clone();
+    let name = bot.to_string();
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            canceller.cancel_create(&name);
+        }
+    });
+    let result = berth.create_workspace(bot, image.as_deref(), policy, &emit).await;
+    ctrl_c.abort();
+    view.finish();
+    let info = result?;
+    println!("{} is {} ({})", bot, state_word(info.state), info.image.unwrap_or_default());
+    Ok(0)
+}
+
+fn ls(berth: &Berth, json: bool) -> Result<i32, Error> {
+    let bots = berth.bots()?;
+    if json {
+        print_json(&bots);
+        return Ok(0);
+    }
+    println!("{:<24} {:<10} IMAGE", "BOT", "STATE");
+    for b in bots {
+        println!("{:<24} {:<10} {}", b.name, state_word(b.state), b.image.unwrap_or_default());
+    }
+    Ok(0)
+}
+
+async fn exec(
+    berth: &Berth,
+    bot: &str,
+    workdir: Option<String>,
+    env: Vec<String>,
+    command: Vec<std::ffi::OsString>,
+) -> Result<i32, Error> {
+    use std::os::unix::ffi::OsStringExt;
+    let req = ExecRequest { argv: command.into_iter().map(OsStringExt::into_vec).collect(), env, cwd: workdir };
+    let status = berth.exec(bot, req, Some(tokio::io::stdin()), tokio::io::stdout(), tokio::io::stderr()).await?;
+    let _ = std::io::stdout().flush();
+    Ok(match (status.code, status.signal) {
+        (Some(c), _) => c,
+        (None, Some(s)) => 128 + s,
+        _ => 1,
+    })
+}
+
+fn state_word(s: WorkspaceState) -> &'static str {
+    match s {
+        WorkspaceState::Absent => "absent",
+        WorkspaceState::Creating => "creating",
+        WorkspaceState::Stopped => "stopped",
+        WorkspaceState::Running => "running",
+        WorkspaceState::Error => "error",
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).expect("serialisable"));
+}
