@@ -1,0 +1,143 @@
+// Bots and workspaces around the create flow: add (with validation), stop/start, delete with
+// confirmation, honest empty tabs, host networking, and a missing containerd.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { launch, openPage, serve, shot } from "./harness.mjs";
+
+let server;
+let browser;
+before(async () => {
+  server = await serve();
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+test("add a bot: client-side rules, server refusal, then success", async () => {
+  const { page, problems } = await openPage(browser.context, server.url);
+  await page.getByTestId("add-bot").click();
+  const input = page.getByTestId("add-bot-input");
+  await input.fill("Bad_Name");
+  await page.getByTestId("add-bot-error").waitFor();
+  assert.match(await page.getByTestId("add-bot-error").textContent(), /lowercase/);
+  await shot(page, "add-bot-invalid");
+
+  await input.fill("atlas");
+  await input.press("Enter");
+  await page.getByText('A bot named "atlas" already exists').waitFor();
+
+  await input.fill("e2e-bot");
+  await input.press("Enter");
+  await page.locator('[data-bot="e2e-bot"][aria-current="page"]').waitFor();
+  await page.getByTestId("create-workspace").waitFor();
+  assert.equal(await page.locator('[data-bot="e2e-bot"] [data-state="absent"]').count(), 1);
+  await shot(page, "add-bot-created");
+  assert.deepEqual(problems, []);
+});
+
+test("stop and start a workspace", async () => {
+  const { page, problems } = await openPage(browser.context, server.url);
+  await page.locator('[data-bot="atlas"]').click();
+  assert.equal(await page.getByTestId("ws-start").isDisabled(), true);
+  await page.getByTestId("ws-stop").click();
+  await page.locator('.header [data-state="stopped"]').waitFor();
+  await page.locator('[data-bot="atlas"] [data-state="stopped"]').waitFor();
+  assert.equal(await page.getByTestId("ws-stop").isDisabled(), true);
+  await shot(page, "workspace-stopped");
+  await page.getByTestId("ws-start").click();
+  await page.locator('.header [data-state="running"]').waitFor();
+
+  await page.locator('[data-tab="activity"]').click();
+  const list = page.getByTestId("activity-list");
+  await list.waitFor();
+  const first = list.locator("li").first();
+  await assert.doesNotReject(first.getByText("workspace.started").waitFor());
+  assert.match(await list.textContent(), /workspace\.stopped/);
+  await shot(page, "activity");
+  assert.deepEqual(problems, []);
+});
+
+test("delete a workspace and a bot, each after confirmation", async () => {
+  const { page, problems } = await openPage(browser.context, server.url);
+  await page.locator('[data-bot="scribe"]').click();
+  await page.getByTestId("ws-delete").click();
+  const dialog = page.locator("dialog[open]");
+  await dialog.waitFor();
+  await shot(page, "delete-workspace-confirm");
+  // Cancel keeps it.
+  await dialog.getByText("Cancel").click();
+  await dialog.waitFor({ state: "detached" });
+  assert.equal(await page.locator('.header [data-state="stopped"]').count(), 1);
+
+  await page.getByTestId("ws-delete").click();
+  await page.locator("dialog[open]").getByTestId("confirm").click();
+  await page.getByTestId("create-workspace").waitFor();
+  await page.locator('[data-bot="scribe"] [data-state="absent"]').waitFor();
+  // The remembered image is offered again.
+  assert.equal(await page.getByTestId("image-input").inputValue(), "docker.io/library/alpine:3.20");
+
+  await page.getByTestId("delete-bot").click();
+  await page.locator("dialog[open]").getByTestId("confirm").click();
+  await page.locator('[data-bot="scribe"]').waitFor({ state: "detached" });
+  assert.deepEqual(problems, []);
+});
+
+test("an error state shows the last error; unbuilt tabs say so honestly", async () => {
+  const { page, problems } = await openPage(browser.context, server.url);
+  await page.locator('[data-bot="relay"]').click();
+  await page.getByText("killed: out of memory").waitFor();
+  assert.equal(await page.getByTestId("ws-start").isDisabled(), false);
+  await shot(page, "workspace-error");
+  for (const tab of ["files", "terminal", "versions", "data", "skills"]) {
+    await page.locator(`[data-tab="${tab}"]`).click();
+    await page.getByTestId("not-available").getByText("Not available yet in this version of Berth").waitFor();
+  }
+  await shot(page, "tab-not-available");
+  assert.deepEqual(problems, []);
+});
+
+test("host networking is explained", async () => {
+  const { page, problems } = await openPage(browser.context, server.url + "?network=host");
+  await page.locator('[data-bot="atlas"]').click();
+  await page.getByTestId("host-note").waitFor();
+  assert.match(await page.getByTestId("host-note").textContent(), /No CNI plugins found/);
+  assert.deepEqual(problems, []);
+});
+
+test("containerd missing: banner, then Berth's own containerd", async () => {
+  const { page, problems } = await openPage(browser.context, server.url + "?containerd=down");
+  const banner = page.getByTestId("containerd-banner");
+  await banner.waitFor();
+  assert.match(await banner.textContent(), /sudo systemctl start containerd/);
+  assert.match(await page.getByTestId("connection").textContent(), /Not connected/);
+  await page.locator('[data-bot="nova"]').click();
+  assert.equal(await page.getByTestId("create-workspace").isDisabled(), true);
+  await shot(page, "containerd-down");
+
+  await page.getByTestId("connection").click();
+  await page.getByTestId("settings-status").waitFor();
+  assert.match(await page.getByTestId("settings-status").textContent(), /Not connected/);
+
+  await page.getByTestId("run-managed").click();
+  await banner.waitFor({ state: "detached" });
+  assert.match(await page.getByTestId("connection").textContent(), /containerd 1\.6\.20/);
+  await shot(page, "containerd-managed");
+  assert.deepEqual(problems, []);
+});
+
+test("settings: validation, server refusal, save", async () => {
+  const { page, problems } = await openPage(browser.context, server.url);
+  await page.getByTestId("open-settings").click();
+  const socket = page.getByTestId("set-socket");
+  await socket.fill("relative/containerd.sock");
+  await page.getByTestId("save-settings").click();
+  await page.getByText("Must be an absolute path").waitFor();
+  await shot(page, "settings-invalid");
+  await socket.fill("/run/other/containerd.sock");
+  await page.getByTestId("save-settings").click();
+  await page.getByText("Settings saved").waitFor();
+  assert.match(await page.getByTestId("settings-status").textContent(), /\/run\/other\/containerd\.sock/);
+  assert.deepEqual(problems, []);
+});

@@ -1,0 +1,270 @@
+//! In-memory backend for `vite --mode mock`, vitest and the Chromium e2e tests. It answers every
+//! Tauri command through `mockIPC`, streams CreateEvents through the real `Channel` callback path
+//! and emits `workspace://changed`. Never part of the production bundle: main.ts imports it only
+//! in mock mode, and e2e/bundle.test.mjs checks `dist/` for the marker below.
+//!
+//! Query parameters (mock builds only): `?speed=N` slows every step N times, `?containerd=down`
+//! starts disconnected, `?network=host` pretends no CNI plugins exist, `?empty=1` starts with no bots.
+import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
+import { emit } from "@tauri-apps/api/event";
+import { AppError } from "./errors";
+import { playCreate } from "./fake-create";
+import type { ActivityEntry } from "./generated/ActivityEntry";
+import type { BotSummary } from "./generated/BotSummary";
+import type { CreateEvent } from "./generated/CreateEvent";
+import type { PullPolicy } from "./generated/PullPolicy";
+import type { Settings } from "./generated/Settings";
+import type { SystemStatus } from "./generated/SystemStatus";
+import type { WorkspaceInfo } from "./generated/WorkspaceInfo";
+import type { WorkspaceState } from "./generated/WorkspaceState";
+
+export const FAKE_BACKEND_MARKER = "berth-fake-backend:3b1f0c";
+
+interface FakeBot {
+  name: string;
+  createdAt: string;
+  ws: WorkspaceInfo;
+  activity: ActivityEntry[];
+  cancel: (() => void) | null;
+}
+
+type Args = Record<string, unknown>;
+type Internals = { runCallback: (id: number, data: unknown) => void };
+
+const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export function normaliseImage(ref: string): string {
+  let r = ref.trim();
+  const first = r.split("/")[0];
+  const hasRegistry = r.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
+  if (!hasRegistry) r = `docker.io/${r.includes("/") ? "" : "library/"}${r}`;
+  const last = r.split("/").pop() ?? "";
+  if (!last.includes(":") && !r.includes("@")) r += ":latest";
+  return r;
+}
+
+export function installFakeBackend(search: string = location.search): void {
+  const q = new URLSearchParams(search);
+  const slowdown = Math.max(0.05, Number(q.get("speed") ?? "1") || 1);
+  const now = () => new Date().toISOString();
+  const ago = (min: number) => new Date(Date.now() - min * 60_000).toISOString();
+
+  let settings: Settings = {
+    containerdSocket: "/run/containerd/containerd.sock",
+    namespace: "berth",
+    defaultImage: "docker.io/library/ubuntu:24.04",
+    pullPolicy: "if-not-present",
+    managedContainerd: false,
+  };
+  const status: SystemStatus = {
+    connected: q.get("containerd") !== "down",
+    socket: settings.containerdSocket,
+    namespace: settings.namespace,
+    version: "1.6.20",
+    error: null,
+    canManage: true,
+    managed: false,
+    network: q.get("network") === "host" ? "host" : "cni",
+  };
+  if (!status.connected) {
+    status.version = null;
+    status.error = `connect ${settings.containerdSocket}: no such file or directory`;
+  }
+  const pulled = new Set(["docker.io/library/debian:bookworm-slim", "docker.io/library/alpine:3.20"]);
+  const recent = ["docker.io/library/debian:bookworm-slim", "docker.io/library/alpine:3.20", "ghcr.io/acme/agent-base:1.4"];
+  const remembered = new Map<string, string>();
+  const bots = new Map<string, FakeBot>();
+
+  const info = (bot: string, state: WorkspaceState, image: string | null, extra: Partial<WorkspaceInfo> = {}): WorkspaceInfo => ({
+    bot, state, image,
+    containerId: state === "absent" || state === "creating" ? null : `berth-${bot}`,
+    network: state === "running" ? status.network : null,
+    bridgeVersion: state === "running" ? "0.1.0" : null,
+    lastError: null,
+    createdAt: state === "absent" ? null : ago(90),
+    updatedAt: state === "absent" ? null : ago(5),
+    ...extra,
+  });
+  const seed = (name: string, min: number, state: WorkspaceState, image: string | null, extra?: Partial<WorkspaceInfo>) => {
+    bots.set(name, {
+      name, createdAt: ago(min), ws: info(name, state, image, extra), cancel: null,
+      activity: [{ at: ago(min), kind: "bot.created", message: `Bot ${name} created` }],
+    });
+    if (image) remembered.set(name, image);
+  };
+  if (q.get("empty") !== "1") {
+    seed("atlas", 3000, "running", "docker.io/library/debian:bookworm-slim");
+    seed("scribe", 2000, "stopped", "docker.io/library/alpine:3.20");
+    seed("relay", 1500, "error", "ghcr.io/acme/agent-base:1.4", {
+      lastError: "Task exited unexpectedly with status 137 (killed: out of memory)",
+    });
+    seed("nova", 60, "absent", null);
+  }
+
+  const log = (b: FakeBot, kind: string, message: string) => b.activity.unshift({ at: now(), kind, message });
+  const changed = (b: FakeBot) => void emit("workspace://changed", { bot: b.name, state: b.ws.state });
+  const setState = (b: FakeBot, ws: WorkspaceInfo) => {
+    b.ws = { ...ws, updatedAt: now() };
+    changed(b);
+  };
+  const summary = (b: FakeBot): BotSummary => ({
+    name: b.name, state: b.ws.state, image: b.ws.image ?? remembered.get(b.name) ?? null, createdAt: b.createdAt,
+  });
+  const bot = (name: unknown): FakeBot => {
+    const b = bots.get(String(name));
+    if (!b) throw new AppError("NotFound", `Bot "${String(name)}" does not exist`);
+    return b;
+  };
+  const needContainerd = () => {
+    if (!status.connected) throw new AppError("Unavailable", `containerd is not reachable at ${status.socket}`);
+  };
+  const checkName = (name: unknown): string => {
+    const n = String(name ?? "");
+    if (!NAME_RE.test(n)) {
+      throw new AppError("InvalidArgument", `"${n}" is not a valid bot name: use 1–63 lowercase letters, digits or '-', starting with a letter or digit`);
+    }
+    if (bots.has(n)) throw new AppError("AlreadyExists", `A bot named "${n}" already exists`);
+    return n;
+  };
+
+  async function create(a: Args): Promise<WorkspaceInfo> {
+    needContainerd();
+    const b = bot(a.bot);
+    if (b.ws.state !== "absent") throw new AppError("Conflict", `The workspace of ${b.name} already exists (${b.ws.state})`);
+    const image = normaliseImage(String(a.image ?? "") || remembered.get(b.name) || settings.defaultImage);
+    const policy = (a.pullPolicy as PullPolicy | null) ?? settings.pullPolicy;
+    const channel = a.onProgress as { id: number };
+    const internals = (window as unknown as { __TAURI_INTERNALS__: Internals }).__TAURI_INTERNALS__;
+    let index = 0;
+    const send = (event: CreateEvent) => internals.runCallback(channel.id, { index: index++, message: event });
+    let cancelled = false;
+    b.cancel = () => (cancelled = true);
+    setState(b, info(b.name, "creating", image));
+    log(b, "workspace.creating", `Creating workspace from ${image}`);
+    try {
+      await playCreate({ image, policy, alreadyPulled: pulled.has(image), slowdown, isCancelled: () => cancelled, emit: send });
+      pulled.add(image);
+      remembered.set(b.name, image);
+      if (!recent.includes(image)) recent.unshift(image);
+      const done = info(b.name, "running", image, { createdAt: now() });
+      send({ phase: "complete", info: done });
+      setState(b, done);
+      log(b, "workspace.created", `Workspace created and started (${image})`);
+      return b.ws;
+    } catch (e) {
+      const err = e instanceof AppError ? e : new AppError("Internal", String(e));
+      if (err.code === "Cancelled") {
+        log(b, "workspace.cancelled", "Workspace creation cancelled");
+        setState(b, info(b.name, "absent", null));
+      } else {
+        send({ phase: "failed", error: { code: err.code, message: err.message } });
+        log(b, "workspace.failed", err.message);
+        setState(b, info(b.name, "absent", null, { lastError: err.message }));
+      }
+      throw err;
+    } finally {
+      b.cancel = null;
+      internals.runCallback(channel.id, { index, end: true });
+    }
+  }
+
+  const commands: Record<string, (a: Args) => unknown> = {
+    system_status: () => ({ ...status }),
+    managed_containerd_start: async () => {
+      await new Promise((r) => setTimeout(r, 600 * slowdown));
+      Object.assign(status, { connected: true, managed: true, version: "1.6.20", error: null });
+      return { ...status };
+    },
+    settings_get: () => ({ ...settings }),
+    settings_set: (a) => {
+      const s = a.settings as Settings;
+      if (!s.containerdSocket.startsWith("/") && !s.containerdSocket.startsWith("unix:///")) {
+        throw new AppError("InvalidArgument", "containerd socket must be an absolute path");
+      }
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(s.namespace)) throw new AppError("InvalidArgument", "Invalid namespace");
+      if (!s.defaultImage.trim()) throw new AppError("InvalidArgument", "Default image must not be empty");
+      settings = { ...s, defaultImage: normaliseImage(s.defaultImage) };
+      Object.assign(status, { socket: settings.containerdSocket, namespace: settings.namespace });
+      return { ...settings };
+    },
+    bot_list: () => [...bots.values()].map(summary).sort((x, y) => x.name.localeCompare(y.name)),
+    bot_create: (a) => {
+      const name = checkName(a.name);
+      const b: FakeBot = { name, createdAt: now(), ws: info(name, "absent", null), activity: [], cancel: null };
+      bots.set(name, b);
+      log(b, "bot.created", `Bot ${name} created`);
+      return summary(b);
+    },
+    bot_rename: (a) => {
+      const b = bot(a.name);
+      const to = checkName(a.newName);
+      bots.delete(b.name);
+      log(b, "bot.renamed", `Renamed from ${b.name} to ${to}`);
+      b.name = to;
+      b.ws = { ...b.ws, bot: to };
+      bots.set(to, b);
+      return summary(b);
+    },
+    bot_delete: (a) => {
+      const b = bot(a.name);
+      b.cancel?.();
+      bots.delete(b.name);
+      emit("workspace://changed", { bot: b.name, state: "absent" });
+      return null;
+    },
+    workspace_info: (a) => ({ ...bot(a.bot).ws }),
+    workspace_create: create,
+    workspace_cancel: (a) => {
+      const b = bot(a.bot);
+      if (!b.cancel) throw new AppError("Conflict", `No workspace creation is running for ${b.name}`);
+      b.cancel();
+      return null;
+    },
+    workspace_start: async (a) => {
+      needContainerd();
+      const b = bot(a.bot);
+      if (b.ws.state === "absent" || b.ws.state === "creating") throw new AppError("Conflict", `The workspace of ${b.name} is ${b.ws.state}`);
+      await new Promise((r) => setTimeout(r, 300 * slowdown));
+      setState(b, info(b.name, "running", b.ws.image, { createdAt: b.ws.createdAt }));
+      log(b, "workspace.started", "Workspace started");
+      return b.ws;
+    },
+    workspace_stop: async (a) => {
+      needContainerd();
+      const b = bot(a.bot);
+      if (b.ws.state !== "running") throw new AppError("Conflict", `The workspace of ${b.name} is not running`);
+      await new Promise((r) => setTimeout(r, 300 * slowdown));
+      setState(b, info(b.name, "stopped", b.ws.image, { createdAt: b.ws.createdAt }));
+      log(b, "workspace.stopped", "Workspace stopped");
+      return b.ws;
+    },
+    workspace_delete: async (a) => {
+      needContainerd();
+      const b = bot(a.bot);
+      if (b.ws.state === "creating") throw new AppError("Conflict", "Cancel the running creation first");
+      await new Promise((r) => setTimeout(r, 250 * slowdown));
+      setState(b, info(b.name, "absent", null));
+      log(b, "workspace.deleted", "Workspace deleted");
+      return null;
+    },
+    activity_list: (a) => bot(a.bot).activity.map((e) => ({ ...e })),
+    image_recent: () => [...recent],
+  };
+
+  mockWindows("main");
+  mockIPC(
+    async (cmd, payload) => {
+      const handler = commands[cmd];
+      try {
+        if (!handler) throw new AppError("Internal", `Command ${cmd} not found`);
+        return await handler((payload ?? {}) as Args);
+      } catch (e) {
+        // Reject with the same plain {code, message} shape Rust serialises.
+        const err = e instanceof AppError ? e : new AppError("Internal", String(e));
+        throw { code: err.code, message: err.message };
+      }
+    },
+    { shouldMockEvents: true },
+  );
+  console.info(`${FAKE_BACKEND_MARKER} installed`);
+}

@@ -1,0 +1,23 @@
+/// <reference types="vitest/config" />
+import { defineConfig } from "vite";
+import { svelte } from "@sveltejs/vite-plugin-svelte";
+
+// Tauri loads ui/dist (see ../tauri.conf.json); in dev it loads this server on a fixed port.
+export default defineConfig({
+  plugins: [svelte()],
+  clearScreen: false,
+  // Same host and port as devUrl in ../tauri.conf.json.
+  server: { port: 5173, strictPort: true, host: "localhost" },
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    // WebKitGTK / WKWebView of current distros; keeps output modern and small.
+    target: "es2022",
+    sourcemap: false,
+  },
+  resolve: process.env.VITEST ? { conditions: ["browser"] } : undefined,
+  test: {
+    environment: "happy-dom",
+    include: ["src/**/*.test.ts"],
+  },
+});
