@@ -39,6 +39,8 @@ packages=(
 	xvfb xauth webkit2gtk-driver imagemagick xdotool x11-utils chromium
 	# misc tooling used by tests and scripts
 	sqlite3 ca-certificates
+	# Chinese UI text in WebKit and Chromium
+	fonts-noto-cjk
 )
 
 missing=()

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Sets up and runs every test of Berth on a fresh Debian 12 machine (as root):
+#   1. installs what is missing (Debian packages, npm packages, tauri-driver)
+#   2. starts a private containerd and a local registry, pushes the test images
+#   3. builds the static bridge, the UI and every crate
+#   4. runs the Rust tests (unit, bridge, IPC, integration against the real containerd),
+#      the UI tests (Vitest + Chromium), and the end-to-end test of the real app
+#   5. stops the services again
+# CI runs exactly this (.ci/run). Tests that need containerd fail, never skip, under CI=true;
+# this script sets CI=true so a local run is as strict as CI's.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh --no-e2e   everything but the end-to-end test of the real app
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$BERTH_REPO_ROOT"
+
+run_e2e=1
+for arg in "$@"; do
+	case "$arg" in
+	--no-e2e) run_e2e=0 ;;
+	*) die "unknown argument: $arg" ;;
+	esac
+done
+export CI="${CI:-true}"
+started=$(date +%s)
+step() { log "── $* ($(($(date +%s) - started)) s)"; }
+
+step "setup"
+if ((run_e2e)); then scripts/setup.sh; else scripts/setup.sh --no-e2e; fi
+
+step "test services"
+scripts/services.sh start
+trap 'scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
+eval "$(scripts/services.sh env)"
+python3 scripts/build-test-images.py
+
+step "build: bridge (static), UI, crates"
+scripts/build-bridge.sh
+npm --prefix ui run build --silent
+cargo build --workspace --all-targets
+
+step "Rust tests"
+cargo test --workspace --no-fail-fast
+
+step "generated IPC types are current"
+if git rev-parse --git-dir >/dev/null 2>&1; then
+	git diff --exit-code -- ui/src/lib/ipc/generated ||
+		die "ui/src/lib/ipc/generated differs from the Rust types: commit the regenerated files"
+fi
+
+step "UI tests"
+npm --prefix ui run check
+npm --prefix ui test
+npm --prefix ui run build:mock --silent
+npm --prefix ui run test:e2e
+
+if ((run_e2e)); then
+	step "end-to-end: the real app"
+	scripts/e2e.sh
+fi
+
+step "all tests passed"

@@ -1,0 +1,154 @@
+//! A workspace's whole life through `berth_core::Berth`: create with its phases, exec, stop,
+//! start, delete; and its network namespace.
+
+use std::time::Duration;
+
+use berth_core::model::{CreateEvent, ErrorCode, LayerStatus, NetworkMode, WorkspaceChanged, WorkspaceState};
+use berth_tests::{create, exec, sh, TestEnv, BUSYBOX};
+
+/// The documented order: resolving, pulling*, unpacking*, creating, starting, waitingBridge,
+/// complete.
+fn phase(e: &CreateEvent) -> u8 {
+    match e {
+        CreateEvent::Resolving { .. } => 0,
+        CreateEvent::Pulling(_) => 1,
+        CreateEvent::Unpacking { .. } => 2,
+        CreateEvent::Creating => 3,
+        CreateEvent::Starting => 4,
+        CreateEvent::WaitingBridge => 5,
+        CreateEvent::Complete { .. } => 6,
+        CreateEvent::Failed { .. } => 7,
+    }
+}
+
+fn drain(rx: &mut tokio::sync::broadcast::Receiver<WorkspaceChanged>, bot: &str) -> Vec<WorkspaceState> {
+    let mut out = vec![];
+    while let Ok(c) = rx.try_recv() {
+        if c.bot == bot {
+            out.push(c.state);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_exec_stop_start_delete() {
+    let Some(env) = TestEnv::new("lifecycle") else { return };
+    let berth = env.berth().await;
+    let mut changes = berth.subscribe();
+    let bot = format!("lc-{}", berth_tests::suffix());
+    let id = format!("berth-{bot}");
+    let image = env.image(BUSYBOX);
+
+    let (info, events) = create(&berth, &bot, &image).await;
+    let info = info.expect("create");
+    // Phases in order, each once, pulling before unpacking and nothing after the end.
+    let phases: Vec<u8> = events.iter().map(phase).collect();
+    assert!(phases.windows(2).all(|w| w[0] <= w[1]), "phases out of order: {phases:?}");
+    for once in [0, 3, 4, 5, 6] {
+        assert_eq!(phases.iter().filter(|p| **p == once).count(), 1, "phase {once} not exactly once: {phases:?}");
+    }
+    assert!(phases.contains(&1) && phases.contains(&2), "no pulling or unpacking in a fresh namespace: {phases:?}");
+    let pulls: Vec<_> = events
+        .iter()
+        .filter_map(|e| if let CreateEvent::Pulling(p) = e { Some(p) } else { None })
+        .collect();
+    assert!(pulls.windows(2).all(|w| w[0].done_bytes <= w[1].done_bytes), "pull progress went back");
+    let last = pulls.last().unwrap();
+    assert!(last.total_bytes > 0 && last.done_bytes == last.total_bytes, "pull did not end complete: {last:?}");
+    assert!(last.layers.iter().all(|l| l.status == LayerStatus::Done), "{last:?}");
+    let CreateEvent::Complete { info: completed } = events.last().unwrap() else { unreachable!() };
+    assert_eq!(completed, &info);
+
+    assert_eq!(info.state, WorkspaceState::Running);
+    assert_eq!(info.container_id.as_deref(), Some(id.as_str()));
+    assert_eq!(info.image.as_deref(), Some(image.as_str()));
+    assert_eq!(info.network, Some(NetworkMode::Cni));
+    assert!(info.bridge_version.is_some(), "bridge did not answer: {info:?}");
+    assert_eq!(berth.bots().unwrap().iter().find(|b| b.name == bot).unwrap().state, WorkspaceState::Running);
+    assert!(env.containers().contains(&id));
+    assert!(env.tasks().contains(&(id.clone(), "RUNNING".into())), "{:?}", env.tasks());
+    assert!(env.leases().is_empty(), "create left leases: {:?}", env.leases());
+
+    // exec: stdin, stdout, stderr, exit code, and /data as the working directory.
+    let ran = exec(&berth, &bot, &["sh", "-c", "cat; echo oops >&2; exit 3"], Some(b"hello\nworld\n")).await.unwrap();
+    assert_eq!((ran.stdout.as_str(), ran.stderr.as_str(), ran.status.code), ("hello\nworld\n", "oops\n", Some(3)));
+    assert_eq!(sh(&berth, &bot, "pwd").await, "/data\n");
+    let ran = exec(&berth, &bot, &["no-such-program"], None).await;
+    assert!(ran.as_ref().is_err() || ran.as_ref().unwrap().status.code != Some(0), "{ran:?}");
+    sh(&berth, &bot, "echo kept > /data/note").await;
+
+    let stopped = berth.stop(&bot).await.expect("stop");
+    assert_eq!(stopped.state, WorkspaceState::Stopped);
+    assert!(!env.tasks().iter().any(|(t, s)| *t == id && s == "RUNNING"), "task still runs: {:?}", env.tasks());
+    assert_eq!(berth.bots().unwrap().iter().find(|b| b.name == bot).unwrap().state, WorkspaceState::Stopped);
+    let err = exec(&berth, &bot, &["true"], None).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Conflict, "{err:?}");
+
+    let started = berth.start(&bot).await.expect("start");
+    assert_eq!(started.state, WorkspaceState::Running);
+    assert_eq!(sh(&berth, &bot, "cat /data/note").await, "kept\n", "data lost across stop/start");
+
+    berth.delete_workspace(&bot).await.expect("delete");
+    assert_eq!(berth.info(&bot).await.unwrap().state, WorkspaceState::Absent);
+    env.assert_no_workspace(&bot, "after delete");
+    assert!(!berth.paths().socket_dir(&id).exists(), "socket dir left behind");
+    // The image stays for the next create; delete is idempotent.
+    assert!(env.images().contains(&image));
+    berth.delete_workspace(&bot).await.expect("second delete");
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let seen = drain(&mut changes, &bot);
+    let want = [WorkspaceState::Creating, WorkspaceState::Running, WorkspaceState::Stopped, WorkspaceState::Running, WorkspaceState::Absent];
+    let mut it = seen.iter();
+    for w in want {
+        assert!(it.any(|s| *s == w), "notifications {seen:?} lack {w:?} in order {want:?}");
+    }
+    berth.delete_bot(&bot).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspace_network_is_its_own() {
+    let Some(env) = TestEnv::new("network") else { return };
+    let berth = env.berth().await;
+    if berth.status().await.network != NetworkMode::Cni {
+        berth_tests::unavailable("workspace_network_is_its_own", "CNI plugins are not installed");
+        return;
+    }
+    let bot = format!("net-{}", berth_tests::suffix());
+    create(&berth, &bot, &env.image(BUSYBOX)).await.0.expect("create");
+
+    let addr = sh(&berth, &bot, "ip -4 -o addr show dev eth0").await;
+    assert!(addr.contains("inet 10.89."), "eth0 has no 10.89.x address: {addr:?}");
+    let lo = sh(&berth, &bot, "ip -o link show dev lo").await;
+    assert!(lo.contains("UP"), "loopback is down: {lo:?}");
+
+    // A server on the host's loopback: inside the namespace 127.0.0.1 is the workspace's own.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let applets = sh(&berth, &bot, "busybox --list").await;
+    assert!(applets.lines().any(|a| a == "wget"), "busybox has no wget");
+    let ran = exec(&berth, &bot, &["wget", "-T", "3", "-q", "-O", "-", &format!("http://127.0.0.1:{port}/")], None)
+        .await
+        .unwrap();
+    assert_ne!(ran.status.code, Some(0), "reached the host's loopback: {ran:?}");
+    assert!(ran.stderr.contains("refused"), "expected connection refused: {ran:?}");
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the host listener saw a connection: {other:?}"),
+    }
+    // Positive control: the same client does reach a server on the workspace's own loopback.
+    let ran = exec(
+        &berth,
+        &bot,
+        &["sh", "-c", "mkdir -p /tmp/www && echo inside > /tmp/www/x && httpd -p 127.0.0.1:8080 -h /tmp/www && wget -T 3 -q -O - http://127.0.0.1:8080/x"],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!((ran.status.code, ran.stdout.as_str()), (Some(0), "inside\n"), "{ran:?}");
+
+    berth.delete_workspace(&bot).await.unwrap();
+    env.assert_no_workspace(&bot, "after delete");
+}
