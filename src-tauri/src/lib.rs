@@ -99,3 +99,76 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod ipc_tests {
+    use serde_json::{json, Value};
+    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
+    use tauri::webview::InvokeRequest;
+
+    /// An app over a real core whose containerd socket does not exist.
+    fn app(dir: &std::path::Path) -> tauri::App<tauri::test::MockRuntime> {
+        let options = berth_core::Options {
+            data_dir: Some(dir.to_path_buf()),
+            containerd_socket: Some(dir.join("no-such.sock")),
+            namespace: Some("ipc-test".into()),
+            bridge_binary: None,
+        };
+        let berth = tauri::async_runtime::block_on(berth_core::Berth::open(options)).unwrap();
+        super::builder(mock_builder())
+            .manage(super::AppState { berth })
+            .build(mock_context(noop_assets()))
+            .unwrap()
+    }
+
+    fn invoke(app: &tauri::App<tauri::test::MockRuntime>, cmd: &str, body: Value) -> Result<Value, Value> {
+        use tauri::Manager;
+        let webview = match app.get_webview_window("main") {
+            Some(w) => w,
+            None => tauri::WebviewWindowBuilder::new(app, "main", Default::default()).build().unwrap(),
+        };
+        let request = InvokeRequest {
+            cmd: cmd.into(),
+            callback: tauri::ipc::CallbackFn(0),
+            error: tauri::ipc::CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: body.into(),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        };
+        get_ipc_response(&webview, request).map(|r| r.deserialize::<Value>().unwrap())
+    }
+
+    #[test]
+    fn commands_take_camel_case_arguments_and_return_camel_case_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path());
+        let bot = invoke(&app, "bot_create", json!({"name": "ipc-bot"})).unwrap();
+        assert_eq!(bot["name"], "ipc-bot");
+        assert_eq!(bot["state"], "absent");
+        assert!(bot["createdAt"].is_string());
+        let renamed = invoke(&app, "bot_rename", json!({"name": "ipc-bot", "newName": "ipc-bot-2"})).unwrap();
+        assert_eq!(renamed["name"], "ipc-bot-2");
+        let list = invoke(&app, "bot_list", json!({})).unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn errors_cross_the_boundary_as_code_and_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path());
+        let err = invoke(&app, "bot_create", json!({"name": "Not Valid"})).unwrap_err();
+        assert_eq!(err["code"], "InvalidArgument");
+        assert!(err["message"].as_str().unwrap().contains("invalid bot name"));
+        invoke(&app, "bot_create", json!({"name": "dup"})).unwrap();
+        let err = invoke(&app, "bot_create", json!({"name": "dup"})).unwrap_err();
+        assert_eq!(err["code"], "AlreadyExists");
+        // No containerd behind the socket: a clear Unavailable that names the socket.
+        let err = invoke(&app, "workspace_start", json!({"bot": "dup"})).unwrap_err();
+        assert_eq!(err["code"], "Unavailable");
+        assert!(err["message"].as_str().unwrap().contains("no-such.sock"), "{err}");
+        let status = invoke(&app, "system_status", json!({})).unwrap();
+        assert_eq!(status["connected"], false);
+        assert!(status["error"].as_str().unwrap().contains("no-such.sock"));
+    }
+}
