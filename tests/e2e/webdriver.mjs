@@ -1,7 +1,7 @@
 // A minimal W3C WebDriver client over global fetch (Node 20), enough to drive the Berth window
 // through tauri-driver + WebKitWebDriver. No dependencies on purpose: nothing to `npm ci`.
 
-const ELEMENT = "element-6066-11e4-a4c0-00dd5d5eb9ab";
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 
 export const Keys = { ENTER: "\uE007", ESCAPE: "\uE00C" };
 

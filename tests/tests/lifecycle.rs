@@ -141,7 +141,10 @@ async fn workspace_network_is_its_own() {
     let ran = exec(
         &berth,
         &bot,
-        &["sh", "-c", "mkdir -p /tmp/www && echo inside > /tmp/www/x && httpd -p 127.0.0.1:8080 -h /tmp/www && wget -T 3 -q -O - http://127.0.0.1:8080/x"],
+        &["sh", "-c", "mkdir -p /tmp/www && echo inside > /tmp/www/x && httpd -p 127.0.0.1:8080 -h /tmp/www && \
+           for i in 1 2 3 4 5 6 7 8 9 10; do \
+             printf 'GET /x HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 8080 2>/dev/null | tail -n 1 | grep . && exit 0; \
+             sleep 0.2; done; exit 1"],
         None,
     )
     .await

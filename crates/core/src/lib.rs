@@ -56,7 +56,6 @@ struct Inner {
     /// One lifecycle operation at a time per bot.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     changes: broadcast::Sender<WorkspaceChanged>,
-    managed: Mutex<Option<managed::Managed>>,
 }
 
 impl Berth {
@@ -81,10 +80,17 @@ impl Berth {
                 operations: Mutex::new(HashMap::new()),
                 locks: Mutex::new(HashMap::new()),
                 changes,
-                managed: Mutex::new(None),
             }),
         };
-        berth.connect().await;
+        if !berth.connect().await {
+            let s = berth.settings()?;
+            let wants_managed = s.managed_containerd && s.containerd_socket == berth.managed_socket().display().to_string();
+            if wants_managed && managed::can_manage() {
+                if let Err(e) = berth.start_managed_containerd().await {
+                    tracing::warn!(error = %e, "starting Berth's own containerd");
+                }
+            }
+        }
         Ok(berth)
     }
 

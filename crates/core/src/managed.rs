@@ -1,24 +1,13 @@
 //! Berth's own containerd, for a machine where none runs: state under Berth's data directory,
-//! started on the user's request, stopped with Berth.
+//! started on the user's request as a detached daemon (so the app and the CLI share it, and
+//! workspaces outlive the window), and started again at open while the setting is on.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::model::{NetworkMode, SystemStatus};
 use crate::{Berth, Error, Result};
-
-pub(crate) struct Managed {
-    child: Child,
-}
-
-impl Drop for Managed {
-    fn drop(&mut self) {
-        // SIGTERM lets containerd close cleanly; running workspaces keep running in their shims.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
 
 fn containerd_binary() -> Option<PathBuf> {
     std::env::var_os("PATH")?
@@ -36,8 +25,12 @@ pub(crate) fn can_manage() -> bool {
 }
 
 impl Berth {
-    /// The connection as the status indicator shows it.
+    /// The connection as the status indicator shows it. While disconnected each call tries to
+    /// connect again, so the indicator recovers by itself once containerd is started.
     pub async fn status(&self) -> SystemStatus {
+        if self.inner.runtime.read().unwrap().is_none() {
+            self.connect().await;
+        }
         let s = self.settings().unwrap_or_else(|_| crate::settings::defaults());
         let rt = self.inner.runtime.read().unwrap().clone();
         let (version, error, bridge) = match rt {
@@ -47,6 +40,7 @@ impl Berth {
             },
             None => (None, self.inner.runtime_error.read().unwrap().clone(), false),
         };
+        let managed = s.managed_containerd && s.containerd_socket == self.managed_socket().display().to_string();
         SystemStatus {
             connected: version.is_some(),
             socket: s.containerd_socket,
@@ -54,7 +48,7 @@ impl Berth {
             version,
             error,
             can_manage: can_manage(),
-            managed: self.inner.managed.lock().unwrap().is_some(),
+            managed,
             network: if bridge { NetworkMode::Cni } else { NetworkMode::Host },
         }
     }
@@ -69,10 +63,9 @@ impl Berth {
             ));
         }
         let dir = self.inner.paths.managed_containerd_dir();
-        let socket = dir.join("containerd.sock");
-        if self.inner.managed.lock().unwrap().is_none() {
-            let child = spawn(&dir)?;
-            *self.inner.managed.lock().unwrap() = Some(Managed { child });
+        let socket = self.managed_socket();
+        if !answers(&socket) {
+            spawn(&dir)?;
         }
         let deadline = Instant::now() + Duration::from_secs(20);
         while !socket.exists() && Instant::now() < deadline {
@@ -93,9 +86,27 @@ impl Berth {
         }
         Ok(self.status().await)
     }
+
+    pub fn managed_socket(&self) -> PathBuf {
+        self.inner.paths.managed_containerd_dir().join("containerd.sock")
+    }
+
+    /// Stops Berth's own containerd (SIGTERM; workspaces keep running in their shims).
+    pub fn stop_managed_containerd(&self) -> Result<bool> {
+        let pid_file = self.inner.paths.managed_containerd_dir().join("containerd.pid");
+        let Ok(pid) = std::fs::read_to_string(&pid_file) else { return Ok(false) };
+        let pid: i32 = pid.trim().parse().map_err(|_| Error::internal("corrupt containerd.pid"))?;
+        let _ = std::fs::remove_file(&pid_file);
+        Ok(unsafe { libc::kill(pid, libc::SIGTERM) } == 0)
+    }
 }
 
-fn spawn(dir: &std::path::Path) -> Result<Child> {
+/// Something accepts connections on the socket.
+fn answers(socket: &std::path::Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket).is_ok()
+}
+
+fn spawn(dir: &std::path::Path) -> Result<()> {
     let io = |e: std::io::Error| Error::internal(format!("starting containerd: {e}"));
     std::fs::create_dir_all(dir).map_err(io)?;
     let config = dir.join("config.toml");
@@ -108,12 +119,22 @@ fn spawn(dir: &std::path::Path) -> Result<Child> {
     );
     std::fs::write(&config, body).map_err(io)?;
     let log = std::fs::File::create(dir.join("containerd.log")).map_err(io)?;
-    Command::new(containerd_binary().ok_or_else(|| Error::internal("containerd binary vanished"))?)
-        .arg("--config")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(io)?)
-        .stderr(log)
-        .spawn()
-        .map_err(io)
+    let mut cmd = Command::new(containerd_binary().ok_or_else(|| Error::internal("containerd binary vanished"))?);
+    cmd.arg("--config").arg(&config).stdin(Stdio::null()).stdout(log.try_clone().map_err(io)?).stderr(log);
+    // Its own session: the daemon must not die with the terminal or window that started it.
+    use std::os::unix::process::CommandExt;
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(io)?;
+    std::fs::write(dir.join("containerd.pid"), child.id().to_string()).map_err(io)?;
+    // Reap it if it exits while we run; it is not ours to wait for otherwise.
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = child.wait();
+    });
+    Ok(())
 }

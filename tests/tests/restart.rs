@@ -1,0 +1,139 @@
+//! State stays right across a containerd restart and changes made behind Berth's back: reconcile
+//! at open, and the event stream (including its reconnect after the daemon restarts).
+//!
+//! The restart tests use a private containerd (the shared one must keep running for the tests
+//! in parallel). They are plain `#[test]`s with their own tokio runtimes, so that a Berth can be
+//! shut down completely ("not looking") and another opened later.
+
+use std::time::Duration;
+
+use berth_core::model::{WorkspaceChanged, WorkspaceState};
+use berth_core::Berth;
+use berth_tests::daemon::PrivateContainerd;
+use berth_tests::{create, eventually, sh, TestEnv, BUSYBOX};
+use tokio::runtime::Runtime;
+use tokio::sync::broadcast;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn store_state(berth: &Berth, bot: &str) -> WorkspaceState {
+    berth.bots().unwrap().into_iter().find(|b| b.name == bot).expect("bot listed").state
+}
+
+/// Waits for a `workspace://changed` notification of `bot` with `state`.
+async fn notified(rx: &mut broadcast::Receiver<WorkspaceChanged>, bot: &str, state: WorkspaceState) -> bool {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match rx.recv().await {
+                Ok(c) if c.bot == bot && c.state == state => return true,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return false,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn kill_task(env: &TestEnv, bot: &str) {
+    let id = format!("berth-{bot}");
+    env.ctr(&["tasks", "kill", "-s", "SIGKILL", &id]);
+}
+
+/// A Berth following events sees a task killed behind its back: store, info and a notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_exit_is_seen_through_events() {
+    let Some(env) = TestEnv::new("events") else { return };
+    let berth = env.berth().await;
+    let bot = format!("ev-{}", berth_tests::suffix());
+    create(&berth, &bot, &env.image(BUSYBOX)).await.0.expect("create");
+    let mut rx = berth.subscribe();
+    kill_task(&env, &bot);
+    assert!(notified(&mut rx, &bot, WorkspaceState::Stopped).await, "no stopped notification");
+    assert_eq!(store_state(&berth, &bot), WorkspaceState::Stopped);
+    assert_eq!(berth.info(&bot).await.unwrap().state, WorkspaceState::Stopped);
+    let activity = berth.activity(&bot).unwrap();
+    assert!(activity.iter().any(|a| a.kind == "exited"), "no exited activity: {activity:?}");
+    // It starts again from there.
+    assert_eq!(berth.start(&bot).await.expect("start after exit").state, WorkspaceState::Running);
+    assert_eq!(sh(&berth, &bot, "echo up").await, "up\n");
+    berth.delete_bot(&bot).await.unwrap();
+    env.assert_no_workspace(&bot, "after delete");
+}
+
+#[test]
+fn state_survives_containerd_restart() {
+    let Some(services) = berth_tests::services("state_survives_containerd_restart") else { return };
+    let Some(mut daemon) = PrivateContainerd::start("state_survives_containerd_restart") else { return };
+    // Declared after the daemon: dropped (and purged) while the daemon still runs.
+    let env = TestEnv::on(services, &daemon.socket(), "restart");
+    let (a, b) = (format!("ra-{}", berth_tests::suffix()), format!("rb-{}", berth_tests::suffix()));
+
+    // Berth creates two workspaces, then goes away completely.
+    let pids = {
+        let rt = runtime();
+        let pids = rt.block_on(async {
+            let berth = env.berth().await;
+            let mut pids = vec![];
+            for bot in [&a, &b] {
+                create(&berth, bot, &env.image(BUSYBOX)).await.0.expect("create");
+                sh(&berth, bot, "echo mine > /data/file").await;
+                pids.push(env.ctr(&["tasks", "ls"]).lines().find(|l| l.starts_with(&format!("berth-{bot} "))).unwrap().split_whitespace().nth(1).unwrap().to_string());
+            }
+            pids
+        });
+        rt.shutdown_timeout(Duration::from_secs(5));
+        pids
+    };
+
+    // containerd restarts; the shims keep the workspaces running meanwhile.
+    daemon.stop_daemon();
+    for pid in &pids {
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "workspace pid {pid} died with containerd");
+    }
+    daemon.restart();
+    // One workspace stops while no Berth is looking.
+    kill_task(&env, &b);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while env.tasks().iter().any(|(t, s)| *t == format!("berth-{b}") && s == "RUNNING") {
+        assert!(std::time::Instant::now() < deadline, "task did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let rt = runtime();
+    rt.block_on(async {
+        let berth = env.berth().await;
+        // Reconcile at open: the store agrees with containerd.
+        assert_eq!(store_state(&berth, &a), WorkspaceState::Running);
+        assert_eq!(store_state(&berth, &b), WorkspaceState::Stopped, "reconcile missed the stop");
+        let info = berth.info(&a).await.unwrap();
+        assert_eq!(info.state, WorkspaceState::Running);
+        assert!(info.bridge_version.is_some(), "bridge gone after the restart: {info:?}");
+        assert_eq!(sh(&berth, &a, "cat /data/file").await, "mine\n");
+        assert_eq!(berth.info(&b).await.unwrap().state, WorkspaceState::Stopped);
+        assert_eq!(berth.start(&b).await.expect("start after restart").state, WorkspaceState::Running);
+        assert_eq!(sh(&berth, &b, "cat /data/file").await, "mine\n");
+
+        // The event stream survives a restart of the daemon under a connected Berth.
+        let mut rx = berth.subscribe();
+        tokio::task::block_in_place(|| daemon.restart());
+        // Give the stream time to reconnect (it retries every second), then stop a task.
+        let resubscribed = eventually(Duration::from_secs(10), async || {
+            berth.status().await.connected.then_some(())
+        })
+        .await;
+        assert!(resubscribed.is_some(), "Berth did not reconnect");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        kill_task(&env, &a);
+        assert!(notified(&mut rx, &a, WorkspaceState::Stopped).await, "exit after a daemon restart not seen");
+        assert_eq!(store_state(&berth, &a), WorkspaceState::Stopped);
+
+        for bot in [&a, &b] {
+            berth.delete_bot(bot).await.unwrap();
+            env.assert_no_workspace(bot, "after delete");
+        }
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
+}
