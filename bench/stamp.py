@@ -14,14 +14,15 @@ import time
 
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>78]")
 
-# (phase name, regex on a line that announces it), in create order.
+# (phase name, regex on a line that announces it), in create order. indicatif pads its
+# lines to the terminal width instead of ending them, so a "line" here may hold several
+# screen lines: the patterns are not anchored.
 PHASES = [
-    ("resolve", re.compile(r"^Resolving ")),
-    ("download", re.compile(r"^pull\s+\[")),
-    ("unpack", re.compile(r"^unpack\s+\[")),
-    ("create", re.compile(r"^Creating container")),
-    ("start", re.compile(r"^Starting")),
-    ("bridge", re.compile(r"^Waiting for the bridge")),
+    ("pull", re.compile(r"Resolving ")),
+    ("unpack", re.compile(r"unpack \[")),
+    ("create", re.compile(r"Creating container")),
+    ("start", re.compile(r"Starting")),
+    ("bridge", re.compile(r"Waiting for the bridge")),
 ]
 
 
@@ -38,11 +39,13 @@ def main():
         ms = (time.time_ns() - t0) / 1e6
         if not chunk:
             break
-        buf += chunk
+        # indicatif redraws its bars with cursor movements, not newlines: every escape
+        # sequence ends a segment too.
+        buf += ANSI.sub(b"\n", chunk)
         parts = re.split(rb"[\r\n]", buf)
         buf = parts.pop()
         for raw in parts:
-            line = ANSI.sub(b"", raw).decode("utf-8", "replace").strip()
+            line = raw.decode("utf-8", "replace").strip()
             if not line:
                 continue
             out.write(f"{ms:9.1f} {line}\n")
@@ -51,7 +54,7 @@ def main():
                     first[name] = ms
         out.flush()
     if buf.strip():
-        out.write(f"{ms:9.1f} {ANSI.sub(b'', buf).decode('utf-8', 'replace').strip()}\n")
+        out.write(f"{ms:9.1f} {buf.decode('utf-8', 'replace').strip()}\n")
     end = (time.time_ns() - t0) / 1e6
     if phases_file:
         seen = [(n, first[n]) for n, _ in PHASES if n in first]

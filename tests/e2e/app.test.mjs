@@ -79,6 +79,8 @@ function freePort() {
 
 let appEnv;
 
+const shq = (s) => `'${s.replaceAll("'", `'\\''`)}'`;
+
 /** `berth <args>` with the app's environment; returns { code, stdout, stderr }. */
 function cli(...args) {
   const r = spawnSync(CLI, args, { env: appEnv, encoding: "utf8", timeout: 60_000 });
@@ -222,6 +224,11 @@ async function snap() {
 async function shot(name) {
   if (!session) return null;
   try {
+    // Let the last DOM change reach the screen first: a screenshot taken right after the DOM
+    // changed can show the previous frame.
+    await session.executeAsync(
+      "const done = arguments[arguments.length - 1]; setTimeout(done, 250); requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+    ).catch(() => {});
     const file = join(SHOTS, `${String(++shotN).padStart(2, "0")}-${name}.png`);
     writeFileSync(file, await session.screenshot());
     log(`screenshot ${file}`);
@@ -288,6 +295,9 @@ describe("Berth app end to end", { skip: SKIP }, () => {
       LANGUAGE: "en",
       // No accessibility bus under Xvfb; saves a warning and a timeout.
       NO_AT_BRIDGE: "1",
+      RUST_BACKTRACE: "1",
+      NO_COLOR: "1",
+      BERTH_LOG: process.env.BERTH_LOG ?? "info",
     };
     log(`namespace ${NS}, data ${appEnv.BERTH_DATA_DIR}, image ${IMAGE}`);
 
@@ -302,8 +312,13 @@ describe("Berth app end to end", { skip: SKIP }, () => {
     const base = `http://127.0.0.1:${port}`;
     await waitForServer(base, 15_000);
 
+    // The app logs with tracing to stdout, which tauri-driver sends to /dev/null (only stderr
+    // is inherited): launch it through a wrapper that keeps both in screenshots/app.log.
+    const wrapper = join(tmp, "berth-app");
+    writeFileSync(wrapper, `#!/bin/sh\nexec ${shq(APP)} "$@" >>${shq(join(SHOTS, "app.log"))} 2>&1\n`, { mode: 0o755 });
+
     const t0 = performance.now();
-    session = await Session.create(base, { "tauri:options": { application: APP } });
+    session = await Session.create(base, { "tauri:options": { application: wrapper } });
     bench.session_ms = Math.round(performance.now() - t0);
     // "First window": the sidebar's bot list has loaded (the empty-list text, or a bot).
     await waitFor("the bot list", () => session.execute(
@@ -325,6 +340,7 @@ describe("Berth app end to end", { skip: SKIP }, () => {
     if (driver) {
       // Everything under our tauri-driver is ours: WebKitWebDriver, berth-app, WebKit helpers.
       const tree = descendants(driver.pid);
+      log(`cleanup: tauri-driver ${driver.pid} exit=${driver.exitCode} tree: ${tree.map((p) => `${p.comm}(${p.pid})`).join(" ")}`);
       driver.kill("SIGTERM");
       await new Promise((r) => setTimeout(r, 500));
       for (const p of [driver.pid, ...tree.map((p) => p.pid)]) {
@@ -333,7 +349,9 @@ describe("Berth app end to end", { skip: SKIP }, () => {
           try {
             process.kill(p, "SIGKILL");
             log(`killed leftover ${st.comm} (${p})`);
-          } catch {}
+          } catch (e) {
+            log(`kill ${p}: ${e.message}`);
+          }
         }
       }
     }
@@ -341,6 +359,12 @@ describe("Berth app end to end", { skip: SKIP }, () => {
       const rm = cli("rm", BOT);
       log(`berth rm ${BOT}: ${rm.code === 0 ? "ok" : rm.stderr.trim()}`);
       cleanupNamespace();
+    }
+    if (failed) {
+      try {
+        const lines = readFileSync(join(SHOTS, "app.log"), "utf8").trimEnd().split("\n");
+        log(`last lines of screenshots/app.log:\n${lines.slice(-25).join("\n")}`);
+      } catch {}
     }
     if (Object.keys(bench).length) {
       console.log(`BENCH ${Object.entries(bench).map(([k, v]) => `${k}=${v}`).join(" ")}`);
@@ -418,6 +442,7 @@ describe("Berth app end to end", { skip: SKIP }, () => {
 
   step("idle memory with one workspace running (measured, not asserted)", async () => {
     await new Promise((r) => setTimeout(r, 3000));
+    await session.execute("return 1").catch((e) => assert.fail(`the app died while idle (see screenshots/app.log): ${e.message}`));
     const procs = appProcesses();
     let rss = 0;
     let pss = 0;
@@ -432,7 +457,11 @@ describe("Berth app end to end", { skip: SKIP }, () => {
     bench.idle_rss_mib = (rss / 1024).toFixed(1);
     bench.idle_pss_mib = (pss / 1024).toFixed(1);
     bench.app_processes = procs.length;
-    assert.ok(procs.length > 0, "found the berth-app process under tauri-driver");
+    if (!procs.length) {
+      const tree = descendants(driver.pid).map((p) => `${p.comm}(${p.pid}<${p.ppid})`).join(" ");
+      const apps = allProcs().filter((p) => p.comm === "berth-app").map((p) => `${p.pid}<${p.ppid}`).join(" ");
+      assert.fail(`no berth-app under tauri-driver ${driver.pid}: tree [${tree}], berth-app processes [${apps}]`);
+    }
   });
 
   step("Stop → Stopped", async () => {

@@ -132,6 +132,11 @@ export class Session {
     return this.cmd("POST", "/execute/sync", { script, args });
   }
 
+  /** Like execute, but the script calls its last argument (a callback) with the result. */
+  executeAsync(script, args = []) {
+    return this.cmd("POST", "/execute/async", { script, args });
+  }
+
   title() {
     return this.cmd("GET", "/title");
   }

@@ -286,6 +286,19 @@ impl TestEnv {
     /// Removes what the test left: tasks, containers, images (with a synchronous GC), leases,
     /// snapshots, content, then the namespace itself.
     pub fn purge(&self) {
+        // Workspaces first through the backend, which also releases their network (ctr cannot).
+        let (socket, ns, net) = (self.socket.clone(), self.ns.clone(), self.dir.path().join("net"));
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                use berth_runtime::Runtime;
+                let Ok(r) = berth_containerd::ContainerdRuntime::connect(&socket, &ns, &net).await else { return };
+                for c in r.list().await.unwrap_or_default() {
+                    let _ = r.delete(&c.id).await;
+                }
+            })
+        })
+        .join();
         let ctr = |args: &[&str]| self.ctr_try(args).unwrap_or_default();
         for t in lines(&ctr(&["tasks", "ls", "-q"])) {
             let _ = self.ctr_try(&["tasks", "kill", "-s", "SIGKILL", &t]);
@@ -475,4 +488,48 @@ pub async fn eventually<T>(timeout: Duration, mut f: impl AsyncFnMut() -> Option
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A TCP proxy to `upstream` that forwards responses at about `bytes_per_second`, so a pull
+/// takes long enough to be interrupted at a known point. Returns its port and a counter of the
+/// bytes sent to clients. Runs on the current tokio runtime.
+pub async fn slow_proxy(upstream: &str, bytes_per_second: u64) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sent = std::sync::Arc::new(AtomicU64::new(0));
+    let (upstream, counter) = (upstream.to_string(), sent.clone());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let (upstream, counter) = (upstream.clone(), counter.clone());
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                tokio::spawn(async move { tokio::io::copy(&mut cr, &mut sw).await });
+                let chunk = (bytes_per_second / 20).max(1) as usize;
+                let mut buf = vec![0u8; chunk];
+                loop {
+                    let n = match sr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    counter.fetch_add(n as u64, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            });
+        }
+    });
+    (port, sent)
+}
+
+/// The host's NAT rules that name a container (the CNI bridge plugin's ipMasq rules).
+pub fn nat_rules(container_id: &str) -> Vec<String> {
+    let out = Command::new("iptables").args(["-w", "-t", "nat", "-S"]).output().expect("iptables");
+    let needle = format!("id: \\\"{container_id}\\\"");
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(&needle)).map(str::to_string).collect()
 }

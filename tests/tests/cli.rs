@@ -90,3 +90,35 @@ fn cli_info_json_has_container_id() {
     assert_eq!(info["container_id"], format!("berth-{bot}").as_str(), "no container_id in {info}");
     ok(&rm, "rm");
 }
+
+/// Ctrl-C during `berth create` cancels the pull: exit 130, nothing left behind.
+#[test]
+fn cli_ctrl_c_cancels_create() {
+    let Some(env) = TestEnv::new("cli-ctrlc") else { return };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // 4 MB/s: the 45 MB image takes >10 s, so the signal lands mid-download.
+    let (port, sent) = rt.block_on(berth_tests::slow_proxy(&env.registry, 4 << 20));
+    let image = format!("127.0.0.1:{port}/{}", berth_tests::LAYERED);
+    let bot = format!("cc-{}", berth_tests::suffix());
+    let child = std::process::Command::new(berth_tests::berth_binary())
+        .args(["create", &bot, "--image", &image])
+        .env("BERTH_CONTAINERD_SOCKET", &env.socket)
+        .env("BERTH_NAMESPACE", &env.ns)
+        .env("BERTH_DATA_DIR", env.data_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sent.load(std::sync::atomic::Ordering::Relaxed) < 2 << 20 {
+        assert!(std::time::Instant::now() < deadline, "the pull never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cancelled"), "{}", text(&out.stderr));
+    env.assert_namespace_empty("after Ctrl-C during create");
+    let ls = json(&env, &["info", &bot, "--json"]);
+    assert_eq!(ls["state"], "absent");
+}

@@ -78,7 +78,10 @@ async fn create_exec_stop_start_delete() {
     assert!(ran.as_ref().is_err() || ran.as_ref().unwrap().status.code != Some(0), "{ran:?}");
     sh(&berth, &bot, "echo kept > /data/note").await;
 
+    // The bridge (PID 1) ends on SIGTERM: stop must not wait for the 10 s SIGKILL grace.
+    let t0 = std::time::Instant::now();
     let stopped = berth.stop(&bot).await.expect("stop");
+    assert!(t0.elapsed() < Duration::from_secs(5), "stop took {:?}", t0.elapsed());
     assert_eq!(stopped.state, WorkspaceState::Stopped);
     assert!(!env.tasks().iter().any(|(t, s)| *t == id && s == "RUNNING"), "task still runs: {:?}", env.tasks());
     assert_eq!(berth.bots().unwrap().iter().find(|b| b.name == bot).unwrap().state, WorkspaceState::Stopped);
@@ -120,6 +123,8 @@ async fn workspace_network_is_its_own() {
 
     let addr = sh(&berth, &bot, "ip -4 -o addr show dev eth0").await;
     assert!(addr.contains("inet 10.89."), "eth0 has no 10.89.x address: {addr:?}");
+    let id = format!("berth-{bot}");
+    assert!(!berth_tests::nat_rules(&id).is_empty(), "no NAT rules for a running workspace");
     let lo = sh(&berth, &bot, "ip -o link show dev lo").await;
     assert!(lo.contains("UP"), "loopback is down: {lo:?}");
 
@@ -153,4 +158,5 @@ async fn workspace_network_is_its_own() {
 
     berth.delete_workspace(&bot).await.unwrap();
     env.assert_no_workspace(&bot, "after delete");
+    assert_eq!(berth_tests::nat_rules(&id), Vec::<String>::new(), "NAT rules left after delete");
 }

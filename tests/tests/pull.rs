@@ -265,3 +265,57 @@ async fn cancel_in_the_middle_of_a_layer_unpack_leaves_nothing() {
     assert_eq!(err.kind, ErrorKind::Cancelled, "{err:?}");
     env.assert_namespace_empty("after a pull cancelled mid-unpack");
 }
+
+/// Two workspaces created at once from the same uncached image in one namespace: both pulls
+/// race over the same blobs and chain ids, and both must succeed with a complete image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_share_one_pull() {
+    let Some(env) = TestEnv::new("pull-race") else { return };
+    let berth = env.berth().await;
+    let image = env.image(LAYERED);
+    let (a, b) = (format!("ra-{}", berth_tests::suffix()), format!("rb-{}", berth_tests::suffix()));
+    let ((ra, _), (rb, _)) = tokio::join!(create(&berth, &a, &image), create(&berth, &b, &image));
+    ra.expect("first create");
+    rb.expect("second create");
+    let line = check_line(&env, &image);
+    assert!(line.contains("complete (5/5)") && line.trim_end().ends_with("true"), "{line}");
+    // Both leases are gone and a synchronous GC keeps the image.
+    assert!(env.leases().is_empty() && env.ingests().is_empty());
+    let lease = env.ctr(&["leases", "create"]).trim().to_string();
+    env.ctr(&["leases", "rm", "--sync", &lease]);
+    assert!(check_line(&env, &image).contains("complete (5/5)"));
+    for bot in [&a, &b] {
+        assert_eq!(sh(&berth, bot, "cat /etc/berth-layered-marker").await.trim(), "layered-ok");
+        berth.delete_workspace(bot).await.unwrap();
+        env.assert_no_workspace(bot, "after delete");
+    }
+}
+
+/// An image pulled by another client (`ctr images pull`: the record's target is the index) is
+/// present: `never` uses it, and if-not-present fetches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_pulled_by_ctr_is_present() {
+    let Some(env) = TestEnv::new("pull-ctr") else { return };
+    let image = env.image(MULTI);
+    env.ctr(&["images", "pull", "--plain-http", &image]);
+    let rt = env.runtime().await;
+    let r = ImageRef::parse(&image).unwrap();
+    let rec = Recorder::default();
+    rt.ensure_image(&r, PullPolicy::Never, &rec, &CancellationToken::new())
+        .await
+        .expect("never with an image ctr pulled");
+    let events = rec.take();
+    assert!(
+        events.iter().all(|e| !matches!(e, PullEvent::Downloading { .. } | PullEvent::LayerDone { existed: false, .. })),
+        "{events:?}"
+    );
+    let berth = env.berth().await;
+    let bot = format!("pc-{}", berth_tests::suffix());
+    berth.create_bot(&bot).unwrap();
+    berth
+        .create_workspace(&bot, Some(&image), Some(berth_core::model::PullPolicy::Never), &|_| {})
+        .await
+        .expect("create with pull policy never");
+    assert_eq!(sh(&berth, &bot, "cat /etc/berth-platform").await.trim(), berth_tests::host_arch());
+    berth.delete_workspace(&bot).await.unwrap();
+}

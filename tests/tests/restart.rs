@@ -59,6 +59,15 @@ async fn task_exit_is_seen_through_events() {
     // It starts again from there.
     assert_eq!(berth.start(&bot).await.expect("start after exit").state, WorkspaceState::Running);
     assert_eq!(sh(&berth, &bot, "echo up").await, "up\n");
+    assert!(notified(&mut rx, &bot, WorkspaceState::Running).await);
+
+    // Removed behind Berth's back: the row goes, the bot stays.
+    let id = format!("berth-{bot}");
+    env.ctr(&["tasks", "rm", "-f", &id]);
+    env.ctr(&["containers", "rm", &id]);
+    assert!(notified(&mut rx, &bot, WorkspaceState::Absent).await, "no absent notification");
+    assert_eq!(store_state(&berth, &bot), WorkspaceState::Absent);
+    assert_eq!(berth.info(&bot).await.unwrap().state, WorkspaceState::Absent);
     berth.delete_bot(&bot).await.unwrap();
     env.assert_no_workspace(&bot, "after delete");
 }
@@ -136,4 +145,22 @@ fn state_survives_containerd_restart() {
         }
     });
     rt.shutdown_timeout(Duration::from_secs(5));
+}
+
+/// A task that dies on its own (crash, OOM, `ctr t kill`) must not leave its network behind:
+/// after start and delete, no NAT rule names the container any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_is_released_after_a_task_dies_on_its_own() {
+    let Some(env) = TestEnv::new("net-leak") else { return };
+    let berth = env.berth().await;
+    let bot = format!("nl-{}", berth_tests::suffix());
+    let id = format!("berth-{bot}");
+    create(&berth, &bot, &env.image(BUSYBOX)).await.0.expect("create");
+    let mut rx = berth.subscribe();
+    kill_task(&env, &bot);
+    assert!(notified(&mut rx, &bot, WorkspaceState::Stopped).await);
+    berth.start(&bot).await.expect("start");
+    berth.delete_workspace(&bot).await.unwrap();
+    env.assert_no_workspace(&bot, "after delete");
+    assert_eq!(berth_tests::nat_rules(&id), Vec::<String>::new(), "NAT rules of a dead task leaked");
 }

@@ -67,9 +67,20 @@ pub async fn local_image(
         Err(s) if is_not_found(&s) => return Ok(None),
         Err(s) => return Err(st("looking up image")(s)),
     };
-    let Some(target) = record.and_then(|i| i.target).filter(|t| oci::is_manifest(&t.media_type)) else {
+    let Some(mut target) = record.and_then(|i| i.target) else { return Ok(None) };
+    // Other clients (ctr, nerdctl) record the index; ours records the platform's manifest.
+    if oci::is_index(&target.media_type) {
+        let index: oci::Index = match content::read_small(conn, &target.digest, MAX_CONFIG_BYTES).await {
+            Ok(b) => parse(&b, "image index")?,
+            Err(e) if e.kind == berth_runtime::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(desc) = oci::select_platform(&index) else { return Ok(None) };
+        target = CdDescriptor { media_type: desc.media_type.clone(), digest: desc.digest.clone(), size: desc.size, ..Default::default() };
+    }
+    if !oci::is_manifest(&target.media_type) {
         return Ok(None);
-    };
+    }
     let manifest: oci::Manifest = match content::read_small(conn, &target.digest, MAX_CONFIG_BYTES).await {
         Ok(b) => parse(&b, "manifest")?,
         Err(e) if e.kind == berth_runtime::ErrorKind::NotFound => return Ok(None),
