@@ -24,7 +24,7 @@
 # Cold pulls: containerd's content store is shared by all namespaces, so a blob that any
 # namespace already holds (e.g. `test` or `berth` holding berth-test/layered:1) is linked,
 # not downloaded, in a new namespace. So each timed pull gets its own copy of the image
-# with unique blob digests (bench/salt-image.py: gzip header MTIME salt, identical unpacked
+# with unique blob digests (scripts/salt-image.py: gzip header MTIME salt, identical unpacked
 # contents), pushed to the local registry as berth-bench/<run>:<i> and deleted afterwards.
 #
 # Needs root, `scripts/services.sh start`, and builds target/release/berth and the bridge
@@ -156,7 +156,7 @@ cleanup() {
 	done
 	local storage="${BERTH_TEST_ROOT:-$BERTH_REPO_ROOT/.berth-test}/registry"
 	[[ -d "$storage" ]] || storage=""
-	python3 bench/salt-image.py clean --state "$state" ${storage:+--storage "$storage"} >/dev/null 2>&1 ||
+	python3 scripts/salt-image.py clean --state "$state" ${storage:+--storage "$storage"} >/dev/null 2>&1 ||
 		warn "could not delete the cold image copies (berth-bench/$tag) from the registry"
 	rm -rf "$runc_root" "$fifo_dir" 2>/dev/null || true
 	if ((keep_logs)); then
@@ -177,7 +177,7 @@ if ((warm)); then
 	warn "--warm: blobs already in containerd (any namespace) are linked, not downloaded"
 else
 	log "pushing $((2 * runs)) cold copies of $image"
-	mapfile -t refs < <(python3 bench/salt-image.py push --source "$image" --count $((2 * runs)) \
+	mapfile -t refs < <(python3 scripts/salt-image.py push --source "$image" --count $((2 * runs)) \
 		--state "$state" --run "$tag")
 	((${#refs[@]} == 2 * runs)) || die "could not make cold copies of $image"
 fi

@@ -63,6 +63,7 @@ fn forward_changes<R: tauri::Runtime>(app: tauri::AppHandle<R>, berth: &berth_co
 pub fn run() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
         .init();
     let started = std::time::Instant::now();
     builder(tauri::Builder::default())

@@ -119,6 +119,8 @@ pub struct TestEnv {
     pub registry: String,
     pub ns: String,
     pub dir: tempfile::TempDir,
+    /// State files of the salted image copies this test pushed (removed on drop).
+    salted: std::sync::Mutex<Vec<PathBuf>>,
 }
 
 impl TestEnv {
@@ -142,7 +144,26 @@ impl TestEnv {
             socket: socket.to_path_buf(),
             ns: format!("t-{clean}-{}", suffix()),
             dir: tempfile::Builder::new().prefix("berth-t").tempdir().expect("temp dir"),
+            salted: std::sync::Mutex::new(vec![]),
         }
+    }
+
+    /// A copy of `name` whose blobs containerd has never seen, so a pull really downloads:
+    /// containerd shares content between namespaces, so a new namespace alone is not a cold
+    /// pull. `scripts/salt-image.py` changes only gzip header bytes; unpacked files are identical.
+    pub fn fresh_image(&self, name: &str) -> String {
+        let state = self.dir.path().join(format!("salt-{}.json", suffix()));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/salt-image.py");
+        let out = Command::new("python3")
+            .arg(script)
+            .args(["push", "--source", &self.image(name), "--count", "1", "--state"])
+            .arg(&state)
+            .args(["--run", &self.ns])
+            .output()
+            .expect("python3");
+        assert!(out.status.success(), "salting {name}: {}", String::from_utf8_lossy(&out.stderr));
+        self.salted.lock().unwrap().push(state);
+        String::from_utf8_lossy(&out.stdout).lines().next().expect("a reference").trim().to_string()
     }
 
     /// `127.0.0.1:5000/berth-test/busybox:1`
@@ -348,6 +369,16 @@ impl Drop for TestEnv {
         if self.socket.exists() {
             self.purge();
         }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/salt-image.py");
+        let storage = std::env::var_os("BERTH_TEST_ROOT").map(|r| PathBuf::from(r).join("registry"));
+        for state in self.salted.lock().unwrap().drain(..) {
+            let mut cmd = Command::new("python3");
+            cmd.arg(&script).arg("clean").arg("--state").arg(&state);
+            if let Some(s) = &storage {
+                cmd.arg("--storage").arg(s);
+            }
+            let _ = cmd.output();
+        }
     }
 }
 
@@ -532,4 +563,28 @@ pub fn nat_rules(container_id: &str) -> Vec<String> {
     let out = Command::new("iptables").args(["-w", "-t", "nat", "-S"]).output().expect("iptables");
     let needle = format!("id: \\\"{container_id}\\\"");
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(&needle)).map(str::to_string).collect()
+}
+
+/// Berth's one NAT rule for the workspace subnet is installed.
+pub fn masquerade_rule_present() -> bool {
+    let out = Command::new("iptables").args(["-w", "-t", "nat", "-S", "POSTROUTING"]).output().expect("iptables");
+    String::from_utf8_lossy(&out.stdout).lines().any(|l| l.contains("10.89.0.0/16") && l.contains("MASQUERADE"))
+}
+
+/// What the network still holds for a workspace: per-container NAT rules and host-local address
+/// reservations (files named by address whose first line is the CNI container id
+/// `<namespace>-<container id>`).
+pub fn network_leftovers(ns: &str, container_id: &str) -> Vec<String> {
+    let cni_id = format!("{ns}-{container_id}");
+    let mut found = nat_rules(&cni_id);
+    found.extend(nat_rules(container_id));
+    if let Ok(dir) = std::fs::read_dir("/var/lib/cni/networks/berth") {
+        for entry in dir.flatten() {
+            let owner = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            if owner.lines().next() == Some(cni_id.as_str()) {
+                found.push(format!("address {} reserved", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
 }

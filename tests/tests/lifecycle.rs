@@ -38,7 +38,8 @@ async fn create_exec_stop_start_delete() {
     let mut changes = berth.subscribe();
     let bot = format!("lc-{}", berth_tests::suffix());
     let id = format!("berth-{bot}");
-    let image = env.image(BUSYBOX);
+    // A copy no namespace holds yet, so the create really downloads.
+    let image = env.fresh_image(BUSYBOX);
 
     let (info, events) = create(&berth, &bot, &image).await;
     let info = info.expect("create");
@@ -124,7 +125,8 @@ async fn workspace_network_is_its_own() {
     let addr = sh(&berth, &bot, "ip -4 -o addr show dev eth0").await;
     assert!(addr.contains("inet 10.89."), "eth0 has no 10.89.x address: {addr:?}");
     let id = format!("berth-{bot}");
-    assert!(!berth_tests::nat_rules(&id).is_empty(), "no NAT rules for a running workspace");
+    assert!(berth_tests::masquerade_rule_present(), "no NAT rule for the workspace subnet");
+    assert!(!berth_tests::network_leftovers(&env.ns, &id).is_empty(), "no address reserved for a running workspace");
     let lo = sh(&berth, &bot, "ip -o link show dev lo").await;
     assert!(lo.contains("UP"), "loopback is down: {lo:?}");
 
@@ -158,5 +160,5 @@ async fn workspace_network_is_its_own() {
 
     berth.delete_workspace(&bot).await.unwrap();
     env.assert_no_workspace(&bot, "after delete");
-    assert_eq!(berth_tests::nat_rules(&id), Vec::<String>::new(), "NAT rules left after delete");
+    assert_eq!(berth_tests::network_leftovers(&env.ns, &id), Vec::<String>::new(), "network left after delete");
 }

@@ -71,8 +71,8 @@ fn check_line(env: &TestEnv, image: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layered_pull_progress_completeness_and_whiteouts() {
     let Some(env) = TestEnv::new("pull-layered") else { return };
-    let image = env.image(LAYERED);
-    let expected = manifest_layers(&registry_manifest(&env.registry, LAYERED).await);
+    let image = env.fresh_image(LAYERED);
+    let expected = manifest_layers(&registry_manifest(&env.registry, repo_and_tag(&env, &image)).await);
     assert_eq!(expected.len(), 4);
     let rt = env.runtime().await;
     let r = ImageRef::parse(&image).unwrap();
@@ -124,8 +124,8 @@ async fn layered_pull_progress_completeness_and_whiteouts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_policies() {
     let Some(env) = TestEnv::new("pull-policy") else { return };
-    let image = env.image(BUSYBOX);
-    let expected = manifest_layers(&registry_manifest(&env.registry, BUSYBOX).await);
+    let image = env.fresh_image(BUSYBOX);
+    let expected = manifest_layers(&registry_manifest(&env.registry, repo_and_tag(&env, &image)).await);
     let rt = env.runtime().await;
     let r = ImageRef::parse(&image).unwrap();
     let rec = Recorder::default();
@@ -212,7 +212,7 @@ impl<F: Fn(&PullEvent) -> bool + Send + Sync> PullSink for CancelOn<F> {
 async fn cancel_leaves_nothing(name: &str, when: impl Fn(&PullEvent) -> bool + Send + Sync) -> Vec<PullEvent> {
     let Some(env) = TestEnv::new(name) else { return vec![] };
     let rt = env.runtime().await;
-    let r = ImageRef::parse(&env.image(LAYERED)).unwrap();
+    let r = ImageRef::parse(&env.fresh_image(LAYERED)).unwrap();
     let sink = CancelOn { when, token: CancellationToken::new(), seen: Mutex::default() };
     let err = rt.ensure_image(&r, PullPolicy::IfNotPresent, &sink, &sink.token).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Cancelled, "{err:?}");
@@ -318,4 +318,30 @@ async fn image_pulled_by_ctr_is_present() {
         .expect("create with pull policy never");
     assert_eq!(sh(&berth, &bot, "cat /etc/berth-platform").await.trim(), berth_tests::host_arch());
     berth.delete_workspace(&bot).await.unwrap();
+}
+
+/// `berth-bench/…:0` of `127.0.0.1:5000/berth-bench/…:0`.
+fn repo_and_tag<'a>(env: &TestEnv, image: &'a str) -> &'a str {
+    image.strip_prefix(&format!("{}/", env.registry)).expect("a local image")
+}
+
+/// containerd keeps one copy of a blob for all namespaces: a namespace that pulls an image
+/// another namespace holds links its layers instead of downloading them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layers_held_by_another_namespace_are_not_downloaded_again() {
+    let Some(first) = TestEnv::new("shared-a") else { return };
+    let image = first.fresh_image(BUSYBOX);
+    let r = ImageRef::parse(&image).unwrap();
+    let fetched = Recorder::default();
+    first.runtime().await.ensure_image(&r, PullPolicy::IfNotPresent, &fetched, &CancellationToken::new()).await.unwrap();
+    assert!(fetched.take().iter().any(|e| matches!(e, PullEvent::LayerDone { existed: false, .. })));
+
+    let second = TestEnv::on(berth_tests::services("shared-b").unwrap(), &first.socket, "shared-b");
+    let linked = Recorder::default();
+    second.runtime().await.ensure_image(&r, PullPolicy::IfNotPresent, &linked, &CancellationToken::new()).await.unwrap();
+    let events = linked.take();
+    assert!(!events.iter().any(|e| matches!(e, PullEvent::Downloading { .. })), "downloaded again: {events:?}");
+    assert!(events.iter().any(|e| matches!(e, PullEvent::LayerDone { existed: true, .. })), "{events:?}");
+    let check = second.ctr(&["images", "check"]);
+    assert!(check.contains("complete"), "{check}");
 }

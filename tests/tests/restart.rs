@@ -162,5 +162,5 @@ async fn network_is_released_after_a_task_dies_on_its_own() {
     berth.start(&bot).await.expect("start");
     berth.delete_workspace(&bot).await.unwrap();
     env.assert_no_workspace(&bot, "after delete");
-    assert_eq!(berth_tests::nat_rules(&id), Vec::<String>::new(), "NAT rules of a dead task leaked");
+    assert_eq!(berth_tests::network_leftovers(&env.ns, &id), Vec::<String>::new(), "network of a dead task leaked");
 }

@@ -120,7 +120,11 @@ where
         .await
         .map_err(st("writing content"))?
         .into_inner();
-    next_ack(&mut acks).await?;
+    let status = next_ack(&mut acks).await?;
+    if status.offset == total && total > 0 {
+        // containerd already holds these bytes (pulled in another namespace): just commit.
+        return commit(&tx, &mut acks, base, total, labels).await;
+    }
     let mut hasher = Sha256::new();
     let mut offset: i64 = 0;
     let mut pending = bytes::BytesMut::new();
@@ -166,11 +170,49 @@ where
             "{expected}: downloaded {offset} bytes with digest {actual}, expected {total} bytes"
         )));
     }
-    tx.send(WriteContentRequest { action: WriteAction::Commit as i32, offset, labels, ..base.clone() })
+    commit(&tx, &mut acks, base, offset, labels).await
+}
+
+async fn commit(
+    tx: &mpsc::Sender<WriteContentRequest>,
+    acks: &mut tonic::Streaming<containerd_client::services::v1::WriteContentResponse>,
+    base: WriteContentRequest,
+    offset: i64,
+    labels: HashMap<String, String>,
+) -> Result<(), RuntimeError> {
+    tx.send(WriteContentRequest { action: WriteAction::Commit as i32, offset, labels, ..base })
         .await
         .map_err(|_| RuntimeError::internal("content write closed"))?;
-    next_ack(&mut acks).await?;
+    next_ack(acks).await?;
     Ok(())
+}
+
+/// Commits `expected` into this namespace without fetching it when containerd's shared content
+/// store already holds it (another namespace pulled it). False when the bytes must be fetched.
+pub async fn commit_if_shared(conn: &Conn, lease: &str, expected: &str, total: i64) -> Result<bool, RuntimeError> {
+    let ingest_ref = format!("berth-{}-{}", rand::random::<u64>(), expected);
+    let (tx, rx) = mpsc::channel::<WriteContentRequest>(2);
+    let base = WriteContentRequest { r#ref: ingest_ref.clone(), total, expected: expected.into(), ..Default::default() };
+    tx.send(WriteContentRequest { action: WriteAction::Stat as i32, ..base.clone() })
+        .await
+        .map_err(|_| RuntimeError::internal("content write channel closed"))?;
+    let mut acks = match conn.content().write(conn.leased(ReceiverStream::new(rx), lease)).await {
+        Ok(r) => r.into_inner(),
+        Err(s) if s.code() == tonic::Code::AlreadyExists => return Ok(true),
+        Err(s) => return Err(st("writing content")(s)),
+    };
+    let shared = match next_ack(&mut acks).await {
+        Ok(status) => status.offset == total && total > 0,
+        Err(e) if e.kind == berth_runtime::ErrorKind::AlreadyExists => return Ok(true),
+        Err(e) => return Err(e),
+    };
+    let result = if shared { commit(&tx, &mut acks, base, total, HashMap::new()).await.map(|_| true) } else { Ok(false) };
+    drop(tx);
+    let _ = conn.content().abort(conn.req(AbortRequest { r#ref: ingest_ref })).await;
+    match result {
+        Err(e) if e.kind == berth_runtime::ErrorKind::AlreadyExists => Ok(true),
+        other => other,
+    }
 }
 
 /// Wraps an in-memory blob as a one-item stream for [`write`].

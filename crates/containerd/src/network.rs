@@ -29,7 +29,9 @@ impl Cni {
     }
 
     /// Attaches the task's network namespace: loopback up, then `eth0` on the NAT bridge.
+    /// `container_id` must be unique across namespaces (the IPAM keys reservations by it).
     pub async fn attach(&self, container_id: &str, pid: u32) -> Result<(), RuntimeError> {
+        ensure_masquerade().await?;
         let netns = format!("/proc/{pid}/ns/net");
         // A stale allocation from a task that died without a DEL would block the ADD.
         let _ = self.invoke("bridge", "DEL", container_id, &netns, "eth0", &bridge_conf()).await;
@@ -88,10 +90,34 @@ fn bridge_conf() -> serde_json::Value {
         "type": "bridge",
         "bridge": "berth0",
         "isGateway": true,
-        "ipMasq": true,
+        // NAT is one rule of ours (ensure_masquerade): the plugin's per-container rules can only
+        // be removed while the task's namespace exists, so a task that dies leaks them.
+        "ipMasq": false,
         "hairpinMode": true,
         "ipam": {"type": "host-local", "ranges": [[{"subnet": SUBNET}]], "routes": [{"dst": "0.0.0.0/0"}]}
     })
+}
+
+/// Installs, once, the rule that NATs the workspaces' traffic leaving the bridge's subnet.
+async fn ensure_masquerade() -> Result<(), RuntimeError> {
+    let rule = ["-t", "nat", "POSTROUTING", "-s", SUBNET, "!", "-d", SUBNET, "-j", "MASQUERADE", "-m", "comment", "--comment", "berth"];
+    let run = |action: &'static str| {
+        let mut args: Vec<&str> = vec![rule[0], rule[1], action];
+        args.extend_from_slice(&rule[2..]);
+        tokio::process::Command::new("iptables").args(args).stdout(Stdio::null()).stderr(Stdio::piped()).output()
+    };
+    let exists = run("-C").await.map_err(|e| RuntimeError::internal(format!("running iptables: {e}")))?;
+    if exists.status.success() {
+        return Ok(());
+    }
+    let added = run("-A").await.map_err(|e| RuntimeError::internal(format!("running iptables: {e}")))?;
+    if !added.status.success() {
+        return Err(RuntimeError::internal(format!(
+            "adding the NAT rule for {SUBNET}: {}",
+            String::from_utf8_lossy(&added.stderr).trim()
+        )));
+    }
+    Ok(())
 }
 
 fn loopback_conf() -> serde_json::Value {

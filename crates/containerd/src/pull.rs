@@ -172,7 +172,9 @@ async fn fetch_layer(
     sink: &dyn PullSink,
     cancel: &CancellationToken,
 ) -> Result<(), RuntimeError> {
-    if content::info(conn, &layer.digest).await?.is_some() {
+    if content::info(conn, &layer.digest).await?.is_some()
+        || content::commit_if_shared(conn, lease, &layer.digest, layer.size).await?
+    {
         sink.event(PullEvent::LayerDone { digest: layer.digest.clone(), existed: true });
         return Ok(());
     }

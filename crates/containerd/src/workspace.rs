@@ -137,7 +137,7 @@ pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, Runt
     let wants_bridge = container.labels.get(LABEL_NETWORK).map(String::as_str) == Some("bridge");
     if wants_bridge {
         let attached = match cni {
-            Some(cni) => cni.attach(id, pid).await,
+            Some(cni) => cni.attach(&network_id(conn, id), pid).await,
             None => Err(RuntimeError::new(
                 berth_runtime::ErrorKind::Unsupported,
                 "the workspace was created with bridge networking but no CNI plugins are installed",
@@ -157,7 +157,7 @@ pub async fn stop(conn: &Conn, cni: Option<&Cni>, id: &str, grace: Duration) -> 
     let Some(task) = task(conn, id).await? else { return Ok(()) };
     if task.status == TaskStatus::Running as i32 || task.status == TaskStatus::Paused as i32 {
         if let Some(cni) = cni {
-            if let Err(e) = cni.detach(id, Some(task.pid)).await {
+            if let Err(e) = cni.detach(&network_id(conn, id), Some(task.pid)).await {
                 tracing::warn!(id, error = %e, "network teardown failed");
             }
         }
@@ -219,7 +219,7 @@ async fn delete_task(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
 pub async fn delete(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<(), RuntimeError> {
     stop(conn, cni, id, Duration::ZERO).await?;
     if let Some(cni) = cni {
-        let _ = cni.detach(id, None).await;
+        let _ = cni.detach(&network_id(conn, id), None).await;
     }
     match conn.containers().delete(conn.req(DeleteContainerRequest { id: id.into() })).await {
         Ok(_) => {}
@@ -237,6 +237,11 @@ async fn remove_snapshot(conn: &Conn, key: &str) {
             tracing::warn!(key, error = %s.message(), "removing snapshot failed");
         }
     }
+}
+
+/// The CNI id: one container id may exist in several namespaces, an address belongs to one.
+fn network_id(conn: &Conn, id: &str) -> String {
+    format!("{}-{id}", conn.namespace())
 }
 
 pub async fn get(conn: &Conn, id: &str) -> Result<Option<Container>, RuntimeError> {

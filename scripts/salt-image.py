@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Make cold-pull copies of an image for scripts/bench-create.sh (stdlib only).
+"""Make cold-pull copies of an image for the benchmark and the pull tests (stdlib only).
 
 containerd's content store is shared between namespaces: a blob another
 namespace already holds is never downloaded again, only linked. A fresh
