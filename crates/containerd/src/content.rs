@@ -58,15 +58,20 @@ pub async fn add_labels(conn: &Conn, digest: &str, labels: HashMap<String, Strin
     Ok(())
 }
 
+/// What is written: the expected digest and size, and the labels to commit it with.
+pub struct Blob<'a> {
+    pub digest: &'a str,
+    pub size: i64,
+    pub labels: HashMap<String, String>,
+}
+
 /// Writes a blob from a byte stream under `lease`, verifying its digest and size, calling
 /// `progress` with the byte count containerd acknowledged. A failed or cancelled write is
 /// aborted so no half-written ingest stays behind.
 pub async fn write<S, E>(
     conn: &Conn,
     lease: &str,
-    expected: &str,
-    total: i64,
-    labels: HashMap<String, String>,
+    blob: Blob<'_>,
     data: S,
     cancel: &CancellationToken,
     progress: &(dyn Fn(u64) + Send + Sync),
@@ -76,8 +81,8 @@ where
     E: std::fmt::Display,
 {
     // A ref unique to this write: no two writers ever share (or resume) an ingest.
-    let ingest_ref = format!("berth-{}-{}", rand::random::<u64>(), expected);
-    let result = write_inner(conn, lease, &ingest_ref, expected, total, labels, data, cancel, progress).await;
+    let ingest_ref = format!("berth-{}-{}", rand::random::<u64>(), blob.digest);
+    let result = write_inner(conn, lease, &ingest_ref, blob, data, cancel, progress).await;
     if result.is_err() {
         let _ = conn.content().abort(conn.req(AbortRequest { r#ref: ingest_ref })).await;
     }
@@ -87,14 +92,11 @@ where
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn write_inner<S, E>(
     conn: &Conn,
     lease: &str,
     ingest_ref: &str,
-    expected: &str,
-    total: i64,
-    labels: HashMap<String, String>,
+    blob: Blob<'_>,
     mut data: S,
     cancel: &CancellationToken,
     progress: &(dyn Fn(u64) + Send + Sync),
@@ -103,6 +105,7 @@ where
     S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
+    let Blob { digest: expected, size: total, labels } = blob;
     let (tx, rx) = mpsc::channel::<WriteContentRequest>(4);
     let base = WriteContentRequest {
         r#ref: ingest_ref.into(),

@@ -65,8 +65,8 @@ fn decode(topic: &str, value: Option<Vec<u8>>) -> Option<RuntimeEvent> {
         "/tasks/exit" => {
             let e = TaskExit::decode(bytes.as_slice()).ok()?;
             // Exits of exec'd processes do not change the workspace's state.
-            (e.id == e.container_id || e.id.is_empty())
-                .then(|| RuntimeEvent::TaskExited { id: e.container_id, exit_status: e.exit_status })
+            let init = e.id == e.container_id || e.id.is_empty();
+            init.then_some(RuntimeEvent::TaskExited { id: e.container_id, exit_status: e.exit_status })
         }
         "/tasks/start" => TaskStart::decode(bytes.as_slice()).ok().map(|e| RuntimeEvent::TaskStarted { id: e.container_id }),
         "/containers/delete" => {

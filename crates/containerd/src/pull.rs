@@ -180,7 +180,8 @@ async fn fetch_layer(
     }
     let body = cancellable(cancel, registry.blob(&layer.digest)).await?;
     let progress = |done: u64| sink.event(PullEvent::Downloading { digest: layer.digest.clone(), done });
-    content::write(conn, lease, &layer.digest, layer.size, HashMap::new(), Box::pin(body), cancel, &progress).await?;
+    let blob = content::Blob { digest: &layer.digest, size: layer.size, labels: HashMap::new() };
+    content::write(conn, lease, blob, Box::pin(body), cancel, &progress).await?;
     sink.event(PullEvent::LayerDone { digest: layer.digest.clone(), existed: false });
     Ok(())
 }
@@ -213,7 +214,7 @@ async fn store_small(
         return content::add_labels(conn, digest, labels).await;
     }
     let size = bytes.len() as i64;
-    content::write(conn, lease, digest, size, labels, content::once(bytes), cancel, &|_| {}).await
+    content::write(conn, lease, content::Blob { digest, size, labels }, content::once(bytes), cancel, &|_| {}).await
 }
 
 async fn put_image(conn: &Conn, lease: &str, name: &str, target: CdDescriptor) -> Result<(), RuntimeError> {

@@ -112,6 +112,10 @@ pub fn install_bridge(paths: &Paths, source: &Path) -> Result<()> {
     Ok(())
 }
 
+pub(crate) fn io(what: &'static str) -> impl Fn(std::io::Error) -> Error {
+    move |e| Error::internal(format!("{what}: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -122,8 +126,4 @@ mod tests {
             assert!(super::is_static_elf(busybox), "busybox-static is static");
         }
     }
-}
-
-pub(crate) fn io(what: &'static str) -> impl Fn(std::io::Error) -> Error {
-    move |e| Error::internal(format!("{what}: {e}"))
 }

@@ -56,7 +56,7 @@ impl Berth {
         store.set_setting("containerd_socket", &new.containerd_socket)?;
         store.set_setting("namespace", &new.namespace)?;
         store.set_setting("default_image", &new.default_image)?;
-        let policy = serde_json::to_value(new.pull_policy).map_err(|e| Error::internal(e))?;
+        let policy = serde_json::to_value(new.pull_policy).map_err(Error::internal)?;
         store.set_setting("pull_policy", policy.as_str().unwrap_or("if-not-present"))?;
         store.set_setting("managed_containerd", if new.managed_containerd { "true" } else { "false" })?;
         if old.containerd_socket != new.containerd_socket || old.namespace != new.namespace {
