@@ -1,4 +1,5 @@
 //! The IPC commands: each parses its arguments, calls one core function and maps the error.
+//! Features add their commands in a submodule of their own (`commands/<feature>.rs`).
 
 use berth_core::model::{
     ActivityEntry, BotSummary, CreateEvent, PullPolicy, Settings, SystemStatus, WorkspaceInfo,
