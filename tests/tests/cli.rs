@@ -98,7 +98,9 @@ fn cli_ctrl_c_cancels_create() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     // 4 MB/s: the 45 MB image takes >10 s, so the signal lands mid-download.
     let (port, sent) = rt.block_on(berth_tests::slow_proxy(&env.registry, 4 << 20));
-    let image = format!("127.0.0.1:{port}/{}", berth_tests::LAYERED);
+    // A copy containerd has never seen: blobs another namespace holds are linked, not fetched.
+    let fresh = env.fresh_image(berth_tests::LAYERED);
+    let image = format!("127.0.0.1:{port}/{}", fresh.strip_prefix(&format!("{}/", env.registry)).unwrap());
     let bot = format!("cc-{}", berth_tests::suffix());
     let child = std::process::Command::new(berth_tests::berth_binary())
         .args(["create", &bot, "--image", &image])
