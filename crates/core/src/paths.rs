@@ -91,17 +91,18 @@ fn is_static_elf(path: &Path) -> bool {
     true
 }
 
-/// Copies the bridge into the runtime directory when it differs (temp file + rename, so a
-/// workspace starting meanwhile never sees half a binary).
+/// Copies the bridge into the runtime directory when the source changed (temp file + rename, so
+/// a workspace starting meanwhile never sees half a binary). A stamp of the source's size and
+/// mtime makes the common case (nothing changed) two `stat`s instead of reading both binaries.
 pub fn install_bridge(paths: &Paths, source: &Path) -> Result<()> {
     let dir = paths.runtime_dir();
     std::fs::create_dir_all(dir.join("templates")).map_err(io("creating the runtime directory"))?;
     let target = dir.join("bridge");
-    let same = match (std::fs::metadata(source), std::fs::metadata(&target)) {
-        (Ok(a), Ok(b)) => a.len() == b.len() && std::fs::read(source).ok() == std::fs::read(&target).ok(),
-        _ => false,
-    };
-    if same {
+    let stamp_file = dir.join(".bridge-source");
+    let meta = std::fs::metadata(source).map_err(io("reading the bridge binary"))?;
+    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
+    let stamp = format!("{}\n{}\n{}\n", source.display(), meta.len(), mtime.as_nanos());
+    if target.is_file() && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) {
         return Ok(());
     }
     let tmp = dir.join(".bridge.tmp");
@@ -109,6 +110,7 @@ pub fn install_bridge(paths: &Paths, source: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(io("chmod bridge"))?;
     std::fs::rename(&tmp, &target).map_err(io("installing the bridge binary"))?;
+    std::fs::write(&stamp_file, stamp).map_err(io("writing the bridge stamp"))?;
     Ok(())
 }
 
@@ -118,6 +120,23 @@ pub(crate) fn io(what: &'static str) -> impl Fn(std::io::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn installs_the_bridge_once_and_again_when_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = super::Paths::new(dir.path());
+        let source = dir.path().join("berth-bridge");
+        std::fs::write(&source, b"one").unwrap();
+        super::install_bridge(&paths, &source).unwrap();
+        let target = paths.runtime_dir().join("bridge");
+        assert_eq!(std::fs::read(&target).unwrap(), b"one");
+        std::fs::write(&source, b"two!").unwrap();
+        super::install_bridge(&paths, &source).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"two!");
+        std::fs::remove_file(&target).unwrap();
+        super::install_bridge(&paths, &source).unwrap();
+        assert!(target.is_file(), "a removed bridge is installed again");
+    }
+
     #[test]
     fn tells_static_from_dynamic_binaries() {
         assert!(!super::is_static_elf(std::path::Path::new("/bin/sh")), "/bin/sh is dynamic");
