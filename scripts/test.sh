@@ -47,8 +47,9 @@ cargo test --workspace --no-fail-fast
 
 step "generated IPC types are current"
 if git rev-parse --git-dir >/dev/null 2>&1; then
-	git diff --exit-code -- ui/src/lib/ipc/generated ||
-		die "ui/src/lib/ipc/generated differs from the Rust types: commit the regenerated files"
+	stale=$(git status --porcelain -- ui/src/lib/ipc/generated)
+	[[ -z "$stale" ]] ||
+		die "ui/src/lib/ipc/generated differs from the Rust types: commit the regenerated files:"$'\n'"$stale"
 fi
 
 step "UI tests"

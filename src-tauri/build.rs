@@ -19,9 +19,46 @@ pub const COMMANDS: &[&str] = &[
     "workspace_delete",
     "activity_list",
     "image_recent",
+    "files_list",
+    "files_stat",
+    "files_read_text",
+    "files_read_bytes",
+    "files_save_text",
+    "files_create",
+    "files_mkdir",
+    "files_rename",
+    "files_move",
+    "files_delete",
+    "files_extract",
+    "files_existing",
+    "files_watch",
+    "files_cancel",
+    "files_upload_dropped",
+    "files_drop_conflicts",
+    "files_upload_begin",
+    "files_upload_chunk",
+    "files_upload_end",
+    "files_download",
+    "terminal_open",
+    "terminal_attach",
+    "terminal_write",
+    "terminal_resize",
+    "terminal_rename",
+    "terminal_close",
+    "terminal_list",
+    "terminal_open_link",
+    "version_list",
+    "version_save",
+    "version_rollback",
+    "version_rename",
+    "version_delete",
+    "version_changes",
 ];
 
 fn main() {
+    // The UI is embedded at compile time: a new `ui/dist` must rebuild the app, or it shows the
+    // old bundle (or a blank window when the old bundle's hashed assets are gone).
+    println!("cargo:rerun-if-changed=../ui/dist");
     let attributes = tauri_build::Attributes::new()
         .config_path("../tauri.conf.json")
         .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));

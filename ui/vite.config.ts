@@ -1,10 +1,11 @@
 /// <reference types="vitest/config" />
 import { defineConfig } from "vite";
 import { svelte } from "@sveltejs/vite-plugin-svelte";
+import { xtermFrozenPrototype } from "./src/lib/terminal/vite-plugin";
 
 // Tauri loads ui/dist (see ../tauri.conf.json); in dev it loads this server on a fixed port.
 export default defineConfig({
-  plugins: [svelte()],
+  plugins: [svelte(), xtermFrozenPrototype()],
   clearScreen: false,
   // Same host and port as devUrl in ../tauri.conf.json.
   server: { port: 5173, strictPort: true, host: "localhost" },

@@ -2,9 +2,15 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/bridge.proto");
+    println!("cargo:rerun-if-changed=proto/files.proto");
+    println!("cargo:rerun-if-changed=proto/terminal.proto");
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_protos(&["proto/bridge.proto"], &["proto"])?;
+        // Files (issue 3): bulk data as `Bytes`, decoded without a copy.
+        .bytes(".berth.bridge.v1.WriteInput")
+        .bytes(".berth.bridge.v1.ReadChunk")
+        .bytes(".berth.bridge.v1.DataChunk")
+        .compile_protos(&["proto/bridge.proto", "proto/terminal.proto", "proto/files.proto"], &["proto"])?;
     Ok(())
 }

@@ -41,6 +41,40 @@ pub fn builder<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<
         commands::workspace_delete,
         commands::activity_list,
         commands::image_recent,
+        commands::files::files_list,
+        commands::files::files_stat,
+        commands::files::files_read_text,
+        commands::files::files_read_bytes,
+        commands::files::files_save_text,
+        commands::files::files_create,
+        commands::files::files_mkdir,
+        commands::files::files_rename,
+        commands::files::files_move,
+        commands::files::files_delete,
+        commands::files::files_extract,
+        commands::files::files_existing,
+        commands::files::files_watch,
+        commands::files::files_cancel,
+        commands::files::files_upload_dropped,
+        commands::files::files_drop_conflicts,
+        commands::files::files_upload_begin,
+        commands::files::files_upload_chunk,
+        commands::files::files_upload_end,
+        commands::files::files_download,
+        commands::terminal::terminal_open,
+        commands::terminal::terminal_attach,
+        commands::terminal::terminal_write,
+        commands::terminal::terminal_resize,
+        commands::terminal::terminal_rename,
+        commands::terminal::terminal_close,
+        commands::terminal::terminal_list,
+        commands::terminal::terminal_open_link,
+        commands::versions::version_list,
+        commands::versions::version_save,
+        commands::versions::version_rollback,
+        commands::versions::version_rename,
+        commands::versions::version_delete,
+        commands::versions::version_changes,
     ])
 }
 
@@ -67,6 +101,10 @@ pub fn run() {
         .init();
     let started = std::time::Instant::now();
     builder(tauri::Builder::default())
+        // Files: native save dialog opened from Rust only (no dialog permission for the view),
+        // and the window's native drop events (real paths) for uploads.
+        .plugin(tauri_plugin_dialog::init())
+        .on_window_event(commands::files::on_window_event)
         .setup(move |app| {
             let berth = tauri::async_runtime::block_on(berth_core::Berth::open(options()))
                 .map_err(|e| Box::<dyn std::error::Error>::from(e.message))?;

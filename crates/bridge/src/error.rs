@@ -13,6 +13,12 @@ pub enum BridgeError {
     /// The request was malformed (empty argv, bad env entry, cwd not a directory, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The target already exists (files: rename without overwrite, create-only write, extract).
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// A precondition about the current state failed (files: the revision changed on disk).
+    #[error("{0}")]
+    Conflict(String),
     /// Anything else: a protocol violation or an unexpected failure inside the bridge.
     #[error("bridge internal error: {0}")]
     Internal(String),
@@ -25,6 +31,8 @@ impl BridgeError {
             BridgeError::Unavailable(m)
             | BridgeError::NotFound(m)
             | BridgeError::InvalidArgument(m)
+            | BridgeError::AlreadyExists(m)
+            | BridgeError::Conflict(m)
             | BridgeError::Internal(m) => m,
         }
     }
@@ -36,6 +44,8 @@ impl From<tonic::Status> for BridgeError {
         let message = status.message().to_string();
         match status.code() {
             Code::NotFound => BridgeError::NotFound(message),
+            Code::AlreadyExists => BridgeError::AlreadyExists(message),
+            Code::Aborted => BridgeError::Conflict(message),
             Code::InvalidArgument | Code::FailedPrecondition | Code::PermissionDenied => {
                 BridgeError::InvalidArgument(message)
             }

@@ -7,9 +7,20 @@
 
 mod client;
 mod error;
+mod files_client;
+/// Reusable tar.gz producer and hostile-archive-safe consumer (files archive/extract, data export/import).
+pub mod targz;
+mod terminal_client;
 
 pub use client::{BridgeClient, ExecRequest, ExitStatus, Health};
 pub use error::BridgeError;
+pub use files_client::{
+    ExtractResult, FileEntry, FileKind, FilesClient, ListStream, ReadResult, WatchEvent, WatchStream,
+    WriteOptions, WriteResult,
+};
+pub use terminal_client::{
+    TerminalClient, TerminalEvent, TerminalReader, TerminalRequest, TerminalSession, TerminalWriter,
+};
 
 /// Generated protocol code (`berth.bridge.v1`). Not part of the supported API: it is public
 /// only for the server binary in this crate.

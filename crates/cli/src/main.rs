@@ -1,7 +1,10 @@
 //! `berth`: create and run bots' workspaces from a terminal. Every command is a thin call into
 //! `berth-core`, the same core the desktop app uses.
 
+mod files;
 mod progress;
+mod versions;
+mod shell;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -44,10 +47,21 @@ enum Command {
         #[arg(long, value_enum)]
         pull: Option<Pull>,
     },
-    /// List bots and their workspaces.
+    /// List bots and their workspaces, or with `BOT:/path` a workspace directory.
     Ls {
+        /// `BOT:/path`: list that directory of the bot's running workspace.
+        target: Option<std::ffi::OsString>,
         #[arg(long)]
         json: bool,
+        /// With `BOT:/path`: include names starting with a dot.
+        #[arg(long, short = 'a')]
+        all: bool,
+    },
+    /// Copy files and folders between the host and a workspace; one side is `BOT:/path`.
+    /// `berth cp BOT:/path -` writes a tar.gz of the path to stdout.
+    Cp {
+        src: std::ffi::OsString,
+        dst: std::ffi::OsString,
     },
     /// Show one bot's workspace.
     Info {
@@ -70,8 +84,43 @@ enum Command {
         /// Extra environment variables, KEY=VALUE.
         #[arg(long = "env", short = 'e')]
         env: Vec<String>,
+        /// Keep stdin open (it always is in pipe mode; with -t it decides whether keys are sent).
+        #[arg(long, short = 'i')]
+        interactive: bool,
+        /// Run on a terminal (PTY): raw mode, window-size changes forwarded.
+        #[arg(long, short = 't')]
+        tty: bool,
         #[arg(last = true, required = true)]
         command: Vec<std::ffi::OsString>,
+    },
+    /// Open an interactive shell in a running workspace (bash if the image has it, else sh).
+    Shell {
+        bot: String,
+        /// Working directory (default /data).
+        #[arg(long, short = 'w')]
+        workdir: Option<String>,
+    },
+    /// Save the workspace's current state as a version; prints the new version number.
+    Snapshot {
+        bot: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List a workspace's versions (`*` marks the current one), or manage them.
+    #[command(args_conflicts_with_subcommands = true)]
+    Versions {
+        #[command(subcommand)]
+        cmd: Option<versions::VersionsCmd>,
+        bot: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Return the workspace to a version; the current state is saved first unless --no-save.
+    Rollback {
+        bot: String,
+        version: u32,
+        #[arg(long)]
+        no_save: bool,
     },
 }
 
@@ -104,7 +153,12 @@ async fn run(cli: Cli) -> Result<i32, Error> {
     .await?;
     match cli.command {
         Command::Create { bot, image, pull } => create(&berth, &bot, image, pull).await,
-        Command::Ls { json } => ls(&berth, json),
+        Command::Ls { target: None, json, .. } => ls(&berth, json),
+        Command::Ls { target: Some(t), json, all } => match files::parse_remote(&t) {
+            Some((bot, path)) => files::ls(&berth, &bot, &path, json, all).await,
+            None => Err(Error::invalid("usage: berth ls [BOT:/path] [--json] (the path must start with /)")),
+        },
+        Command::Cp { src, dst } => files::cp(&berth, src, dst).await,
         Command::Info { bot, json } => {
             let info = berth.info(&bot).await?;
             if json {
@@ -132,7 +186,26 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             berth.delete_bot(&bot).await?;
             Ok(0)
         }
-        Command::Exec { bot, workdir, env, command } => exec(&berth, &bot, workdir, env, command).await,
+        Command::Exec { bot, workdir, env, interactive, tty: true, command } => {
+            use std::os::unix::ffi::OsStringExt;
+            let req = berth_core::terminals::TerminalRequest {
+                argv: command.into_iter().map(OsStringExt::into_vec).collect(),
+                env,
+                cwd: workdir,
+                ..Default::default()
+            };
+            shell::run(&berth, &bot, req, interactive).await
+        }
+        Command::Exec { bot, workdir, env, command, .. } => exec(&berth, &bot, workdir, env, command).await,
+        Command::Shell { bot, workdir } => {
+            let req = berth_core::terminals::TerminalRequest { cwd: workdir, ..Default::default() };
+            shell::run(&berth, &bot, req, true).await
+        }
+        Command::Snapshot { bot, name } => versions::snapshot(&berth, &bot, name.as_deref()).await,
+        Command::Versions { cmd: Some(cmd), .. } => versions::run(&berth, cmd).await,
+        Command::Versions { cmd: None, bot: Some(bot), json } => versions::list(&berth, &bot, json).await,
+        Command::Versions { cmd: None, bot: None, .. } => Err(Error::invalid("usage: berth versions BOT [--json]")),
+        Command::Rollback { bot, version, no_save } => versions::rollback(&berth, &bot, version, no_save).await,
     }
 }
 

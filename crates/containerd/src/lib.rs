@@ -1,7 +1,9 @@
 //! Berth's [`Runtime`] over containerd's gRPC API: our own pull (registry → content → unpack),
-//! workspace containers and tasks, CNI networking and the event stream. No tonic or prost type
+//! workspace containers and tasks, versions (committed snapshots), CNI networking and the event
+//! stream. No tonic or prost type
 //! leaves this crate.
 
+mod changes;
 mod conn;
 mod content;
 mod events;
@@ -11,14 +13,15 @@ mod pull;
 mod registry;
 mod spec;
 mod unpack;
+mod versions;
 mod workspace;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use berth_runtime::{
-    CancellationToken, Capabilities, ContainerStatus, ImageRef, PullPolicy, PullSink, Result,
-    Runtime, RuntimeEvent, WorkspaceSpec,
+    CancellationToken, Capabilities, ContainerStatus, FileChange, ImageRef, PullPolicy, PullSink, Result,
+    Runtime, RuntimeEvent, SnapshotInfo, VersionLabels, WorkspaceSpec,
 };
 use futures::stream::BoxStream;
 
@@ -99,5 +102,29 @@ impl Runtime for ContainerdRuntime {
 
     fn events(&self) -> BoxStream<'static, RuntimeEvent> {
         events::subscribe(self.conn.clone())
+    }
+
+    async fn commit_version(&self, id: &str, name: &str, labels: &VersionLabels) -> Result<()> {
+        versions::commit(&self.conn, id, name, labels).await
+    }
+
+    async fn checkout_version(&self, id: &str, name: &str) -> Result<()> {
+        versions::checkout(&self.conn, id, name).await
+    }
+
+    async fn list_snapshots(&self, id: &str) -> Result<Vec<SnapshotInfo>> {
+        versions::list(&self.conn, id).await
+    }
+
+    async fn delete_version(&self, id: &str, name: &str) -> Result<()> {
+        versions::delete_version(&self.conn, id, name).await
+    }
+
+    async fn repair_versions(&self, id: &str) -> Result<Vec<String>> {
+        versions::repair(&self.conn, id).await
+    }
+
+    async fn changes_since(&self, id: &str, name: &str) -> Result<Vec<FileChange>> {
+        changes::changes_since(&self.conn, id, name).await
     }
 }

@@ -1,5 +1,6 @@
 //! Workspace containers and their tasks: create (writable layer + container record), start
-//! (task + network), stop (SIGTERM, grace, SIGKILL), delete (task, network, container, snapshots).
+//! (task + network), stop (SIGTERM, grace, SIGKILL), delete (task, network, container, and every
+//! snapshot of the workspace: writable layers and versions).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -207,7 +208,7 @@ async fn kill(conn: &Conn, id: &str, signal: u32, all: bool) -> Result<(), Runti
     }
 }
 
-async fn delete_task(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
+pub(crate) async fn delete_task(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
     match conn.tasks().delete(conn.req(DeleteTaskRequest { container_id: id.into() })).await {
         Ok(_) => Ok(()),
         Err(s) if is_not_found(&s) => Ok(()),
@@ -227,7 +228,8 @@ pub async fn delete(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<(), Runt
         Err(s) => return Err(st("deleting container")(s)),
     }
     remove_snapshot(conn, id).await;
-    Ok(())
+    // Versions and later writable layers: every snapshot labelled as this workspace's.
+    crate::versions::delete_all(conn, id).await
 }
 
 async fn remove_snapshot(conn: &Conn, key: &str) {

@@ -83,6 +83,8 @@ impl From<berth_bridge::BridgeError> for Error {
             B::Unavailable(_) => ErrorCode::Unavailable,
             B::NotFound(_) => ErrorCode::NotFound,
             B::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            B::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            B::Conflict(_) => ErrorCode::Conflict,
             _ => ErrorCode::Internal,
         };
         Self::new(code, e)

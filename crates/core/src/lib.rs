@@ -5,6 +5,7 @@
 mod bots;
 mod error;
 mod exec;
+pub mod files;
 mod managed;
 pub mod model;
 mod names;
@@ -12,6 +13,9 @@ mod paths;
 mod progress;
 mod reconcile;
 mod settings;
+pub mod terminals;
+mod version_ops;
+pub mod versions;
 mod workspaces;
 
 pub use berth_bridge::{ExecRequest, ExitStatus};
@@ -107,6 +111,9 @@ impl Berth {
                 *self.inner.runtime_error.write().unwrap() = None;
                 if let Err(e) = self.reconcile().await {
                     tracing::warn!(error = %e, "reconcile failed");
+                }
+                if let Err(e) = self.reconcile_versions().await {
+                    tracing::warn!(error = %e, "reconciling versions failed");
                 }
                 self.follow_events(rt);
                 true

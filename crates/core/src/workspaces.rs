@@ -272,9 +272,11 @@ impl Berth {
         let id = self.inner.store.get_workspace(bot)?.map_or_else(|| container_id(bot), |w| w.container_id);
         rt.delete(&id).await?;
         let _ = std::fs::remove_dir_all(self.inner.paths.socket_dir(&id));
+        // The runtime removed every snapshot of the workspace, versions included.
+        let versions = self.inner.store.delete_versions(bot)?;
         if self.inner.store.get_workspace(bot)?.is_some() {
             self.inner.store.delete_workspace(bot)?;
-            self.event(bot, "deleted", "workspace deleted");
+            self.event(bot, "deleted", format!("workspace deleted with {versions} version(s)"));
         }
         self.notify(bot, WorkspaceState::Absent);
         Ok(())

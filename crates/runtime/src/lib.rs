@@ -6,10 +6,15 @@
 mod error;
 mod image_ref;
 mod progress;
+mod versions;
 
 pub use error::{ErrorKind, Result, RuntimeError};
 pub use image_ref::ImageRef;
 pub use progress::{PullEvent, PullSink};
+pub use versions::{
+    FileChange, FileChangeKind, SnapshotInfo, SnapshotKind, VersionLabels, LABEL_VERSION, LABEL_VERSION_BOT,
+    LABEL_VERSION_NAME, LABEL_VERSION_SOURCE,
+};
 pub use tokio_util::sync::CancellationToken;
 
 use std::path::PathBuf;
@@ -123,6 +128,42 @@ pub trait Runtime: Send + Sync + 'static {
     /// Task and container events, from now on; the stream reconnects by itself and yields
     /// [`RuntimeEvent::Resynced`] after a gap.
     fn events(&self) -> BoxStream<'static, RuntimeEvent>;
+
+    /// Commits the container's writable layer as the version snapshot `name` (gc-rooted, with
+    /// Berth's labels) and gives the container a fresh writable child of it. The task must not
+    /// run (`Conflict`): committing the layer of a running task breaks the container.
+    async fn commit_version(&self, _id: &str, _name: &str, _labels: &VersionLabels) -> Result<()> {
+        Err(RuntimeError::new(ErrorKind::Unsupported, "this backend has no native versions"))
+    }
+
+    /// Gives the container a fresh writable layer on top of version snapshot `name` and removes
+    /// the old writable layer. The task must not run (`Conflict`).
+    async fn checkout_version(&self, _id: &str, _name: &str) -> Result<()> {
+        Err(RuntimeError::new(ErrorKind::Unsupported, "this backend has no native versions"))
+    }
+
+    /// Every snapshot of the workspace (its versions and its writable layer), with parents and
+    /// sizes. The writable layer has kind `Active`.
+    async fn list_snapshots(&self, _id: &str) -> Result<Vec<SnapshotInfo>> {
+        Err(RuntimeError::new(ErrorKind::Unsupported, "this backend has no native versions"))
+    }
+
+    /// Deletes a version snapshot; `Conflict` when another snapshot builds on it.
+    async fn delete_version(&self, _id: &str, _name: &str) -> Result<()> {
+        Err(RuntimeError::new(ErrorKind::Unsupported, "this backend has no native versions"))
+    }
+
+    /// Repairs what a crash in the middle of a version operation left behind (a missing or an
+    /// unused writable layer); returns a description of each repair.
+    async fn repair_versions(&self, _id: &str) -> Result<Vec<String>> {
+        Ok(vec![])
+    }
+
+    /// Files added, modified and deleted between version `name` and the workspace's current
+    /// state, computed without stopping the workspace.
+    async fn changes_since(&self, _id: &str, _name: &str) -> Result<Vec<FileChange>> {
+        Err(RuntimeError::new(ErrorKind::Unsupported, "this backend has no native versions"))
+    }
 
     /// The Unix socket of the workspace's bridge on the host.
     fn bridge_socket(&self, spec_socket_dir: &std::path::Path) -> PathBuf {

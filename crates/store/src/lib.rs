@@ -13,12 +13,14 @@ mod images;
 mod migrate;
 mod settings;
 pub mod time;
+mod versions;
 mod workspaces;
 
 pub use bots::BotRow;
 pub use error::{Result, StoreError, StoreErrorKind};
 pub use events::EventRow;
 pub use migrate::SCHEMA_VERSION;
+pub use versions::VersionRow;
 pub use workspaces::WorkspaceRow;
 
 use rusqlite::Connection;

@@ -9,7 +9,10 @@ use rusqlite::{Connection, TransactionBehavior};
 
 /// The migrations, in order; the version after applying `MIGRATIONS[i]` is `i + 1`.
 /// Append new files here; never edit or reorder one that has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_versions.sql"),
+];
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

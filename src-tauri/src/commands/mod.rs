@@ -1,6 +1,10 @@
 //! The IPC commands: each parses its arguments, calls one core function and maps the error.
 //! Features add their commands in a submodule of their own (`commands/<feature>.rs`).
 
+pub mod files;
+pub mod terminal;
+pub mod versions;
+
 use berth_core::model::{
     ActivityEntry, BotSummary, CreateEvent, PullPolicy, Settings, SystemStatus, WorkspaceInfo,
 };

@@ -1,9 +1,11 @@
 //! The bridge server: configuration, socket setup, serving, and orderly shutdown.
 
 mod exec;
+mod files;
 mod reaper;
 mod seed;
 mod service;
+mod terminal;
 
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -15,6 +17,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio_stream::wrappers::UnixListenerStream;
 
 use berth_bridge::proto::bridge_server::BridgeServer;
+use berth_bridge::proto::files_server::FilesServer;
+use berth_bridge::proto::terminal_server::TerminalServer;
 use reaper::Reaper;
 
 /// How long children get between SIGTERM and SIGKILL when the bridge is asked to stop.
@@ -80,7 +84,15 @@ pub async fn run(cfg: Config) -> io::Result<()> {
         reaper: reaper.clone(),
     };
     let server = tonic::transport::Server::builder()
+        // Files (issue 3): HTTP/2's 64 KiB default window throttles uploads; 8 MiB per stream.
+        .initial_stream_window_size(Some(8 * 1024 * 1024))
+        .initial_connection_window_size(Some(16 * 1024 * 1024))
         .add_service(BridgeServer::new(svc))
+        .add_service(FilesServer::new(files::FilesService))
+        .add_service(TerminalServer::new(terminal::TerminalService {
+            data_dir: cfg.data_dir.clone(),
+            reaper: reaper.clone(),
+        }))
         .serve_with_incoming(UnixListenerStream::new(listener));
 
     let outcome = tokio::select! {

@@ -9,6 +9,9 @@ import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import { AppError } from "./errors";
 import { playCreate } from "./fake-create";
+import { fakeTerminalCommands } from "./fake-terminal";
+import { fakeFileCommands } from "./fake-files";
+import { fakeVersionCommands } from "./fake-versions";
 import type { ActivityEntry } from "./generated/ActivityEntry";
 import type { BotSummary } from "./generated/BotSummary";
 import type { CreateEvent } from "./generated/CreateEvent";
@@ -168,6 +171,12 @@ export function installFakeBackend(search: string = location.search): void {
     }
   }
 
+  const fakeFiles = fakeFileCommands(
+    (name) => bots.get(name)?.ws.state,
+    () => (window as unknown as { __TAURI_INTERNALS__: Internals }).__TAURI_INTERNALS__,
+  );
+  // Test hooks (mock builds only): an OS drop and a change made inside the workspace.
+  (window as unknown as { __berthFakeFiles: unknown }).__berthFakeFiles = { drop: fakeFiles.fakeDrop, external: fakeFiles.external };
   const commands: Record<string, (a: Args) => unknown> = {
     system_status: () => ({ ...status }),
     managed_containerd_start: async () => {
@@ -249,6 +258,9 @@ export function installFakeBackend(search: string = location.search): void {
     },
     activity_list: (a) => bot(a.bot).activity.map((e) => ({ ...e })),
     image_recent: () => [...recent],
+    ...fakeTerminalCommands((name) => bots.get(name)?.ws.state === "running"),
+    ...fakeVersionCommands((name) => bots.get(name)?.ws.state, (ms) => new Promise((r) => setTimeout(r, ms * slowdown)), search),
+    ...fakeFiles.commands,
   };
 
   mockWindows("main");

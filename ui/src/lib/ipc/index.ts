@@ -3,6 +3,9 @@
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import { toAppError } from "./errors";
+import { files } from "./files";
+import { terminal } from "./terminal";
+import { versions } from "./versions";
 import type { ActivityEntry } from "./generated/ActivityEntry";
 import type { BotSummary } from "./generated/BotSummary";
 import type { CreateEvent } from "./generated/CreateEvent";
@@ -14,6 +17,9 @@ import type { WorkspaceInfo } from "./generated/WorkspaceInfo";
 
 export { AppError, toAppError } from "./errors";
 export type * from "./types";
+export type { TerminalInfo, TerminalStatus, TerminalView } from "./terminal";
+export type * from "./versions";
+export type * from "./files";
 
 /** Name of the event Rust emits whenever a workspace changes state. */
 export const WORKSPACE_CHANGED = "workspace://changed";
@@ -58,6 +64,15 @@ export const api = {
 
   activityList: (bot: string) => call<ActivityEntry[]>("activity_list", { bot }),
   imageRecent: () => call<string[]>("image_recent"),
+
+  /** Terminal sessions (owned by Rust; see ./terminal.ts). */
+  terminal,
+
+  /** Workspace versions (snapshots; see ./versions.ts). */
+  versions,
+
+  /** Workspace files (browse, edit, transfer, watch; see ./files.ts). */
+  files,
 
   /** Subscribes to `workspace://changed`. Returns a synchronous unsubscribe so it can be used
    *  directly as an `$effect` cleanup; `listen` itself resolves later, so an unsubscribe that

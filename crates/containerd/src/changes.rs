@@ -1,0 +1,346 @@
+//! "Changes since a version", computed from the overlayfs layer directories on the host, without
+//! stopping or touching the workspace.
+//!
+//! The current state is the writable layer's stack (upper dir + lower dirs, from
+//! Snapshots.Mounts); the version's stack comes from a short-lived View of it. Layers both stacks
+//! share (their common bottom) cannot hold a difference, so only paths present in the other
+//! layers are candidates; each candidate is resolved through both stacks with overlayfs' rules
+//! (whiteouts, opaque directories) and compared (type, mode, size, bytes). The cost grows with
+//! what changed, not with the size of the workspace.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use berth_runtime::{FileChange, FileChangeKind, RuntimeError};
+use containerd_client::services::v1::snapshots::{MountsRequest, RemoveSnapshotRequest, ViewSnapshotRequest};
+use containerd_client::services::v1::DeleteRequest;
+use containerd_client::types::Mount;
+
+use crate::conn::{st, Conn, SNAPSHOTTER};
+use crate::{pull, workspace};
+
+/// Past this many changed paths the list is cut (the UI shows the count it got).
+const MAX_CHANGES: usize = 5000;
+
+pub async fn changes_since(conn: &Conn, id: &str, version: &str) -> Result<Vec<FileChange>, RuntimeError> {
+    let container =
+        workspace::get(conn, id).await?.ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
+    let now = conn
+        .snapshots()
+        .mounts(conn.req(MountsRequest { snapshotter: SNAPSHOTTER.into(), key: container.snapshot_key.clone() }))
+        .await
+        .map_err(st("reading the writable layer's mounts"))?
+        .into_inner()
+        .mounts;
+    let lease = pull::create_lease(conn).await?;
+    let key = format!("{id}-changes-{:x}", rand::random::<u64>());
+    let view = ViewSnapshotRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        key: key.clone(),
+        parent: version.into(),
+        labels: HashMap::new(),
+    };
+    let then = conn.snapshots().view(conn.leased(view, &lease)).await.map_err(st("opening a view of the version"));
+    let result = match then {
+        Ok(r) => {
+            let then = r.into_inner().mounts;
+            let (a, b) = (stack(&then)?, stack(&now)?);
+            tokio::task::spawn_blocking(move || diff(&a, &b))
+                .await
+                .map_err(|e| RuntimeError::internal(format!("comparing layers: {e}")))?
+        }
+        Err(e) => Err(e),
+    };
+    let _ = conn.snapshots().remove(conn.req(RemoveSnapshotRequest { snapshotter: SNAPSHOTTER.into(), key })).await;
+    let _ = conn.leases().delete(conn.req(DeleteRequest { id: lease, sync: false })).await;
+    result
+}
+
+/// The layer directories of a mount, topmost first.
+fn stack(mounts: &[Mount]) -> Result<Vec<PathBuf>, RuntimeError> {
+    let m = mounts.first().ok_or_else(|| RuntimeError::internal("the snapshot has no mounts"))?;
+    let mut dirs = vec![];
+    match m.r#type.as_str() {
+        "bind" => dirs.push(PathBuf::from(&m.source)),
+        "overlay" => {
+            for o in &m.options {
+                if let Some(u) = o.strip_prefix("upperdir=") {
+                    dirs.insert(0, PathBuf::from(u));
+                } else if let Some(l) = o.strip_prefix("lowerdir=") {
+                    dirs.extend(l.split(':').map(PathBuf::from));
+                }
+            }
+        }
+        other => return Err(RuntimeError::new(berth_runtime::ErrorKind::Unsupported, format!("cannot compare {other} mounts"))),
+    }
+    if let Some(d) = dirs.iter().find(|d| std::fs::metadata(d).is_err()) {
+        return Err(RuntimeError::new(
+            berth_runtime::ErrorKind::Unsupported,
+            format!("the snapshotter's directory {} is not readable here (Berth must run as root on containerd's host)", d.display()),
+        ));
+    }
+    Ok(dirs)
+}
+
+/// Compares two stacks (`then` = the version, `now` = the current state).
+pub fn diff(then: &[PathBuf], now: &[PathBuf]) -> Result<Vec<FileChange>, RuntimeError> {
+    let shared = then.iter().rev().zip(now.iter().rev()).take_while(|(a, b)| a == b).count();
+    let (own_then, own_now) = (&then[..then.len() - shared], &now[..now.len() - shared]);
+    let mut candidates = BTreeSet::new();
+    for layer in own_then.iter().chain(own_now) {
+        walk(layer, PathBuf::new(), &mut candidates);
+    }
+    let mut out = vec![];
+    let mut queue: Vec<PathBuf> = candidates.into_iter().collect();
+    let mut seen: BTreeSet<PathBuf> = queue.iter().cloned().collect();
+    let mut i = 0;
+    while i < queue.len() && out.len() < MAX_CHANGES {
+        let rel = queue[i].clone();
+        i += 1;
+        let a = resolve(then, &rel);
+        let b = resolve(now, &rel);
+        let (a_dir, b_dir) = (a.as_ref().is_some_and(|m| m.1.is_dir()), b.as_ref().is_some_and(|m| m.1.is_dir()));
+        // A directory that appeared, vanished or was replaced wholesale (opaque): its merged
+        // children differ too, though no layer of ours names them.
+        let expand = (a_dir != b_dir) || opaque_in(own_then, &rel) || opaque_in(own_now, &rel);
+        if expand {
+            for (stack, is_dir) in [(then, a_dir), (now, b_dir)] {
+                if is_dir {
+                    for name in merged_children(stack, &rel) {
+                        let child = rel.join(name);
+                        if seen.insert(child.clone()) {
+                            queue.push(child);
+                        }
+                    }
+                }
+            }
+        }
+        let kind = match (&a, &b) {
+            (None, None) => continue,
+            (None, Some(_)) => FileChangeKind::Added,
+            (Some(_), None) => FileChangeKind::Deleted,
+            (Some(x), Some(y)) => {
+                if same(x, y) {
+                    continue;
+                }
+                FileChangeKind::Modified
+            }
+        };
+        let (is_dir, size) = match (&a, &b) {
+            (_, Some(y)) if kind != FileChangeKind::Deleted => (y.1.is_dir(), if y.1.is_dir() { 0 } else { y.1.len() }),
+            (Some(x), _) => (x.1.is_dir(), if x.1.is_dir() { 0 } else { x.1.len() }),
+            _ => (false, 0),
+        };
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        out.push(FileChange { path: format!("/{}", rel.display()), kind, is_dir, size });
+    }
+    out.sort_by(|x, y| x.path.cmp(&y.path));
+    Ok(out)
+}
+
+fn walk(layer: &Path, rel: PathBuf, out: &mut BTreeSet<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(layer.join(&rel)) else { return };
+    for e in entries.flatten() {
+        let child = rel.join(e.file_name());
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        out.insert(child.clone());
+        if is_dir {
+            walk(layer, child, out);
+        }
+    }
+}
+
+fn is_whiteout(m: &std::fs::Metadata) -> bool {
+    m.file_type().is_char_device() && m.rdev() == 0
+}
+
+fn is_opaque(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    let mut buf = [0u8; 4];
+    for name in [&b"trusted.overlay.opaque\0"[..], &b"user.overlay.opaque\0"[..]] {
+        let n = unsafe { libc::lgetxattr(c.as_ptr(), name.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 1 && buf[0] == b'y' {
+            return true;
+        }
+    }
+    false
+}
+
+/// True when `rel` is an opaque directory in one of `layers`.
+fn opaque_in(layers: &[PathBuf], rel: &Path) -> bool {
+    !rel.as_os_str().is_empty() && layers.iter().any(|l| is_opaque(&l.join(rel)))
+}
+
+/// What the merged view shows at `rel`: the host path and metadata of the topmost entry.
+fn resolve(stack: &[PathBuf], rel: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
+    let comps: Vec<_> = rel.components().collect();
+    if comps.is_empty() {
+        let top = stack.first()?;
+        return std::fs::symlink_metadata(top).ok().map(|m| (top.clone(), m));
+    }
+    'layers: for layer in stack {
+        let mut cur = layer.clone();
+        for (i, c) in comps.iter().enumerate() {
+            cur.push(c);
+            let Ok(m) = std::fs::symlink_metadata(&cur) else {
+                // Not in this layer: lower layers decide, unless a parent here was opaque.
+                let parent = cur.parent().unwrap_or(layer);
+                if i > 0 && is_opaque(parent) {
+                    return None;
+                }
+                continue 'layers;
+            };
+            if is_whiteout(&m) {
+                return None;
+            }
+            if i + 1 == comps.len() {
+                return Some((cur, m));
+            }
+            if !m.is_dir() {
+                return None;
+            }
+        }
+    }
+    None
+}
+
+/// The names the merged view lists in directory `rel`.
+fn merged_children(stack: &[PathBuf], rel: &Path) -> BTreeSet<OsString> {
+    let mut names = BTreeSet::new();
+    let mut hidden = BTreeSet::new();
+    for layer in stack {
+        let dir = layer.join(rel);
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                if hidden.contains(&name) || names.contains(&name) {
+                    continue;
+                }
+                match e.metadata() {
+                    Ok(m) if is_whiteout(&m) => {
+                        hidden.insert(name);
+                    }
+                    _ => {
+                        names.insert(name);
+                    }
+                }
+            }
+        }
+        if is_opaque(&dir) {
+            break;
+        }
+    }
+    names.retain(|n| resolve(stack, &rel.join(n)).is_some());
+    names
+}
+
+/// Whether two resolved entries show the same thing.
+fn same(a: &(PathBuf, std::fs::Metadata), b: &(PathBuf, std::fs::Metadata)) -> bool {
+    let (pa, ma) = a;
+    let (pb, mb) = b;
+    if pa == pb {
+        return true;
+    }
+    if ma.file_type() != mb.file_type() || ma.mode() != mb.mode() || ma.uid() != mb.uid() || ma.gid() != mb.gid() {
+        return false;
+    }
+    if ma.is_dir() {
+        return true;
+    }
+    if ma.file_type().is_symlink() {
+        return std::fs::read_link(pa).ok() == std::fs::read_link(pb).ok();
+    }
+    if ma.is_file() {
+        return ma.len() == mb.len() && same_bytes(pa, pb).unwrap_or(false);
+    }
+    ma.rdev() == mb.rdev()
+}
+
+fn same_bytes(a: &Path, b: &Path) -> std::io::Result<bool> {
+    let (mut fa, mut fb) = (std::fs::File::open(a)?, std::fs::File::open(b)?);
+    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = fa.read(&mut ba)?;
+        if n == 0 {
+            return Ok(fb.read(&mut bb)? == 0);
+        }
+        fb.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    struct Dir(PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn put(layer: &Path, rel: &str, body: &str) {
+        let p = layer.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+
+    /// An overlayfs whiteout (char device 0/0); needs root, like the snapshotter itself.
+    fn whiteout(layer: &Path, rel: &str) -> bool {
+        let p = layer.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+        unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o000, 0) == 0 }
+    }
+
+    #[test]
+    fn compares_two_stacks_with_overlayfs_rules() {
+        let root = Dir(std::env::temp_dir().join(format!("berth-changes-{:x}", rand::random::<u64>())));
+        let (image, v1, v2, upper) = (root.0.join("image"), root.0.join("v1"), root.0.join("v2"), root.0.join("upper"));
+        for d in [&image, &v1, &v2, &upper] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        put(&image, "etc/os", "base");
+        put(&v1, "data/a", "one");
+        put(&v1, "data/b", "two");
+        put(&v1, "data/dir/c", "three");
+        // The current state builds on v1 via v2 and its writable layer.
+        put(&v2, "data/a", "ONE");
+        put(&upper, "data/n", "new");
+        put(&upper, "data/same", "x");
+        put(&v1, "data/same", "x");
+        if !whiteout(&upper, "data/b") || !whiteout(&upper, "data/dir") {
+            eprintln!("SKIPPED: creating whiteouts needs root");
+            return;
+        }
+        let then = vec![v1.clone(), image.clone()];
+        let now = vec![upper.clone(), v2.clone(), v1.clone(), image.clone()];
+        let got: Vec<(String, FileChangeKind)> = diff(&then, &now).unwrap().into_iter().map(|c| (c.path, c.kind)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/data/a".to_string(), FileChangeKind::Modified),
+                ("/data/b".to_string(), FileChangeKind::Deleted),
+                ("/data/dir".to_string(), FileChangeKind::Deleted),
+                ("/data/dir/c".to_string(), FileChangeKind::Deleted),
+                ("/data/n".to_string(), FileChangeKind::Added),
+            ]
+        );
+        // The other way round, the same paths with the opposite kinds.
+        let back: Vec<FileChangeKind> = diff(&now, &then).unwrap().into_iter().map(|c| c.kind).collect();
+        assert_eq!(
+            back,
+            vec![FileChangeKind::Modified, FileChangeKind::Added, FileChangeKind::Added, FileChangeKind::Added, FileChangeKind::Deleted]
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! Workspace versions on containerd (DESIGN.md §2): a version is the container's writable layer
+//! committed under a stable name with `containerd.io/gc.root` and Berth's labels; the container
+//! then continues on a fresh active child of it. Rollback gives the container a fresh child of
+//! another version, so history is a tree. The task must be stopped around both: committing the
+//! layer of a running task breaks the container (DESIGN.md §3).
+//!
+//! Every snapshot of a workspace (versions and writable layers) carries
+//! `berth.workspace=<container id>`, so workspace delete can find and remove all of them.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use berth_runtime::{
+    RuntimeError, SnapshotInfo, SnapshotKind, VersionLabels, LABEL_VERSION, LABEL_VERSION_BOT, LABEL_VERSION_NAME,
+    LABEL_VERSION_SOURCE,
+};
+use containerd_client::services::v1::snapshots::{
+    CommitSnapshotRequest, Info, Kind, ListSnapshotsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest,
+    StatSnapshotRequest, UsageRequest,
+};
+use containerd_client::services::v1::{Container, DeleteRequest, UpdateContainerRequest};
+use futures::StreamExt;
+
+use crate::conn::{is_not_found, st, Conn, SNAPSHOTTER};
+use crate::workspace::{self, LABEL_WORKSPACE};
+use crate::pull;
+
+const GC_ROOT: &str = "containerd.io/gc.root";
+
+/// Commits the writable layer as `name` and moves the container onto a fresh child of it.
+pub async fn commit(conn: &Conn, id: &str, name: &str, v: &VersionLabels) -> Result<(), RuntimeError> {
+    let container = stopped_container(conn, id).await?;
+    let old_key = container.snapshot_key.clone();
+    let mut labels = HashMap::from([
+        (GC_ROOT.to_string(), now_rfc3339()),
+        (LABEL_WORKSPACE.to_string(), id.to_string()),
+        (LABEL_VERSION.to_string(), v.number.to_string()),
+        (LABEL_VERSION_BOT.to_string(), v.bot.clone()),
+        (LABEL_VERSION_SOURCE.to_string(), v.source.clone()),
+    ]);
+    if let Some(n) = &v.name {
+        labels.insert(LABEL_VERSION_NAME.to_string(), n.clone());
+    }
+    let commit = CommitSnapshotRequest { snapshotter: SNAPSHOTTER.into(), name: name.into(), key: old_key.clone(), labels };
+    conn.snapshots().commit(conn.req(commit)).await.map_err(st("committing the writable layer"))?;
+    // The commit consumed the active key: the container must get a new one before anything else.
+    if let Err(e) = switch(conn, container, name).await {
+        // Put a writable layer back under the old key, so the container stays usable.
+        let again = prepare(conn, &old_key, name, id, None).await;
+        return Err(match again {
+            Ok(()) => e,
+            Err(e2) => e.context(format!("and restoring the writable layer also failed ({e2})")),
+        });
+    }
+    Ok(())
+}
+
+/// Moves the container onto a fresh child of version `name`; the old writable layer is removed.
+pub async fn checkout(conn: &Conn, id: &str, name: &str) -> Result<(), RuntimeError> {
+    let container = stopped_container(conn, id).await?;
+    let info = stat(conn, name).await?.ok_or_else(|| RuntimeError::not_found(format!("version snapshot {name} does not exist")))?;
+    if info.kind != Kind::Committed as i32 || info.labels.get(LABEL_WORKSPACE).map(String::as_str) != Some(id) {
+        return Err(RuntimeError::invalid(format!("{name} is not a version of {id}")));
+    }
+    let old_key = container.snapshot_key.clone();
+    switch(conn, container, name).await?;
+    remove(conn, &old_key).await
+}
+
+/// Prepares a fresh active child of `parent` and points the container at it, under a lease so
+/// the unreferenced child cannot be collected between the two calls.
+async fn switch(conn: &Conn, mut container: Container, parent: &str) -> Result<(), RuntimeError> {
+    let id = container.id.clone();
+    let key = format!("{id}-active-{:x}", now_nanos());
+    let lease = pull::create_lease(conn).await?;
+    let result = async {
+        prepare(conn, &key, parent, &id, Some(&lease)).await?;
+        container.snapshot_key = key.clone();
+        // containerd names the field "snapshotkey" in update masks (metadata/containers.go).
+        let update = UpdateContainerRequest {
+            container: Some(container),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["snapshotkey".into()] }),
+        };
+        if let Err(s) = conn.containers().update(conn.req(update)).await {
+            let _ = remove(conn, &key).await;
+            return Err(st("pointing the container at its new writable layer")(s));
+        }
+        Ok(())
+    }
+    .await;
+    let _ = conn.leases().delete(conn.req(DeleteRequest { id: lease, sync: false })).await;
+    result
+}
+
+async fn prepare(conn: &Conn, key: &str, parent: &str, id: &str, lease: Option<&str>) -> Result<(), RuntimeError> {
+    let req = PrepareSnapshotRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        key: key.into(),
+        parent: parent.into(),
+        labels: HashMap::from([(LABEL_WORKSPACE.to_string(), id.to_string())]),
+    };
+    let req = match lease {
+        Some(l) => conn.leased(req, l),
+        None => conn.req(req),
+    };
+    conn.snapshots().prepare(req).await.map_err(st("preparing a writable layer"))?;
+    Ok(())
+}
+
+/// The container, with any exited task deleted (its rootfs unmounted). `Conflict` when it runs.
+async fn stopped_container(conn: &Conn, id: &str) -> Result<Container, RuntimeError> {
+    let container =
+        workspace::get(conn, id).await?.ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
+    if workspace::status(conn, id).await?.running {
+        return Err(RuntimeError::conflict(format!("workspace {id} is running; stop its task before committing")));
+    }
+    workspace::delete_task(conn, id).await?;
+    Ok(container)
+}
+
+/// Repairs what a crash in the middle of a version operation can leave: a container whose
+/// writable layer is missing (killed between commit and switch) gets a fresh child of its newest
+/// version; writable layers of the workspace that the container no longer uses (killed between
+/// switch and removal) are removed. Only touches things older than a minute, so an operation of
+/// another Berth process in progress is left alone. Returns what it did.
+pub async fn repair(conn: &Conn, id: &str) -> Result<Vec<String>, RuntimeError> {
+    let Some(container) = workspace::get(conn, id).await? else { return Ok(vec![]) };
+    let infos = list_raw(conn, &format!("labels.\"{LABEL_WORKSPACE}\"=={}", quote(id))).await?;
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let old = |i: &Info| i.created_at.as_ref().is_some_and(|t| now - t.seconds > 60);
+    let mut done = vec![];
+    if !infos.iter().any(|i| i.name == container.snapshot_key) {
+        let newest = infos
+            .iter()
+            .filter(|i| i.kind == Kind::Committed as i32 && i.labels.contains_key(LABEL_VERSION))
+            .max_by_key(|i| i.created_at.as_ref().map_or(0, |t| t.seconds));
+        if let Some(v) = newest.filter(|v| old(v)) {
+            let name = v.name.clone();
+            switch(conn, container.clone(), &name).await?;
+            done.push(format!("gave {id} a new writable layer on {name} (its own had vanished)"));
+        }
+        return Ok(done);
+    }
+    for i in infos.iter().filter(|i| i.kind == Kind::Active as i32 && i.name != container.snapshot_key && old(i)) {
+        remove(conn, &i.name).await?;
+        done.push(format!("removed the unused writable layer {}", i.name));
+    }
+    Ok(done)
+}
+
+/// Every snapshot labelled as the workspace's, with sizes.
+pub async fn list(conn: &Conn, id: &str) -> Result<Vec<SnapshotInfo>, RuntimeError> {
+    let infos = list_raw(conn, &format!("labels.\"{LABEL_WORKSPACE}\"=={}", quote(id))).await?;
+    let mut out = Vec::with_capacity(infos.len());
+    for i in infos {
+        let size = usage(conn, &i.name).await;
+        out.push(SnapshotInfo {
+            kind: match Kind::try_from(i.kind) {
+                Ok(Kind::Active) => SnapshotKind::Active,
+                Ok(Kind::View) => SnapshotKind::View,
+                _ => SnapshotKind::Committed,
+            },
+            parent: Some(i.parent.clone()).filter(|p| !p.is_empty()),
+            created_at: i.created_at.as_ref().map_or(0, |t| t.seconds),
+            name: i.name,
+            labels: i.labels,
+            size,
+        });
+    }
+    Ok(out)
+}
+
+async fn list_raw(conn: &Conn, filter: &str) -> Result<Vec<Info>, RuntimeError> {
+    let req = ListSnapshotsRequest { snapshotter: SNAPSHOTTER.into(), filters: vec![filter.to_string()] };
+    let mut stream = conn.snapshots().list(conn.req(req)).await.map_err(st("listing snapshots"))?.into_inner();
+    let mut out = vec![];
+    while let Some(msg) = stream.next().await {
+        out.extend(msg.map_err(st("listing snapshots"))?.info);
+    }
+    Ok(out)
+}
+
+async fn usage(conn: &Conn, key: &str) -> Option<u64> {
+    let req = UsageRequest { snapshotter: SNAPSHOTTER.into(), key: key.into() };
+    conn.snapshots().usage(conn.req(req)).await.ok().map(|r| r.into_inner().size.max(0) as u64)
+}
+
+async fn stat(conn: &Conn, key: &str) -> Result<Option<Info>, RuntimeError> {
+    let req = StatSnapshotRequest { snapshotter: SNAPSHOTTER.into(), key: key.into() };
+    match conn.snapshots().stat(conn.req(req)).await {
+        Ok(r) => Ok(r.into_inner().info),
+        Err(s) if is_not_found(&s) => Ok(None),
+        Err(s) => Err(st("reading snapshot")(s)),
+    }
+}
+
+/// Deletes one version snapshot of the workspace; `Conflict` naming what builds on it.
+pub async fn delete_version(conn: &Conn, id: &str, name: &str) -> Result<(), RuntimeError> {
+    let info = stat(conn, name).await?.ok_or_else(|| RuntimeError::not_found(format!("version snapshot {name} does not exist")))?;
+    if info.labels.get(LABEL_WORKSPACE).map(String::as_str) != Some(id) || info.kind != Kind::Committed as i32 {
+        return Err(RuntimeError::invalid(format!("{name} is not a version of {id}")));
+    }
+    let children = list_raw(conn, &format!("parent=={}", quote(name))).await?;
+    if !children.is_empty() {
+        let names: Vec<_> = children.iter().map(|c| c.name.as_str()).collect();
+        return Err(RuntimeError::conflict(format!("{name} has snapshots built on it: {}", names.join(", "))));
+    }
+    remove(conn, name).await
+}
+
+/// Removes every snapshot of the workspace, children before parents. Missing ones are fine.
+pub async fn delete_all(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
+    let filter = format!("labels.\"{LABEL_WORKSPACE}\"=={}", quote(id));
+    let mut left = list_raw(conn, &filter).await?;
+    while !left.is_empty() {
+        let parents: std::collections::HashSet<String> = left.iter().map(|i| i.parent.clone()).collect();
+        let (leaves, rest): (Vec<Info>, Vec<Info>) = left.into_iter().partition(|i| !parents.contains(&i.name));
+        if leaves.is_empty() {
+            return Err(RuntimeError::internal(format!("snapshots of {id} form a cycle")));
+        }
+        for l in &leaves {
+            remove(conn, &l.name).await?;
+        }
+        left = rest;
+    }
+    Ok(())
+}
+
+async fn remove(conn: &Conn, key: &str) -> Result<(), RuntimeError> {
+    let req = RemoveSnapshotRequest { snapshotter: SNAPSHOTTER.into(), key: key.into() };
+    match conn.snapshots().remove(conn.req(req)).await {
+        Ok(_) => Ok(()),
+        Err(s) if is_not_found(&s) => Ok(()),
+        Err(s) => Err(st("removing snapshot")(s)),
+    }
+}
+
+/// A filter value in double quotes (containerd's filter syntax; ids and names have no quotes).
+fn quote(v: &str) -> String {
+    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn now_nanos() -> u128 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos()
+}
+
+fn now_rfc3339() -> String {
+    pull::rfc3339(SystemTime::now())
+}
