@@ -1,0 +1,244 @@
+//! Files (issue 3): browse, read, edit, upload, download, archive, extract and watch a running
+//! workspace's file system through the bridge's `Files` service.
+//!
+//! Paths cross IPC as strings: a UTF-8 path as itself (always starting with `/`), any other
+//! byte string as `hex:<hex>` (see [`encode_path`]), so names that are not UTF-8 round-trip
+//! exactly while the UI shows a lossy `name`. Uploads and downloads stream between the host file
+//! system and the bridge in fixed chunks; memory stays constant whatever the size.
+
+mod model;
+mod paths;
+mod transfer;
+
+pub use model::*;
+pub use paths::*;
+pub use transfer::UploadPipe;
+use paths::{base_of, parent_of};
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use berth_bridge::{FilesClient, WriteOptions};
+use berth_runtime::CancellationToken;
+use tokio::io::AsyncWrite;
+
+use crate::model::WorkspaceState;
+use crate::{Berth, Error, Result};
+
+/// Largest file the editor opens (bigger files are downloaded instead).
+pub const MAX_TEXT: u64 = 8 * 1024 * 1024;
+/// Largest image the preview loads.
+pub const MAX_PREVIEW: u64 = 32 * 1024 * 1024;
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+impl Berth {
+    /// A Files client for the bot's running workspace.
+    pub async fn files_client(&self, bot: &str) -> Result<FilesClient> {
+        let info = self.info(bot).await?;
+        if info.state != WorkspaceState::Running {
+            return Err(Error::conflict(format!("{bot}'s workspace is not running; start it first")));
+        }
+        let id = info.container_id.unwrap_or_default();
+        Ok(FilesClient::connect(&self.inner.paths.bridge_socket(&id)).await?)
+    }
+
+    /// The entry of one path (symlinks reported as links).
+    pub async fn file_stat(&self, bot: &str, path: &str) -> Result<FileInfo> {
+        let c = self.files_client(bot).await?;
+        Ok(info_of(&c.stat(&decode_path(path)?).await?))
+    }
+
+    /// A directory's entries, directories first then natural order.
+    pub async fn file_list(&self, bot: &str, path: &str) -> Result<DirListing> {
+        let c = self.files_client(bot).await?;
+        let (dir, entries) = c.list_all(&decode_path(path)?).await?;
+        let mut entries: Vec<FileInfo> = entries.iter().map(info_of).collect();
+        sort_entries(&mut entries);
+        Ok(DirListing { dir: info_of(&dir), entries })
+    }
+
+    /// Opens a text file for the editor (UTF-8, at most [`MAX_TEXT`]).
+    pub async fn file_read_text(&self, bot: &str, path: &str) -> Result<TextFile> {
+        let c = self.files_client(bot).await?;
+        let p = decode_path(path)?;
+        let mut buf = Vec::new();
+        let r = c.read(&p, 0, None, true, LimitedVec { v: &mut buf, max: MAX_TEXT as usize }).await.map_err(|e| {
+            let e: Error = e.into();
+            if e.message.contains("too large") {
+                Error::new(crate::model::ErrorCode::Unsupported, format!("the file is larger than {} MiB; download it instead", MAX_TEXT >> 20))
+            } else {
+                e
+            }
+        })?;
+        let content = String::from_utf8(buf)
+            .map_err(|_| Error::new(crate::model::ErrorCode::Unsupported, "the file is not UTF-8 text; download it instead"))?;
+        Ok(TextFile { info: info_of(&r.entry), content, revision: r.revision.unwrap_or_default() })
+    }
+
+    /// Raw bytes of a small file (image preview), at most [`MAX_PREVIEW`].
+    pub async fn file_read_bytes(&self, bot: &str, path: &str) -> Result<Vec<u8>> {
+        let c = self.files_client(bot).await?;
+        let mut buf = Vec::new();
+        c.read(&decode_path(path)?, 0, None, false, LimitedVec { v: &mut buf, max: MAX_PREVIEW as usize }).await?;
+        Ok(buf)
+    }
+
+    /// Saves text; with `expected_revision`, fails with `conflict` if the file changed on disk.
+    pub async fn file_save_text(&self, bot: &str, path: &str, content: String, expected_revision: Option<String>) -> Result<SavedFile> {
+        let c = self.files_client(bot).await?;
+        let opts = WriteOptions { expected_revision, want_revision: true, ..Default::default() };
+        let r = c.write(&decode_path(path)?, opts, io::Cursor::new(content.into_bytes())).await?;
+        Ok(SavedFile { info: info_of(&r.entry), revision: r.revision })
+    }
+
+    /// Creates an empty file `name` in `dir` (fails if it exists).
+    pub async fn file_create(&self, bot: &str, dir: &str, name: &str) -> Result<SavedFile> {
+        let c = self.files_client(bot).await?;
+        let p = join_name(&decode_path(dir)?, name.as_bytes())?;
+        let opts = WriteOptions { must_not_exist: true, want_revision: true, ..Default::default() };
+        let r = c.write(&p, opts, tokio::io::empty()).await?;
+        Ok(SavedFile { info: info_of(&r.entry), revision: r.revision })
+    }
+
+    /// Creates directory `name` in `dir` (fails if it exists).
+    pub async fn file_mkdir(&self, bot: &str, dir: &str, name: &str) -> Result<FileInfo> {
+        let c = self.files_client(bot).await?;
+        let p = join_name(&decode_path(dir)?, name.as_bytes())?;
+        if c.stat(&p).await.is_ok() {
+            return Err(Error::new(crate::model::ErrorCode::AlreadyExists, format!("{name} already exists")));
+        }
+        Ok(info_of(&c.mkdir(&p).await?))
+    }
+
+    /// mkdir -p of a whole path.
+    pub async fn file_mkdir_all(&self, bot: &str, path: &str) -> Result<FileInfo> {
+        let c = self.files_client(bot).await?;
+        Ok(info_of(&c.mkdir(&decode_path(path)?).await?))
+    }
+
+    /// Renames within the same directory.
+    pub async fn file_rename(&self, bot: &str, path: &str, new_name: &str, overwrite: bool) -> Result<FileInfo> {
+        let c = self.files_client(bot).await?;
+        let from = decode_path(path)?;
+        let to = join_name(&parent_of(&from), new_name.as_bytes())?;
+        Ok(info_of(&c.rename(&from, &to, overwrite).await?))
+    }
+
+    /// Moves a path to an explicit new path.
+    pub async fn file_move(&self, bot: &str, from: &str, to: &str, overwrite: bool) -> Result<FileInfo> {
+        let c = self.files_client(bot).await?;
+        Ok(info_of(&c.rename(&decode_path(from)?, &decode_path(to)?, overwrite).await?))
+    }
+
+    /// Deletes paths (directories only with `recursive`). `/` is refused.
+    pub async fn file_delete(&self, bot: &str, paths: &[String], recursive: bool) -> Result<()> {
+        let c = self.files_client(bot).await?;
+        for p in paths {
+            c.delete(&decode_path(p)?, recursive).await?;
+        }
+        Ok(())
+    }
+
+    /// Extracts an archive into a new sibling directory.
+    pub async fn file_extract(&self, bot: &str, path: &str) -> Result<ExtractSummary> {
+        let c = self.files_client(bot).await?;
+        let r = c.extract(&decode_path(path)?).await?;
+        Ok(ExtractSummary { dir: encode_path(&r.dir), files: r.files, dirs: r.dirs })
+    }
+
+    /// Which of `names` already exist in `dir` (for the name-exists choice before an upload).
+    pub async fn file_existing_names(&self, bot: &str, dir: &str, names: &[String]) -> Result<Vec<String>> {
+        let c = self.files_client(bot).await?;
+        let d = decode_path(dir)?;
+        let mut out = Vec::new();
+        for n in names {
+            if c.stat(&join_name(&d, n.as_bytes())?).await.is_ok() {
+                out.push(n.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Watches directories/files until `cancel` (or `emit` returns false: nobody listens any
+    /// more), calling `emit` with coalesced changes.
+    pub async fn file_watch(&self, bot: &str, paths: &[String], cancel: CancellationToken, emit: impl Fn(FilesChanged) -> bool + Send) -> Result<()> {
+        let c = self.files_client(bot).await?;
+        let raw = paths.iter().map(|p| decode_path(p)).collect::<Result<Vec<_>>>()?;
+        let mut s = c.watch(&raw).await?;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                ev = s.next() => match ev? {
+                    Some(ev) => {
+                        if !emit(FilesChanged { paths: ev.paths.iter().map(|p| encode_path(p)).collect(), overflow: ev.overflow }) {
+                            return Ok(());
+                        }
+                    }
+                    None => return Ok(()),
+                }
+            }
+        }
+    }
+
+}
+
+/// An `AsyncWrite` into a Vec that fails past `max` bytes.
+struct LimitedVec<'a> {
+    v: &'a mut Vec<u8>,
+    max: usize,
+}
+
+impl AsyncWrite for LimitedVec<'_> {
+    fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        if self.v.len() + b.len() > self.max {
+            return Poll::Ready(Err(io::Error::other("file too large")));
+        }
+        self.v.extend_from_slice(b);
+        Poll::Ready(Ok(b.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_tokens_round_trip() {
+        for p in [&b"/data/a b"[..], b"/data/new\nline", b"/data/\xff\xfe", "/data/日本".as_bytes()] {
+            assert_eq!(decode_path(&encode_path(p)).unwrap(), p);
+        }
+        assert!(encode_path(b"/data/\xff").starts_with("hex:"));
+        assert!(decode_path("relative").is_err());
+    }
+
+    #[test]
+    fn natural_order_dirs_first() {
+        let mk = |name: &str, kind| FileInfo {
+            path: format!("/d/{name}"), name: name.into(), lossy: false, kind, size: 0, mode: 0, modified_ms: 0,
+            link_target: None, target_kind: None, uid: 0, gid: 0,
+        };
+        let mut v = vec![mk("file10", FileType::File), mk("file2", FileType::File), mk("zdir", FileType::Dir), mk("B", FileType::File), mk("a", FileType::File)];
+        sort_entries(&mut v);
+        let names: Vec<_> = v.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["zdir", "a", "B", "file2", "file10"]);
+    }
+
+    #[test]
+    fn keep_both_names() {
+        assert_eq!(numbered_name(b"report.txt", 2), b"report (2).txt");
+        assert_eq!(numbered_name(b"dir", 3), b"dir (3)");
+        assert_eq!(numbered_name(b".env", 2), b".env (2)");
+        assert_eq!(numbered_name(b"a.tar.gz", 2), b"a (2).tar.gz");
+        assert!(join_name(b"/data", b"..").is_err());
+        assert!(join_name(b"/data", b"a/b").is_err());
+        assert_eq!(join_name(b"/", b"x").unwrap(), b"/x");
+    }
+}
