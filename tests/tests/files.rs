@@ -504,7 +504,17 @@ async fn files_one_gib_round_trip() {
     });
     let sum = berth.upload(&bot, &[src2], "/data", OnExists::Replace, &cancel, emit).await.unwrap();
     assert!(sum.cancelled, "{sum:?}");
-    assert_eq!(sh(&berth, &bot, "test -e /data/again.bin || echo absent; ls -A /data | grep -c berth- || true").await, "absent\n0\n");
+    // The bridge removes its temp file when it sees the stream cancelled, which may land a
+    // moment after `upload` returned: wait for it (bounded), then nothing may be left.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let left = loop {
+        let left = sh(&berth, &bot, "test -e /data/again.bin || echo absent; ls -A /data | grep -c berth- || true").await;
+        if left == "absent\n0\n" || std::time::Instant::now() > deadline {
+            break left;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(left, "absent\n0\n", "a cancelled upload left something in /data");
 
     berth.delete_bot(&bot).await.expect("delete");
 }
