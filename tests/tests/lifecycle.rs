@@ -16,6 +16,8 @@ fn phase(e: &CreateEvent) -> u8 {
         CreateEvent::Creating => 3,
         CreateEvent::Starting => 4,
         CreateEvent::WaitingBridge => 5,
+        // Only with kept data (tests/tests/data.rs); between the bridge and complete.
+        CreateEvent::Restoring => 5,
         CreateEvent::Complete { .. } => 6,
         CreateEvent::Failed { .. } => 7,
     }

@@ -72,8 +72,13 @@ test("delete a workspace and a bot, each after confirmation", async () => {
   assert.equal(await page.locator('.header [data-state="stopped"]').count(), 1);
 
   await page.getByTestId("ws-delete").click();
+  // "Keep its data" is on by default; the kept archive shows on the Data tab.
+  assert.equal(await page.locator("dialog[open]").getByTestId("ws-keep-data").isChecked(), true);
   await page.locator("dialog[open]").getByTestId("confirm").click();
   await page.getByTestId("create-workspace").waitFor();
+  await page.locator('[data-tab="data"]').click();
+  await page.getByTestId("data-kept").waitFor();
+  await page.locator('[data-tab="overview"]').click();
   await page.locator('[data-bot="scribe"] [data-state="absent"]').waitFor();
   // The remembered image is offered again.
   assert.equal(await page.getByTestId("image-input").inputValue(), "docker.io/library/alpine:3.20");
@@ -90,7 +95,7 @@ test("an error state shows the last error; unbuilt tabs say so honestly", async 
   await page.getByText("killed: out of memory").waitFor();
   assert.equal(await page.getByTestId("ws-start").isDisabled(), false);
   await shot(page, "workspace-error");
-  for (const tab of ["data", "skills"]) {
+  for (const tab of ["skills"]) {
     await page.locator(`[data-tab="${tab}"]`).click();
     await page.getByTestId("not-available").getByText("Not available yet in this version of Berth").waitFor();
   }
@@ -139,5 +144,25 @@ test("settings: validation, server refusal, save", async () => {
   await page.getByTestId("save-settings").click();
   await page.getByText("Settings saved").waitFor();
   assert.match(await page.getByTestId("settings-status").textContent(), /\/run\/other\/containerd\.sock/);
+  assert.deepEqual(problems, []);
+});
+
+test("data tab: export with progress, import preview (merge or replace), a dropped archive", async () => {
+  const { page, problems } = await openPage(browser.context, server.url);
+  await page.locator('[data-bot="atlas"]').click();
+  await page.locator('[data-tab="data"]').click();
+  await page.getByTestId("data-tab").waitFor();
+  await page.getByTestId("data-export").click();
+  await page.getByTestId("data-export-progress").waitFor();
+  await page.getByText(/Exported/).waitFor();
+  await page.getByTestId("data-import").click();
+  await page.getByTestId("data-preview").getByText(/3 already exist/).waitFor();
+  await shot(page, "data-import-preview");
+  await page.getByTestId("data-replace").check();
+  await page.getByTestId("data-start-import").click();
+  await page.getByText(/Imported 37 files .*replaced/).waitFor();
+  // A .tar.gz dropped on the window (the Files feature's native drop event) is previewed.
+  await page.evaluate(() => window.__berthFakeFiles.drop(["backup.tar.gz"], 10, 10));
+  await page.getByTestId("data-preview").waitFor();
   assert.deepEqual(problems, []);
 });

@@ -464,10 +464,21 @@ impl FilesClient {
     }
 
     /// Streams a tar.gz of `paths` (each under its base name) into `out`; returns its size.
-    pub async fn archive(&self, paths: &[Vec<u8>], mut out: impl AsyncWrite + Unpin) -> Result<u64, BridgeError> {
+    pub async fn archive(&self, paths: &[Vec<u8>], out: impl AsyncWrite + Unpin) -> Result<u64, BridgeError> {
+        self.archive_paused(paths, false, out).await
+    }
+
+    /// [`Self::archive`], with `pause` stopping the workspace's other processes for the duration
+    /// (resumed when the archive ends, fails or the stream is dropped).
+    pub async fn archive_paused(
+        &self,
+        paths: &[Vec<u8>],
+        pause: bool,
+        mut out: impl AsyncWrite + Unpin,
+    ) -> Result<u64, BridgeError> {
         let mut s = self
             .raw()
-            .archive(proto::ArchiveRequest { paths: paths.to_vec() })
+            .archive(proto::ArchiveRequest { paths: paths.to_vec(), pause_processes: pause })
             .await?
             .into_inner();
         let mut n = 0u64;

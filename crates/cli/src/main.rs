@@ -1,6 +1,7 @@
 //! `berth`: create and run bots' workspaces from a terminal. Every command is a thin call into
 //! `berth-core`, the same core the desktop app uses.
 
+mod data;
 mod files;
 mod progress;
 mod versions;
@@ -74,7 +75,27 @@ enum Command {
     /// Stop a running workspace (SIGTERM, then SIGKILL after 10 s).
     Stop { bot: String },
     /// Delete a bot's workspace and the bot.
-    Rm { bot: String },
+    Rm {
+        bot: String,
+        /// Keep the workspace's /data in <data dir>/backups/BOT.tar.gz; the next create restores it.
+        #[arg(long)]
+        keep_data: bool,
+    },
+    /// Write the workspace's /data as a .tar.gz to FILE.
+    Export { bot: String, file: PathBuf },
+    /// Import a .tar.gz into the workspace's /data (merge, or --replace); all-or-nothing.
+    Import {
+        bot: String,
+        file: PathBuf,
+        /// Replace /data instead of merging into it.
+        #[arg(long)]
+        replace: bool,
+        /// Refuse archives that expand to more than this many bytes (default 64 GiB).
+        #[arg(long)]
+        max_size: Option<u64>,
+    },
+    /// Restore the bot's kept data (from `rm --keep-data`) into its running workspace.
+    Restore { bot: String },
     /// Run a command in a running workspace: `berth exec BOT -- CMD [ARGS...]`.
     Exec {
         bot: String,
@@ -182,10 +203,10 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             berth.stop(&bot).await?;
             Ok(0)
         }
-        Command::Rm { bot } => {
-            berth.delete_bot(&bot).await?;
-            Ok(0)
-        }
+        Command::Rm { bot, keep_data } => data::rm(&berth, &bot, keep_data).await,
+        Command::Export { bot, file } => data::export(&berth, &bot, &file).await,
+        Command::Import { bot, file, replace, max_size } => data::import(&berth, &bot, &file, replace, max_size).await,
+        Command::Restore { bot } => data::restore(&berth, &bot).await,
         Command::Exec { bot, workdir, env, interactive, tty: true, command } => {
             use std::os::unix::ffi::OsStringExt;
             let req = berth_core::terminals::TerminalRequest {
@@ -233,6 +254,9 @@ async fn create(berth: &Berth, bot: &str, image: Option<String>, pull: Option<Pu
     view.finish();
     let info = result?;
     println!("{} is {} ({})", bot, state_word(info.state), info.image.unwrap_or_default());
+    if info.data_restored == Some(true) {
+        println!("kept data restored into /data");
+    }
     Ok(0)
 }
 

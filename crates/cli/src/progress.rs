@@ -67,6 +67,7 @@ impl CreateView {
             CreateEvent::Creating => self.line("Creating container"),
             CreateEvent::Starting => self.line("Starting"),
             CreateEvent::WaitingBridge => self.line("Waiting for the bridge"),
+            CreateEvent::Restoring => self.line("Restoring kept data"),
             CreateEvent::Complete { .. } | CreateEvent::Failed { .. } => {}
         }
     }

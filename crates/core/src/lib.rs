@@ -3,6 +3,7 @@
 //! the `berth` CLI are thin layers over [`Berth`].
 
 mod bots;
+pub mod data;
 mod error;
 mod exec;
 pub mod files;

@@ -76,6 +76,14 @@ pub struct WorkspaceInfo {
     pub last_error: Option<String>,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
+    /// Set by create: whether kept data (`berth rm --keep-data`) was restored into `/data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub data_restored: Option<bool>,
+    /// Whether a kept archive of this bot's data exists.
+    #[serde(default)]
+    #[ts(optional)]
+    pub has_kept_data: Option<bool>,
 }
 
 /// Progress of one layer during a pull.
@@ -139,6 +147,8 @@ pub enum CreateEvent {
     Creating,
     Starting,
     WaitingBridge,
+    /// Kept data is being restored into `/data` (issue 6).
+    Restoring,
     Complete { info: WorkspaceInfo },
     Failed { error: ErrorBody },
 }

@@ -39,6 +39,8 @@ impl Berth {
             last_error: None,
             created_at: None,
             updated_at: None,
+            data_restored: None,
+            has_kept_data: Some(self.kept_data(bot).is_some()),
         };
         if let Some(w) = &row {
             info.state = parse_state(&w.state);
@@ -134,8 +136,18 @@ impl Berth {
             network,
         };
         let outcome = self.run_create(&*rt, &spec, policy, &cancel, emit).await;
+        // Kept data goes back before the workspace is reported ready; the archive is removed
+        // only after a successful restore, so a failure keeps it.
+        let outcome = match outcome {
+            Ok(v) if self.kept_data(bot).is_some() => {
+                emit(CreateEvent::Restoring);
+                self.restore_into(bot, &id).await.map(|r| (v, r))
+            }
+            Ok(v) => Ok((v, false)),
+            Err(e) => Err(e),
+        };
         match outcome {
-            Ok(bridge_version) => {
+            Ok((bridge_version, restored)) => {
                 let store = &self.inner.store;
                 store.upsert_workspace(bot, &id, &image.to_string(), "running")?;
                 store.set_workspace_network(bot, Some(if network == Network::Host { "host" } else { "cni" }))?;
@@ -145,7 +157,9 @@ impl Berth {
                 self.notify(bot, WorkspaceState::Running);
                 drop(_held);
                 drop(_guard);
-                self.info(bot).await
+                let mut info = self.info(bot).await?;
+                info.data_restored = Some(restored);
+                Ok(info)
             }
             Err(e) => {
                 // Leave nothing behind: container, task, writable layer, socket directory.

@@ -75,6 +75,11 @@ pub fn on_drop<R: Runtime>(app: &AppHandle<R>, paths: Vec<PathBuf>, x: f64, y: f
     Some(ev)
 }
 
+/// The real paths of a drop, taken (the Data page imports a dropped .tar.gz; issue 6).
+pub(crate) fn take_drop<R: Runtime>(app: &AppHandle<R>, drop_id: &str) -> Option<Vec<PathBuf>> {
+    files_state(app).drops.lock().unwrap().remove(drop_id)
+}
+
 /// Handles a window event; only `DragDrop::Drop` matters.
 pub fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &tauri::WindowEvent) {
     if let tauri::WindowEvent::DragDrop(tauri::DragDropEvent::Drop { paths, position }) = event {

@@ -4,7 +4,7 @@
 import type { CreateEvent, ErrorBody, PullPolicy, PullProgress, WorkspaceInfo } from "./ipc";
 import { percentOf } from "./format";
 
-export type Phase = "resolving" | "pulling" | "unpacking" | "creating" | "starting" | "waitingBridge" | "complete";
+export type Phase = "resolving" | "pulling" | "unpacking" | "creating" | "starting" | "waitingBridge" | "restoring" | "complete";
 export type Outcome = "active" | "complete" | "failed" | "cancelled";
 
 export interface Operation {
@@ -25,7 +25,7 @@ export interface Operation {
   cancelling: boolean;
 }
 
-const ORDER: Phase[] = ["resolving", "pulling", "unpacking", "creating", "starting", "waitingBridge", "complete"];
+const ORDER: Phase[] = ["resolving", "pulling", "unpacking", "creating", "starting", "waitingBridge", "restoring", "complete"];
 
 /** Stepper steps; each phase belongs to one. */
 export const STEPS = ["pull", "unpack", "create", "start", "ready"] as const;
@@ -42,6 +42,7 @@ export function stepOf(phase: Phase): number {
       return 2;
     case "starting":
     case "waitingBridge":
+    case "restoring":
       return 3;
     case "complete":
       return 4;

@@ -12,6 +12,7 @@ import { playCreate } from "./fake-create";
 import { fakeTerminalCommands } from "./fake-terminal";
 import { fakeFileCommands } from "./fake-files";
 import { fakeVersionCommands } from "./fake-versions";
+import { fakeDataCommands } from "./fake-data";
 import type { ActivityEntry } from "./generated/ActivityEntry";
 import type { BotSummary } from "./generated/BotSummary";
 import type { CreateEvent } from "./generated/CreateEvent";
@@ -177,6 +178,11 @@ export function installFakeBackend(search: string = location.search): void {
   );
   // Test hooks (mock builds only): an OS drop and a change made inside the workspace.
   (window as unknown as { __berthFakeFiles: unknown }).__berthFakeFiles = { drop: fakeFiles.fakeDrop, external: fakeFiles.external };
+  const fakeData = fakeDataCommands(
+    (name) => bots.get(name)?.ws.state,
+    () => (window as unknown as { __TAURI_INTERNALS__: Internals }).__TAURI_INTERNALS__,
+    (ms) => new Promise((r) => setTimeout(r, ms * slowdown)),
+  );
   const commands: Record<string, (a: Args) => unknown> = {
     system_status: () => ({ ...status }),
     managed_containerd_start: async () => {
@@ -256,11 +262,25 @@ export function installFakeBackend(search: string = location.search): void {
       log(b, "workspace.deleted", "Workspace deleted");
       return null;
     },
+    workspace_delete_keeping: async (a) => {
+      const b = bot(a.bot);
+      const ch = (a.onProgress as { id: number }).id;
+      let kept = null;
+      if (a.keepData && b.ws.state !== "absent") {
+        const internals = (window as unknown as { __TAURI_INTERNALS__: Internals }).__TAURI_INTERNALS__;
+        internals.runCallback(ch, { index: 0, message: 1_250_000 });
+        internals.runCallback(ch, { index: 1, end: true });
+        kept = fakeData.keep(b.name);
+      }
+      await commands.workspace_delete({ bot: a.bot });
+      return kept;
+    },
     activity_list: (a) => bot(a.bot).activity.map((e) => ({ ...e })),
     image_recent: () => [...recent],
     ...fakeTerminalCommands((name) => bots.get(name)?.ws.state === "running"),
     ...fakeVersionCommands((name) => bots.get(name)?.ws.state, (ms) => new Promise((r) => setTimeout(r, ms * slowdown)), search),
     ...fakeFiles.commands,
+    ...fakeData.commands,
   };
 
   mockWindows("main");

@@ -3,6 +3,7 @@
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import { toAppError } from "./errors";
+import { data } from "./data";
 import { files } from "./files";
 import { terminal } from "./terminal";
 import { versions } from "./versions";
@@ -20,6 +21,7 @@ export type * from "./types";
 export type { TerminalInfo, TerminalStatus, TerminalView } from "./terminal";
 export type * from "./versions";
 export type * from "./files";
+export type * from "./data";
 
 /** Name of the event Rust emits whenever a workspace changes state. */
 export const WORKSPACE_CHANGED = "workspace://changed";
@@ -73,6 +75,9 @@ export const api = {
 
   /** Workspace files (browse, edit, transfer, watch; see ./files.ts). */
   files,
+
+  /** Data in and out: export, import, kept data (see ./data.ts). */
+  data,
 
   /** Subscribes to `workspace://changed`. Returns a synchronous unsubscribe so it can be used
    *  directly as an `$effect` cleanup; `listen` itself resolves later, so an unsubscribe that

@@ -33,6 +33,7 @@ class Operations {
       update((op) => complete(op, info));
       workspaces.set(info);
       toasts.info(t("prog.created", { name: bot }));
+      if (info.dataRestored) toasts.info(t("data.createdRestored"));
       setTimeout(() => {
         if (this.byBot[bot]?.outcome === "complete") delete this.byBot[bot];
       }, COMPLETE_LINGER_MS);

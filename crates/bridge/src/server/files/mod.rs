@@ -335,8 +335,9 @@ impl Files for FilesService {
     type ArchiveStream = Out<DataChunk>;
 
     async fn archive(&self, req: Request<ArchiveRequest>) -> Result<Response<Self::ArchiveStream>, Status> {
+        let req = req.into_inner();
+        let pause = req.pause_processes;
         let paths = req
-            .into_inner()
             .paths
             .iter()
             .map(|p| normalise(p))
@@ -353,6 +354,7 @@ impl Files for FilesService {
         .await?;
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::task::spawn_blocking(move || {
+            let _paused = pause.then(Paused::all_others);
             let err_tx = tx.clone();
             match targz::write_targz(ChanWriter::new(tx), &items, 1) {
                 Ok(mut w) => {
@@ -451,4 +453,30 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
         return std::fs::rename(from, to);
     }
     Err(e)
+}
+
+/// Every other process of the workspace stopped (SIGSTOP) until dropped (SIGCONT), so an
+/// archive sees no file half-written. Only as PID 1: `kill(-1, …)` from PID 1 of a PID namespace
+/// reaches every process of the namespace except the caller. Stopped processes (terminals
+/// included) simply continue afterwards.
+struct Paused(bool);
+
+impl Paused {
+    fn all_others() -> Self {
+        if std::process::id() != 1 {
+            return Paused(false);
+        }
+        // SAFETY: plain syscall.
+        unsafe { libc::kill(-1, libc::SIGSTOP) };
+        Paused(true)
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        if self.0 {
+            // SAFETY: plain syscall.
+            unsafe { libc::kill(-1, libc::SIGCONT) };
+        }
+    }
 }

@@ -8,4 +8,4 @@ import type { WorkspaceInfo } from "./WorkspaceInfo";
  * `starting`, `waitingBridge`, then exactly one of `complete` or `failed`. No `pulling` event
  * follows an `unpacking` one.
  */
-export type CreateEvent = { "phase": "resolving", image: string, } | { "phase": "pulling" } & PullProgress | { "phase": "unpacking", layer: number, layers: number, } | { "phase": "creating" } | { "phase": "starting" } | { "phase": "waitingBridge" } | { "phase": "complete", info: WorkspaceInfo, } | { "phase": "failed", error: ErrorBody, };
+export type CreateEvent = { "phase": "resolving", image: string, } | { "phase": "pulling" } & PullProgress | { "phase": "unpacking", layer: number, layers: number, } | { "phase": "creating" } | { "phase": "starting" } | { "phase": "waitingBridge" } | { "phase": "restoring" } | { "phase": "complete", info: WorkspaceInfo, } | { "phase": "failed", error: ErrorBody, };

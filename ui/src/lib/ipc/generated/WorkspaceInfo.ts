@@ -17,4 +17,12 @@ containerId: string | null, network: NetworkMode | null,
 /**
  * The bridge's version, when it answered.
  */
-bridgeVersion: string | null, lastError: string | null, createdAt: string | null, updatedAt: string | null, };
+bridgeVersion: string | null, lastError: string | null, createdAt: string | null, updatedAt: string | null, 
+/**
+ * Set by create: whether kept data (`berth rm --keep-data`) was restored into `/data`.
+ */
+dataRestored?: boolean, 
+/**
+ * Whether a kept archive of this bot's data exists.
+ */
+hasKeptData?: boolean, };

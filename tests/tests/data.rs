@@ -1,0 +1,300 @@
+//! Data in and out (issue 6) on a real workspace: export/import round trip of an awkward tree
+//! (modes, mtimes, symlinks, empty files and folders, Unicode names, a few thousand files)
+//! compared by a checksum listing; GNU tar reads our export; GNU tar (gnu, pax, long names) and
+//! Python tarfile archives import; hostile archives are refused with `/data` unchanged; delete
+//! keeping data and create again restores it; SIGKILL of the CLI during export, import and
+//! preserve leaves `/data` intact and no partial archive counted as kept.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use berth_core::data::ImportOptions;
+use berth_core::{Berth, CancellationToken};
+use berth_tests::{create, sh, TestEnv, BUSYBOX};
+use flate2::write::GzEncoder;
+
+/// Everything about `/data` below the root that must survive a round trip: type, name, mode,
+/// size, mtime and content checksum of files; mode of folders (their mtimes change as entries
+/// are created); link targets.
+const LISTING: &str = r#"cd /data && {
+  find . -mindepth 1 -type f -exec stat -c 'F %n %a %s %Y' {} + ;
+  find . -mindepth 1 -type d -exec stat -c 'D %n %a' {} + ;
+  find . -mindepth 1 -type l -exec stat -c 'L %N' {} + ;
+  find . -mindepth 1 -type f -exec sha256sum {} + ;
+} | LC_ALL=C sort"#;
+
+/// Asserts two listings are equal, showing only the lines that differ.
+fn same(now: &str, want: &str, what: &str) {
+    if now != want {
+        let a: std::collections::BTreeSet<_> = now.lines().collect();
+        let b: std::collections::BTreeSet<_> = want.lines().collect();
+        let extra: Vec<_> = a.difference(&b).take(20).collect();
+        let missing: Vec<_> = b.difference(&a).take(20).collect();
+        panic!("{what}: /data differs; extra {extra:?}; missing {missing:?}");
+    }
+}
+
+async fn listing(berth: &Berth, bot: &str) -> String {
+    sh(berth, bot, LISTING).await
+}
+
+const POPULATE: &str = r#"set -e
+cd /data
+mkdir -p a/b/c empty-dir 'with space' 'ünïcødé 漢字' -- '-dash'
+printf 'hello\n' > a/b/c/deep.txt
+: > empty-file
+printf 'x' > 'with space/it'"'"'s "quoted".txt'
+printf 'unicode\n' > 'ünïcødé 漢字/файл.txt'
+printf 'exec\n' > a/run.sh && chmod 750 a/run.sh
+printf 'ro\n' > a/ro && chmod 400 a/ro
+touch -d '2001-02-03 04:05:06' a/b/c/deep.txt empty-file
+ln -s b/c/deep.txt a/link-to-deep
+ln -s ../empty-dir a/b/up-link
+ln -s missing-target dangling
+mkdir many
+i=0; while [ $i -lt 3000 ]; do echo "$i" > many/f$i; i=$((i+1)); done
+"#;
+
+fn raw_entry(b: &mut tar::Builder<GzEncoder<Vec<u8>>>, name: &[u8], kind: tar::EntryType, link: Option<&str>, data: &[u8]) {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    if let Some(l) = link {
+        h.as_old_mut().linkname[..l.len()].copy_from_slice(l.as_bytes());
+    }
+    h.set_cksum();
+    b.append(&h, data).unwrap();
+}
+
+fn raw_archive(build: impl FnOnce(&mut tar::Builder<GzEncoder<Vec<u8>>>)) -> Vec<u8> {
+    let mut b = tar::Builder::new(GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    build(&mut b);
+    b.into_inner().unwrap().finish().unwrap()
+}
+
+async fn import(berth: &Berth, bot: &str, file: &Path, replace: bool) -> berth_core::Result<berth_core::data::ImportResult> {
+    let opts = ImportOptions { replace, ..Default::default() };
+    berth.import_data(bot, file, &opts, &|_| {}, &CancellationToken::new()).await
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("spawn");
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_round_trip_foreign_archives_hostile_and_keep() {
+    let Some(env) = TestEnv::new("data") else { return };
+    let berth = env.berth().await;
+    let bot = format!("dt-{}", berth_tests::suffix());
+    create(&berth, &bot, &env.image(BUSYBOX)).await.0.expect("create");
+    let host = tempfile::tempdir().unwrap();
+
+    // --- round trip -------------------------------------------------------------------------
+    sh(&berth, &bot, POPULATE).await;
+    let before = listing(&berth, &bot).await;
+    assert!(before.lines().count() > 6000, "{}", before.lines().count());
+    let out = host.path().join("export.tar.gz");
+    let progress = std::sync::atomic::AtomicU64::new(0);
+    let size = berth
+        .export_data(&bot, &out, &|n| progress.store(n, std::sync::atomic::Ordering::Relaxed), &CancellationToken::new())
+        .await
+        .expect("export");
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), size);
+    assert_eq!(progress.load(std::sync::atomic::Ordering::Relaxed), size);
+    // GNU tar reads it.
+    let list = Command::new("tar").arg("-tzvf").arg(&out).output().unwrap();
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    let names = String::from_utf8_lossy(&list.stdout);
+    assert!(names.contains("a/b/c/deep.txt") && names.contains("a/link-to-deep -> b/c/deep.txt"), "{names}");
+    let gnu_out = host.path().join("gnu-x");
+    std::fs::create_dir(&gnu_out).unwrap();
+    run(Command::new("tar").arg("-xzf").arg(&out).arg("-C").arg(&gnu_out));
+    assert_eq!(std::fs::read(gnu_out.join("a/b/c/deep.txt")).unwrap(), b"hello\n");
+
+    // Consistency: a process appending to a file the whole time; the export pauses it, so
+    // every entry is complete (GNU tar verifies sizes), and it continues afterwards.
+    let busy = host.path().join("busy.tar.gz");
+    // The writer works on /data itself during this export.
+    sh(&berth, &bot, "mkdir -p /tmp/w; (while :; do echo 0123456789 >> /data/grow; done) >/dev/null 2>&1 & echo $! > /tmp/w/pid").await;
+    berth.export_data(&bot, &busy, &|_| {}, &CancellationToken::new()).await.expect("export while writing");
+    run(Command::new("tar").arg("-tzf").arg(&busy));
+    let grown = |s: String| s.trim().parse::<u64>().unwrap();
+    let a = grown(sh(&berth, &bot, "stat -c %s /data/grow").await);
+    std::thread::sleep(Duration::from_millis(300));
+    let b = grown(sh(&berth, &bot, "stat -c %s /data/grow").await);
+    assert!(b > a, "the writer continues after the export ({a} → {b})");
+    sh(&berth, &bot, "kill $(cat /tmp/w/pid); sleep 0.2; rm -f /data/grow").await;
+
+    // Empty /data, merge the export back: identical.
+    sh(&berth, &bot, "cd /data && rm -rf ./* ./.[!.]* 2>/dev/null; true").await;
+    let r = import(&berth, &bot, &out, false).await.expect("import merge");
+    assert_eq!(r.files, 3006, "{r:?}");
+    same(&listing(&berth, &bot).await, &before, "merge into empty /data");
+    // Replace over a changed /data: identical again, the extra file gone.
+    sh(&berth, &bot, "echo extra > /data/extra; echo changed > /data/a/b/c/deep.txt").await;
+    import(&berth, &bot, &out, true).await.expect("import replace");
+    same(&listing(&berth, &bot).await, &before, "replace");
+    // Merge keeps files that are not in the archive.
+    sh(&berth, &bot, "echo extra > /data/extra").await;
+    import(&berth, &bot, &out, false).await.expect("import merge over");
+    assert_eq!(sh(&berth, &bot, "cat /data/extra").await, "extra\n");
+    sh(&berth, &bot, "rm /data/extra").await;
+    // Nothing left next to /data.
+    assert_eq!(sh(&berth, &bot, "ls -a / | grep berth- || true").await, "");
+
+    // --- foreign archives: GNU tar gnu + pax with long names, Python tarfile --------------------
+    let src = host.path().join("src");
+    let long = format!("{}/{}", "d".repeat(120), "f".repeat(150));
+    std::fs::create_dir_all(src.join(Path::new(&long).parent().unwrap())).unwrap();
+    std::fs::write(src.join(&long), b"long\n").unwrap();
+    std::fs::write(src.join("plain.txt"), b"plain\n").unwrap();
+    std::os::unix::fs::symlink("plain.txt", src.join("plain-link")).unwrap();
+    for format in ["gnu", "pax"] {
+        let f = host.path().join(format!("{format}.tar.gz"));
+        run(Command::new("tar").arg(format!("--format={format}")).arg("-czf").arg(&f).arg("-C").arg(&src).arg("."));
+        import(&berth, &bot, &f, true).await.unwrap_or_else(|e| panic!("{format}: {e:?}"));
+        assert_eq!(sh(&berth, &bot, &format!("cat '/data/{long}'")).await, "long\n", "{format}");
+        assert_eq!(sh(&berth, &bot, "readlink /data/plain-link").await.trim(), "plain.txt", "{format}");
+    }
+    let py = host.path().join("py.tar.gz");
+    run(Command::new("python3").arg("-c").arg(
+        "import sys,tarfile\nwith tarfile.open(sys.argv[1],'w:gz') as t: t.add(sys.argv[2], arcname='.')",
+    ).arg(&py).arg(&src));
+    import(&berth, &bot, &py, true).await.expect("python tarfile");
+    assert_eq!(sh(&berth, &bot, "cat /data/plain.txt").await, "plain\n");
+
+    // --- hostile archives: refused, /data byte-for-byte unchanged ---------------------------
+    import(&berth, &bot, &out, true).await.expect("back to the tree");
+    sh(&berth, &bot, "ln -s /tmp /data/evil-dir-link").await;
+    let before_hostile = listing(&berth, &bot).await;
+    use tar::EntryType::*;
+    let corpus: Vec<(&str, Vec<u8>)> = vec![
+        ("absolute", raw_archive(|b| raw_entry(b, b"/tmp/pwned", Regular, None, b"x"))),
+        ("dotdot", raw_archive(|b| raw_entry(b, b"../pwned", Regular, None, b"x"))),
+        (
+            "through archive symlink",
+            raw_archive(|b| {
+                raw_entry(b, b"l", Symlink, Some("a"), b"");
+                raw_entry(b, b"l/pwned", Regular, None, b"x");
+            }),
+        ),
+        ("through /data symlink", raw_archive(|b| raw_entry(b, b"evil-dir-link/pwned", Regular, None, b"x"))),
+        ("symlink outside", raw_archive(|b| raw_entry(b, b"out", Symlink, Some("/etc/passwd"), b""))),
+        ("hard link outside", raw_archive(|b| raw_entry(b, b"h", Link, Some("/etc/passwd"), b""))),
+        ("device", raw_archive(|b| raw_entry(b, b"dev", Char, None, b""))),
+        ("fifo", raw_archive(|b| raw_entry(b, b"fifo", Fifo, None, b""))),
+        (
+            "duplicate",
+            raw_archive(|b| {
+                raw_entry(b, b"dup", Regular, None, b"1");
+                raw_entry(b, b"dup", Regular, None, b"2");
+            }),
+        ),
+        ("long component", raw_archive(|b| raw_entry(b, "n".repeat(99).as_bytes(), Regular, None, b"x"))),
+        ("not gzip", b"this is not an archive".to_vec()),
+    ];
+    for (what, bytes) in &corpus {
+        let f = host.path().join("hostile.tar.gz");
+        std::fs::write(&f, bytes).unwrap();
+        for replace in [false, true] {
+            if (*what == "through /data symlink" || *what == "long component") && replace {
+                continue; // replace does not go through /data's entries: only merge can
+            }
+            let r = import(&berth, &bot, &f, replace).await;
+            if *what == "long component" {
+                // 99 bytes is valid: it must import (control case), then be removed again.
+                r.expect("a valid long name imports");
+                sh(&berth, &bot, &format!("rm /data/{}", "n".repeat(99))).await;
+                continue;
+            }
+            let e = r.expect_err(what);
+            assert_eq!(e.code, berth_core::model::ErrorCode::InvalidArgument, "{what}: {e:?}");
+            same(&listing(&berth, &bot).await, &before_hostile, &format!("{what} (replace {replace})"));
+        }
+    }
+    let bomb = host.path().join("bomb.tar.gz");
+    std::fs::write(&bomb, raw_archive(|b| raw_entry(b, b"zeros", Regular, None, &vec![0u8; 1 << 20]))).unwrap();
+    let opts = ImportOptions { replace: true, max_expanded: 1 << 19 };
+    let e = berth.import_data(&bot, &bomb, &opts, &|_| {}, &CancellationToken::new()).await.expect_err("bomb");
+    assert!(e.message.contains("expands to more than"), "{e:?}");
+    same(&listing(&berth, &bot).await, &before_hostile, "bomb changed /data");
+    assert!(!sh(&berth, &bot, "ls /tmp").await.contains("pwned"));
+    sh(&berth, &bot, "rm /data/evil-dir-link").await;
+
+    // --- keep data across delete and create -------------------------------------------------
+    let kept = berth.delete_workspace_keeping(&bot, true, &|_| {}).await.expect("delete keeping").expect("kept");
+    assert!(kept.size > 0 && kept.path.ends_with(format!("backups/{bot}.tar.gz")));
+    assert!(berth.info(&bot).await.unwrap().has_kept_data == Some(true));
+    let (info, events) = create(&berth, &bot, &env.image(BUSYBOX)).await;
+    let info = info.expect("create again");
+    assert_eq!(info.data_restored, Some(true));
+    assert!(events.iter().any(|e| matches!(e, berth_core::model::CreateEvent::Restoring)));
+    same(&listing(&berth, &bot).await, &before, "restored data");
+    assert!(berth.kept_data(&bot).is_none(), "the restored archive is removed");
+    // Without kept data, create reports false.
+    berth.delete_workspace(&bot).await.unwrap();
+    let (info, _) = create(&berth, &bot, &env.image(BUSYBOX)).await;
+    assert_eq!(info.expect("create").data_restored, Some(false));
+
+    // --- SIGKILL of the CLI during export, import and preserve -----------------------------
+    import(&berth, &bot, &out, true).await.expect("tree");
+    let tree = listing(&berth, &bot).await;
+    let other = host.path().join("other.tar.gz");
+    run(Command::new("tar").arg("-czf").arg(&other).arg("-C").arg(&src).arg("."));
+    let after_other = {
+        // What /data looks like after a completed replace with `other` (to accept either state).
+        import(&berth, &bot, &other, true).await.expect("other");
+        let l = listing(&berth, &bot).await;
+        import(&berth, &bot, &out, true).await.expect("tree again");
+        l
+    };
+    let bin = berth_tests::berth_binary();
+    let spawn = |args: &[&std::ffi::OsStr]| {
+        Command::new(&bin)
+            .args(args)
+            .env("BERTH_CONTAINERD_SOCKET", env.options().containerd_socket.unwrap())
+            .env("BERTH_NAMESPACE", env.options().namespace.unwrap())
+            .env("BERTH_DATA_DIR", env.data_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    for delay in [150u64, 400, 900] {
+        let target = host.path().join(format!("killed-{delay}.tar.gz"));
+        let mut child = spawn(&["export".as_ref(), bot.as_ref(), target.as_os_str()]);
+        std::thread::sleep(Duration::from_millis(delay));
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        if target.exists() {
+            run(Command::new("gzip").arg("-t").arg(&target)); // only ever complete
+        }
+        same(&listing(&berth, &bot).await, &tree, &format!("export killed after {delay} ms"));
+
+        let mut child = spawn(&["import".as_ref(), bot.as_ref(), other.as_os_str(), "--replace".as_ref()]);
+        std::thread::sleep(Duration::from_millis(delay));
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        let now = listing(&berth, &bot).await;
+        assert!(now == tree || now == after_other, "import killed after {delay} ms left /data in between:\n{now}");
+        import(&berth, &bot, &out, true).await.expect("reset");
+
+    }
+    // Preserve (rm --keep-data) killed: the kept archive is absent or complete, never partial.
+    // (A delete itself killed halfway can leave containerd state behind; that is delete's
+    // concern, so the test ends here.)
+    let mut child = spawn(&["rm".as_ref(), bot.as_ref(), "--keep-data".as_ref()]);
+    std::thread::sleep(Duration::from_millis(400));
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    if let Some(k) = berth.kept_data(&bot) {
+        run(Command::new("gzip").arg("-t").arg(&k.path));
+    }
+    if berth.info(&bot).await.is_ok_and(|i| i.state == berth_core::model::WorkspaceState::Running) {
+        same(&listing(&berth, &bot).await, &tree, "rm --keep-data killed");
+    }
+}
