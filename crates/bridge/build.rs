@@ -11,6 +11,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bytes(".berth.bridge.v1.WriteInput")
         .bytes(".berth.bridge.v1.ReadChunk")
         .bytes(".berth.bridge.v1.DataChunk")
-        .compile_protos(&["proto/bridge.proto", "proto/terminal.proto", "proto/files.proto"], &["proto"])?;
+        .compile_protos(
+            &[
+                "proto/bridge.proto",
+                "proto/terminal.proto",
+                "proto/files.proto",
+            ],
+            &["proto"],
+        )?;
     Ok(())
 }

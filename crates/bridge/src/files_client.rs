@@ -83,7 +83,8 @@ impl FileEntry {
     }
     /// True for directories and symlinks to directories.
     pub fn is_dir_like(&self) -> bool {
-        self.kind == FileKind::Dir || (self.kind == FileKind::Symlink && self.target_kind == Some(FileKind::Dir))
+        self.kind == FileKind::Dir
+            || (self.kind == FileKind::Symlink && self.target_kind == Some(FileKind::Dir))
     }
 }
 
@@ -153,7 +154,9 @@ impl ListStream {
                 if let Some(d) = p.dir {
                     self.dir = Some(FileEntry::from_proto(d));
                 }
-                Ok(Some(p.entries.into_iter().map(FileEntry::from_proto).collect()))
+                Ok(Some(
+                    p.entries.into_iter().map(FileEntry::from_proto).collect(),
+                ))
             }
             None => Ok(None),
         }
@@ -167,11 +170,10 @@ pub struct WatchStream {
 
 impl WatchStream {
     pub async fn next(&mut self) -> Result<Option<WatchEvent>, BridgeError> {
-        Ok(self
-            .inner
-            .message()
-            .await?
-            .map(|e| WatchEvent { paths: e.paths, overflow: e.overflow }))
+        Ok(self.inner.message().await?.map(|e| WatchEvent {
+            paths: e.paths,
+            overflow: e.overflow,
+        }))
     }
 }
 
@@ -185,16 +187,21 @@ impl FilesClient {
     /// Connects to the bridge listening on `socket`.
     pub async fn connect(socket: &Path) -> Result<Self, BridgeError> {
         let path = socket.to_path_buf();
-        let channel = Endpoint::try_from("http://[::]:50051")
-            .map_err(|e| BridgeError::Internal(e.to_string()))?
-            .initial_stream_window_size(Some(STREAM_WINDOW))
-            .initial_connection_window_size(Some(CONNECTION_WINDOW))
-            .connect_with_connector(tower::service_fn(move |_: Uri| {
-                let path = path.clone();
-                async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
-            }))
-            .await?;
-        Ok(FilesClient { raw: Raw::new(channel) })
+        let channel =
+            Endpoint::try_from("http://[::]:50051")
+                .map_err(|e| BridgeError::Internal(e.to_string()))?
+                .initial_stream_window_size(Some(STREAM_WINDOW))
+                .initial_connection_window_size(Some(CONNECTION_WINDOW))
+                .connect_with_connector(tower::service_fn(move |_: Uri| {
+                    let path = path.clone();
+                    async move {
+                        Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?))
+                    }
+                }))
+                .await?;
+        Ok(FilesClient {
+            raw: Raw::new(channel),
+        })
     }
 
     fn raw(&self) -> Raw<Channel> {
@@ -203,7 +210,13 @@ impl FilesClient {
 
     /// The entry of one path (a symlink is reported as a link, with its target).
     pub async fn stat(&self, path: &[u8]) -> Result<FileEntry, BridgeError> {
-        let e = self.raw().stat(proto::FilePath { path: path.to_vec() }).await?.into_inner();
+        let e = self
+            .raw()
+            .stat(proto::FilePath {
+                path: path.to_vec(),
+            })
+            .await?
+            .into_inner();
         Ok(FileEntry::from_proto(e))
     }
 
@@ -211,7 +224,10 @@ impl FilesClient {
     pub async fn list(&self, path: &[u8], page_size: u32) -> Result<ListStream, BridgeError> {
         let inner = self
             .raw()
-            .list(proto::ListRequest { path: path.to_vec(), page_size })
+            .list(proto::ListRequest {
+                path: path.to_vec(),
+                page_size,
+            })
             .await?
             .into_inner();
         Ok(ListStream { inner, dir: None })
@@ -224,7 +240,9 @@ impl FilesClient {
         while let Some(page) = s.next_page().await? {
             all.extend(page);
         }
-        let dir = s.dir.ok_or_else(|| BridgeError::Internal("listing without its directory".into()))?;
+        let dir = s
+            .dir
+            .ok_or_else(|| BridgeError::Internal("listing without its directory".into()))?;
         Ok((dir, all))
     }
 
@@ -239,7 +257,12 @@ impl FilesClient {
     ) -> Result<ReadResult, BridgeError> {
         let mut s = self
             .raw()
-            .read(proto::ReadRequest { path: path.to_vec(), offset, length, want_revision })
+            .read(proto::ReadRequest {
+                path: path.to_vec(),
+                offset,
+                length,
+                want_revision,
+            })
             .await?
             .into_inner();
         let mut entry = None;
@@ -249,16 +272,24 @@ impl FilesClient {
             match c.chunk {
                 Some(read_chunk::Chunk::Entry(e)) => entry = Some(FileEntry::from_proto(e)),
                 Some(read_chunk::Chunk::Data(d)) => {
-                    out.write_all(&d).await.map_err(|e| BridgeError::Internal(format!("writing: {e}")))?;
+                    out.write_all(&d)
+                        .await
+                        .map_err(|e| BridgeError::Internal(format!("writing: {e}")))?;
                     bytes += d.len() as u64;
                 }
                 Some(read_chunk::Chunk::Revision(r)) => revision = Some(r),
                 None => {}
             }
         }
-        out.flush().await.map_err(|e| BridgeError::Internal(format!("writing: {e}")))?;
+        out.flush()
+            .await
+            .map_err(|e| BridgeError::Internal(format!("writing: {e}")))?;
         let entry = entry.ok_or_else(|| BridgeError::Internal("read without an entry".into()))?;
-        Ok(ReadResult { entry, revision, bytes })
+        Ok(ReadResult {
+            entry,
+            revision,
+            bytes,
+        })
     }
 
     /// Writes everything from `src` to `path` atomically. Dropping the future before it returns
@@ -299,7 +330,11 @@ impl FilesClient {
                 }
                 buf.truncate(filled);
                 let eof = filled < CHUNK;
-                if tx.send(msg(write_input::Input::Data(buf.into()))).await.is_err() {
+                if tx
+                    .send(msg(write_input::Input::Data(buf.into())))
+                    .await
+                    .is_err()
+                {
                     return Ok(());
                 }
                 if eof {
@@ -316,7 +351,9 @@ impl FilesClient {
             return Err(BridgeError::Internal(format!("reading the source: {e}")));
         }
         let reply = reply?.into_inner();
-        let entry = reply.entry.ok_or_else(|| BridgeError::Internal("write without an entry".into()))?;
+        let entry = reply
+            .entry
+            .ok_or_else(|| BridgeError::Internal("write without an entry".into()))?;
         Ok(WriteResult {
             entry: FileEntry::from_proto(entry),
             revision: (!reply.revision.is_empty()).then_some(reply.revision),
@@ -358,7 +395,10 @@ impl FilesClient {
                     break;
                 }
                 sent += n as u64;
-                if tx.blocking_send(msg(write_input::Input::Data(buf.into()))).is_err() {
+                if tx
+                    .blocking_send(msg(write_input::Input::Data(buf.into())))
+                    .is_err()
+                {
                     return Ok(()); // the call ended; its status says why
                 }
                 progress(sent);
@@ -371,7 +411,9 @@ impl FilesClient {
             return Err(BridgeError::Internal(format!("reading the source: {e}")));
         }
         let reply = reply?.into_inner();
-        let entry = reply.entry.ok_or_else(|| BridgeError::Internal("write without an entry".into()))?;
+        let entry = reply
+            .entry
+            .ok_or_else(|| BridgeError::Internal("write without an entry".into()))?;
         Ok(WriteResult {
             entry: FileEntry::from_proto(entry),
             revision: (!reply.revision.is_empty()).then_some(reply.revision),
@@ -389,7 +431,12 @@ impl FilesClient {
     ) -> Result<ReadResult, BridgeError> {
         let mut s = self
             .raw()
-            .read(proto::ReadRequest { path: path.to_vec(), offset: 0, length: None, want_revision: false })
+            .read(proto::ReadRequest {
+                path: path.to_vec(),
+                offset: 0,
+                length: None,
+                want_revision: false,
+            })
             .await?
             .into_inner();
         let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(QUEUE);
@@ -427,18 +474,30 @@ impl FilesClient {
             }
         }
         drop(tx);
-        let written = writer.await.map_err(|e| BridgeError::Internal(e.to_string()))?;
+        let written = writer
+            .await
+            .map_err(|e| BridgeError::Internal(e.to_string()))?;
         if let Some(e) = failed {
             return Err(e);
         }
         let bytes = written.map_err(|e| BridgeError::Internal(format!("writing: {e}")))?;
         let entry = entry.ok_or_else(|| BridgeError::Internal("read without an entry".into()))?;
-        Ok(ReadResult { entry, revision: None, bytes })
+        Ok(ReadResult {
+            entry,
+            revision: None,
+            bytes,
+        })
     }
 
     /// mkdir -p.
     pub async fn mkdir(&self, path: &[u8]) -> Result<FileEntry, BridgeError> {
-        let e = self.raw().mkdir(proto::FilePath { path: path.to_vec() }).await?.into_inner();
+        let e = self
+            .raw()
+            .mkdir(proto::FilePath {
+                path: path.to_vec(),
+            })
+            .await?
+            .into_inner();
         Ok(FileEntry::from_proto(e))
     }
 
@@ -447,24 +506,40 @@ impl FilesClient {
     pub async fn delete(&self, path: &[u8], recursive: bool) -> Result<bool, BridgeError> {
         let r = self
             .raw()
-            .delete(proto::DeleteRequest { path: path.to_vec(), recursive })
+            .delete(proto::DeleteRequest {
+                path: path.to_vec(),
+                recursive,
+            })
             .await?
             .into_inner();
         Ok(r.existed)
     }
 
     /// Renames/moves; an existing `to` is replaced only with `overwrite` (else `AlreadyExists`).
-    pub async fn rename(&self, from: &[u8], to: &[u8], overwrite: bool) -> Result<FileEntry, BridgeError> {
+    pub async fn rename(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        overwrite: bool,
+    ) -> Result<FileEntry, BridgeError> {
         let e = self
             .raw()
-            .rename(proto::RenameRequest { from: from.to_vec(), to: to.to_vec(), overwrite })
+            .rename(proto::RenameRequest {
+                from: from.to_vec(),
+                to: to.to_vec(),
+                overwrite,
+            })
             .await?
             .into_inner();
         Ok(FileEntry::from_proto(e))
     }
 
     /// Streams a tar.gz of `paths` (each under its base name) into `out`; returns its size.
-    pub async fn archive(&self, paths: &[Vec<u8>], out: impl AsyncWrite + Unpin) -> Result<u64, BridgeError> {
+    pub async fn archive(
+        &self,
+        paths: &[Vec<u8>],
+        out: impl AsyncWrite + Unpin,
+    ) -> Result<u64, BridgeError> {
         self.archive_paused(paths, false, out).await
     }
 
@@ -478,29 +553,48 @@ impl FilesClient {
     ) -> Result<u64, BridgeError> {
         let mut s = self
             .raw()
-            .archive(proto::ArchiveRequest { paths: paths.to_vec(), pause_processes: pause })
+            .archive(proto::ArchiveRequest {
+                paths: paths.to_vec(),
+                pause_processes: pause,
+            })
             .await?
             .into_inner();
         let mut n = 0u64;
         while let Some(c) = s.message().await? {
-            out.write_all(&c.data).await.map_err(|e| BridgeError::Internal(format!("writing: {e}")))?;
+            out.write_all(&c.data)
+                .await
+                .map_err(|e| BridgeError::Internal(format!("writing: {e}")))?;
             n += c.data.len() as u64;
         }
-        out.flush().await.map_err(|e| BridgeError::Internal(format!("writing: {e}")))?;
+        out.flush()
+            .await
+            .map_err(|e| BridgeError::Internal(format!("writing: {e}")))?;
         Ok(n)
     }
 
     /// Extracts a .tar.gz/.tgz/.zip into a new sibling directory named after it.
     pub async fn extract(&self, path: &[u8]) -> Result<ExtractResult, BridgeError> {
-        let r = self.raw().extract(proto::FilePath { path: path.to_vec() }).await?.into_inner();
-        Ok(ExtractResult { dir: r.dir, files: r.files, dirs: r.dirs })
+        let r = self
+            .raw()
+            .extract(proto::FilePath {
+                path: path.to_vec(),
+            })
+            .await?
+            .into_inner();
+        Ok(ExtractResult {
+            dir: r.dir,
+            files: r.files,
+            dirs: r.dirs,
+        })
     }
 
     /// Watches directories and files (not recursively) until the stream is dropped.
     pub async fn watch(&self, paths: &[Vec<u8>]) -> Result<WatchStream, BridgeError> {
         let inner = self
             .raw()
-            .watch(proto::WatchRequest { paths: paths.to_vec() })
+            .watch(proto::WatchRequest {
+                paths: paths.to_vec(),
+            })
             .await?
             .into_inner();
         Ok(WatchStream { inner })

@@ -15,8 +15,8 @@ mod terminal_client;
 pub use client::{BridgeClient, ExecRequest, ExitStatus, Health};
 pub use error::BridgeError;
 pub use files_client::{
-    ExtractResult, FileEntry, FileKind, FilesClient, ListStream, ReadResult, WatchEvent, WatchStream,
-    WriteOptions, WriteResult,
+    ExtractResult, FileEntry, FileKind, FilesClient, ListStream, ReadResult, WatchEvent,
+    WatchStream, WriteOptions, WriteResult,
 };
 pub use terminal_client::{
     TerminalClient, TerminalEvent, TerminalReader, TerminalRequest, TerminalSession, TerminalWriter,

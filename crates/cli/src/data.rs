@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use berth_core::data::{ImportOptions, validate::DEFAULT_MAX_EXPANDED};
+use berth_core::data::{validate::DEFAULT_MAX_EXPANDED, ImportOptions};
 use berth_core::{Berth, CancellationToken, Error};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -17,7 +17,11 @@ fn bytes_bar(total: Option<u64>) -> ProgressBar {
     } else {
         "{spinner} {bytes} {bytes_per_sec}"
     };
-    bar.set_style(ProgressStyle::with_template(tpl).unwrap().progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template(tpl)
+            .unwrap()
+            .progress_chars("=> "),
+    );
     bar
 }
 
@@ -36,7 +40,9 @@ pub async fn export(berth: &Berth, bot: &str, file: &Path) -> Result<i32, Error>
     let bar = bytes_bar(None);
     let (cancel, h) = ctrl_c_cancels();
     let p = bar.clone();
-    let r = berth.export_data(bot, file, &move |n| p.set_position(n), &cancel).await;
+    let r = berth
+        .export_data(bot, file, &move |n| p.set_position(n), &cancel)
+        .await;
     h.abort();
     bar.finish_and_clear();
     let n = r?;
@@ -44,13 +50,24 @@ pub async fn export(berth: &Berth, bot: &str, file: &Path) -> Result<i32, Error>
     Ok(0)
 }
 
-pub async fn import(berth: &Berth, bot: &str, file: &Path, replace: bool, max_size: Option<u64>) -> Result<i32, Error> {
+pub async fn import(
+    berth: &Berth,
+    bot: &str,
+    file: &Path,
+    replace: bool,
+    max_size: Option<u64>,
+) -> Result<i32, Error> {
     let size = std::fs::metadata(file).map(|m| m.len()).ok();
     let bar = bytes_bar(size);
     let (cancel, h) = ctrl_c_cancels();
     let p = bar.clone();
-    let opts = ImportOptions { replace, max_expanded: max_size.unwrap_or(DEFAULT_MAX_EXPANDED) };
-    let r = berth.import_data(bot, file, &opts, &move |n| p.set_position(n), &cancel).await;
+    let opts = ImportOptions {
+        replace,
+        max_expanded: max_size.unwrap_or(DEFAULT_MAX_EXPANDED),
+    };
+    let r = berth
+        .import_data(bot, file, &opts, &move |n| p.set_position(n), &cancel)
+        .await;
     h.abort();
     bar.finish_and_clear();
     let r = r?;
@@ -67,15 +84,22 @@ pub async fn import(berth: &Berth, bot: &str, file: &Path, replace: bool, max_si
 
 pub async fn rm(berth: &Berth, bot: &str, keep_data: bool) -> Result<i32, Error> {
     if keep_data {
-        let has_workspace = berth.info(bot).await?.state != berth_core::model::WorkspaceState::Absent;
+        let has_workspace =
+            berth.info(bot).await?.state != berth_core::model::WorkspaceState::Absent;
         if has_workspace {
             eprintln!("Preserving {bot}'s /data");
             let bar = bytes_bar(None);
             let p = bar.clone();
-            let kept = berth.delete_workspace_keeping(bot, true, &move |n| p.set_position(n)).await;
+            let kept = berth
+                .delete_workspace_keeping(bot, true, &move |n| p.set_position(n))
+                .await;
             bar.finish_and_clear();
             if let Some(k) = kept? {
-                println!("kept {bot}'s data in {} ({} bytes); `berth create {bot}` restores it", k.path.display(), k.size);
+                println!(
+                    "kept {bot}'s data in {} ({} bytes); `berth create {bot}` restores it",
+                    k.path.display(),
+                    k.size
+                );
             }
         }
     }
@@ -89,7 +113,9 @@ pub async fn restore(berth: &Berth, bot: &str) -> Result<i32, Error> {
     }
     let bar = bytes_bar(berth.kept_data(bot).map(|k| k.size));
     let p = bar.clone();
-    let r = berth.restore_kept_data(bot, &move |n| p.set_position(n)).await;
+    let r = berth
+        .restore_kept_data(bot, &move |n| p.set_position(n))
+        .await;
     bar.finish_and_clear();
     r?;
     println!("restored {bot}'s kept data into /data (replaced)");

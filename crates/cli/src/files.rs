@@ -7,7 +7,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_core::files::{decode_path, encode_path, FileInfo, FileType, OnExists, TransferItem, TransferState};
+use berth_core::files::{
+    decode_path, encode_path, FileInfo, FileType, OnExists, TransferItem, TransferState,
+};
 use berth_core::{Berth, CancellationToken, Error};
 
 /// `BOT:/path` → (bot, path bytes). Anything else is a host path.
@@ -47,8 +49,12 @@ fn ctrl_c_cancels() -> (CancellationToken, tokio::task::JoinHandle<()>) {
 
 pub async fn cp(berth: &Berth, src: OsString, dst: OsString) -> Result<i32, Error> {
     match (parse_remote(&src), parse_remote(&dst)) {
-        (Some(_), Some(_)) => Err(Error::invalid("copying between two workspaces is not supported; one side must be a host path")),
-        (None, None) => Err(Error::invalid("one side must be BOT:/path (e.g. `berth cp ./notes.txt mybot:/data/`)")),
+        (Some(_), Some(_)) => Err(Error::invalid(
+            "copying between two workspaces is not supported; one side must be a host path",
+        )),
+        (None, None) => Err(Error::invalid(
+            "one side must be BOT:/path (e.g. `berth cp ./notes.txt mybot:/data/`)",
+        )),
         (None, Some((bot, path))) => upload(berth, &bot, Path::new(&src), &path).await,
         (Some((bot, path)), None) => download(berth, &bot, &path, Path::new(&dst)).await,
     }
@@ -61,12 +67,16 @@ async fn upload(berth: &Berth, bot: &str, src: &Path, dest: &[u8]) -> Result<i32
             "uploading a tar stream from stdin (`-`) is not supported yet; copy a file or folder instead",
         ));
     }
-    let meta = std::fs::metadata(src).map_err(|e| Error::invalid(format!("cannot read {}: {e}", src.display())))?;
+    let meta = std::fs::metadata(src)
+        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", src.display())))?;
     let c = berth.files_client(bot).await?;
     let into_dir = match c.stat(dest).await {
         Ok(e) => e.is_dir_like() || dest.ends_with(b"/"),
         Err(_) if dest.ends_with(b"/") => {
-            return Err(Error::not_found(format!("{bot}:{} does not exist", String::from_utf8_lossy(dest))))
+            return Err(Error::not_found(format!(
+                "{bot}:{} does not exist",
+                String::from_utf8_lossy(dest)
+            )))
         }
         Err(_) => false,
     };
@@ -78,12 +88,32 @@ async fn upload(berth: &Berth, bot: &str, src: &Path, dest: &[u8]) -> Result<i32
             .filter_map(|d| d.ok().map(|d| d.path()))
             .collect();
         let (cancel, h) = ctrl_c_cancels();
-        let sum = berth.upload_to(&c, &children, dest, true, OnExists::Replace, &cancel, reporter()).await;
+        let sum = berth
+            .upload_to(
+                &c,
+                &children,
+                dest,
+                true,
+                OnExists::Replace,
+                &cancel,
+                reporter(),
+            )
+            .await;
         h.abort();
         return finish(sum?);
     }
     let (cancel, h) = ctrl_c_cancels();
-    let sum = berth.upload_to(&c, &[src.to_path_buf()], dest, into_dir, OnExists::Replace, &cancel, reporter()).await;
+    let sum = berth
+        .upload_to(
+            &c,
+            &[src.to_path_buf()],
+            dest,
+            into_dir,
+            OnExists::Replace,
+            &cancel,
+            reporter(),
+        )
+        .await;
     h.abort();
     finish(sum?)
 }
@@ -105,31 +135,49 @@ async fn download(berth: &Berth, bot: &str, path: &[u8], dst: &Path) -> Result<i
     }
     let e = c.stat(path).await?;
     let name = OsStr::from_bytes(&e.name).to_os_string();
-    let target = if dst.is_dir() { dst.join(&name) } else { dst.to_path_buf() };
+    let target = if dst.is_dir() {
+        dst.join(&name)
+    } else {
+        dst.to_path_buf()
+    };
     if e.is_dir_like() {
         if target.exists() {
             return Err(Error::new(
                 berth_core::model::ErrorCode::AlreadyExists,
-                format!("{} already exists; remove it or choose another destination", target.display()),
+                format!(
+                    "{} already exists; remove it or choose another destination",
+                    target.display()
+                ),
             ));
         }
         berth.download_dir(bot, &token(path), &target).await?;
         return Ok(0);
     }
     let (cancel, h) = ctrl_c_cancels();
-    let sum = berth.download(bot, &[token(path)], &target, &cancel, reporter()).await;
+    let sum = berth
+        .download(bot, &[token(path)], &target, &cancel, reporter())
+        .await;
     h.abort();
     finish(sum?)
 }
 
-pub async fn ls(berth: &Berth, bot: &str, path: &[u8], json: bool, all: bool) -> Result<i32, Error> {
+pub async fn ls(
+    berth: &Berth,
+    bot: &str,
+    path: &[u8],
+    json: bool,
+    all: bool,
+) -> Result<i32, Error> {
     let tok = token(path);
     let st = berth.file_stat(bot, &tok).await?;
     let dirlike = st.kind == FileType::Dir || st.target_kind == Some(FileType::Dir);
     let mut listing = if dirlike {
         berth.file_list(bot, &tok).await?
     } else {
-        berth_core::files::DirListing { dir: st.clone(), entries: vec![st] }
+        berth_core::files::DirListing {
+            dir: st.clone(),
+            entries: vec![st],
+        }
     };
     if !all {
         listing.entries.retain(|e| !e.name.starts_with('.'));
@@ -182,7 +230,14 @@ fn escape(s: &str) -> String {
 fn line(e: &FileInfo) -> String {
     let secs = e.modified_ms.div_euclid(1000);
     let when = format_time(secs);
-    let mut s = format!("{}{} {:>12} {} {}", kind_char(e), perms(e.mode), e.size, when, escape(&e.name));
+    let mut s = format!(
+        "{}{} {:>12} {} {}",
+        kind_char(e),
+        perms(e.mode),
+        e.size,
+        when,
+        escape(&e.name)
+    );
     if e.kind == FileType::Dir {
         s.push('/');
     }
@@ -208,7 +263,11 @@ fn format_time(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 #[cfg(test)]
@@ -217,7 +276,10 @@ mod tests {
 
     #[test]
     fn remote_syntax() {
-        assert_eq!(parse_remote(OsStr::new("bot:/data/x")), Some(("bot".into(), b"/data/x".to_vec())));
+        assert_eq!(
+            parse_remote(OsStr::new("bot:/data/x")),
+            Some(("bot".into(), b"/data/x".to_vec()))
+        );
         assert_eq!(parse_remote(OsStr::new("./bot:/x")), None);
         assert_eq!(parse_remote(OsStr::new("bot:rel")), None);
         assert_eq!(parse_remote(OsStr::new("/tmp/a")), None);

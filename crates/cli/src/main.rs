@@ -4,8 +4,8 @@
 mod data;
 mod files;
 mod progress;
-mod versions;
 mod shell;
+mod versions;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,7 +15,11 @@ use berth_core::{Berth, Error, ExecRequest, Options};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "berth", version, about = "Run AI bots' workspaces on containerd")]
+#[command(
+    name = "berth",
+    version,
+    about = "Run AI bots' workspaces on containerd"
+)]
 struct Cli {
     /// containerd's socket (default: the saved setting, else /run/containerd/containerd.sock).
     #[arg(long, global = true, env = "BERTH_CONTAINERD_SOCKET")]
@@ -153,13 +157,20 @@ fn main() {
 }
 
 async fn real_main() -> i32 {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("BERTH_LOG")).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("BERTH_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("berth: {}", e.message);
-            if e.code == berth_core::model::ErrorCode::Cancelled { 130 } else { 1 }
+            if e.code == berth_core::model::ErrorCode::Cancelled {
+                130
+            } else {
+                1
+            }
         }
     }
 }
@@ -174,10 +185,18 @@ async fn run(cli: Cli) -> Result<i32, Error> {
     .await?;
     match cli.command {
         Command::Create { bot, image, pull } => create(&berth, &bot, image, pull).await,
-        Command::Ls { target: None, json, .. } => ls(&berth, json),
-        Command::Ls { target: Some(t), json, all } => match files::parse_remote(&t) {
+        Command::Ls {
+            target: None, json, ..
+        } => ls(&berth, json),
+        Command::Ls {
+            target: Some(t),
+            json,
+            all,
+        } => match files::parse_remote(&t) {
             Some((bot, path)) => files::ls(&berth, &bot, &path, json, all).await,
-            None => Err(Error::invalid("usage: berth ls [BOT:/path] [--json] (the path must start with /)")),
+            None => Err(Error::invalid(
+                "usage: berth ls [BOT:/path] [--json] (the path must start with /)",
+            )),
         },
         Command::Cp { src, dst } => files::cp(&berth, src, dst).await,
         Command::Info { bot, json } => {
@@ -188,7 +207,10 @@ async fn run(cli: Cli) -> Result<i32, Error> {
                 println!("bot:        {}", info.bot);
                 println!("state:      {}", state_word(info.state));
                 println!("image:      {}", info.image.as_deref().unwrap_or("-"));
-                println!("container:  {}", info.container_id.as_deref().unwrap_or("-"));
+                println!(
+                    "container:  {}",
+                    info.container_id.as_deref().unwrap_or("-")
+                );
                 if let Some(e) = &info.last_error {
                     println!("last error: {e}");
                 }
@@ -205,9 +227,21 @@ async fn run(cli: Cli) -> Result<i32, Error> {
         }
         Command::Rm { bot, keep_data } => data::rm(&berth, &bot, keep_data).await,
         Command::Export { bot, file } => data::export(&berth, &bot, &file).await,
-        Command::Import { bot, file, replace, max_size } => data::import(&berth, &bot, &file, replace, max_size).await,
+        Command::Import {
+            bot,
+            file,
+            replace,
+            max_size,
+        } => data::import(&berth, &bot, &file, replace, max_size).await,
         Command::Restore { bot } => data::restore(&berth, &bot).await,
-        Command::Exec { bot, workdir, env, interactive, tty: true, command } => {
+        Command::Exec {
+            bot,
+            workdir,
+            env,
+            interactive,
+            tty: true,
+            command,
+        } => {
             use std::os::unix::ffi::OsStringExt;
             let req = berth_core::terminals::TerminalRequest {
                 argv: command.into_iter().map(OsStringExt::into_vec).collect(),
@@ -217,20 +251,46 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             };
             shell::run(&berth, &bot, req, interactive).await
         }
-        Command::Exec { bot, workdir, env, command, .. } => exec(&berth, &bot, workdir, env, command).await,
+        Command::Exec {
+            bot,
+            workdir,
+            env,
+            command,
+            ..
+        } => exec(&berth, &bot, workdir, env, command).await,
         Command::Shell { bot, workdir } => {
-            let req = berth_core::terminals::TerminalRequest { cwd: workdir, ..Default::default() };
+            let req = berth_core::terminals::TerminalRequest {
+                cwd: workdir,
+                ..Default::default()
+            };
             shell::run(&berth, &bot, req, true).await
         }
         Command::Snapshot { bot, name } => versions::snapshot(&berth, &bot, name.as_deref()).await,
         Command::Versions { cmd: Some(cmd), .. } => versions::run(&berth, cmd).await,
-        Command::Versions { cmd: None, bot: Some(bot), json } => versions::list(&berth, &bot, json).await,
-        Command::Versions { cmd: None, bot: None, .. } => Err(Error::invalid("usage: berth versions BOT [--json]")),
-        Command::Rollback { bot, version, no_save } => versions::rollback(&berth, &bot, version, no_save).await,
+        Command::Versions {
+            cmd: None,
+            bot: Some(bot),
+            json,
+        } => versions::list(&berth, &bot, json).await,
+        Command::Versions {
+            cmd: None,
+            bot: None,
+            ..
+        } => Err(Error::invalid("usage: berth versions BOT [--json]")),
+        Command::Rollback {
+            bot,
+            version,
+            no_save,
+        } => versions::rollback(&berth, &bot, version, no_save).await,
     }
 }
 
-async fn create(berth: &Berth, bot: &str, image: Option<String>, pull: Option<Pull>) -> Result<i32, Error> {
+async fn create(
+    berth: &Berth,
+    bot: &str,
+    image: Option<String>,
+    pull: Option<Pull>,
+) -> Result<i32, Error> {
     if berth.bots()?.iter().all(|b| b.name != bot) {
         berth.create_bot(bot)?;
     }
@@ -249,11 +309,18 @@ async fn create(berth: &Berth, bot: &str, image: Option<String>, pull: Option<Pu
             canceller.cancel_create(&name);
         }
     });
-    let result = berth.create_workspace(bot, image.as_deref(), policy, &emit).await;
+    let result = berth
+        .create_workspace(bot, image.as_deref(), policy, &emit)
+        .await;
     ctrl_c.abort();
     view.finish();
     let info = result?;
-    println!("{} is {} ({})", bot, state_word(info.state), info.image.unwrap_or_default());
+    println!(
+        "{} is {} ({})",
+        bot,
+        state_word(info.state),
+        info.image.unwrap_or_default()
+    );
     if info.data_restored == Some(true) {
         println!("kept data restored into /data");
     }
@@ -268,7 +335,12 @@ fn ls(berth: &Berth, json: bool) -> Result<i32, Error> {
     }
     println!("{:<24} {:<10} IMAGE", "BOT", "STATE");
     for b in bots {
-        println!("{:<24} {:<10} {}", b.name, state_word(b.state), b.image.unwrap_or_default());
+        println!(
+            "{:<24} {:<10} {}",
+            b.name,
+            state_word(b.state),
+            b.image.unwrap_or_default()
+        );
     }
     Ok(0)
 }
@@ -281,8 +353,20 @@ async fn exec(
     command: Vec<std::ffi::OsString>,
 ) -> Result<i32, Error> {
     use std::os::unix::ffi::OsStringExt;
-    let req = ExecRequest { argv: command.into_iter().map(OsStringExt::into_vec).collect(), env, cwd: workdir };
-    let status = berth.exec(bot, req, Some(tokio::io::stdin()), tokio::io::stdout(), tokio::io::stderr()).await?;
+    let req = ExecRequest {
+        argv: command.into_iter().map(OsStringExt::into_vec).collect(),
+        env,
+        cwd: workdir,
+    };
+    let status = berth
+        .exec(
+            bot,
+            req,
+            Some(tokio::io::stdin()),
+            tokio::io::stdout(),
+            tokio::io::stderr(),
+        )
+        .await?;
     let _ = std::io::stdout().flush();
     Ok(match (status.code, status.signal) {
         (Some(c), _) => c,
@@ -305,13 +389,20 @@ fn state_word(s: WorkspaceState) -> &'static str {
 /// are camelCase for the UI).
 fn print_json<T: serde::Serialize>(v: &T) {
     let value = snake_keys(serde_json::to_value(v).expect("serialisable"));
-    println!("{}", serde_json::to_string_pretty(&value).expect("serialisable"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).expect("serialisable")
+    );
 }
 
 fn snake_keys(v: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match v {
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (snake(&k), snake_keys(v))).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (snake(&k), snake_keys(v)))
+                .collect(),
+        ),
         Value::Array(items) => Value::Array(items.into_iter().map(snake_keys).collect()),
         other => other,
     }
@@ -334,7 +425,11 @@ fn snake(key: &str) -> String {
 mod tests {
     #[test]
     fn json_keys_become_snake_case() {
-        let v = super::snake_keys(serde_json::json!({"containerId": "x", "list": [{"createdAt": 1}]}));
-        assert_eq!(v, serde_json::json!({"container_id": "x", "list": [{"created_at": 1}]}));
+        let v =
+            super::snake_keys(serde_json::json!({"containerId": "x", "list": [{"createdAt": 1}]}));
+        assert_eq!(
+            v,
+            serde_json::json!({"container_id": "x", "list": [{"created_at": 1}]})
+        );
     }
 }

@@ -21,7 +21,10 @@ struct View {
 
 impl CreateView {
     pub fn new() -> Self {
-        Self { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), state: Mutex::default() }
+        Self {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            state: Mutex::default(),
+        }
     }
 
     pub fn show(&self, event: CreateEvent) {
@@ -43,7 +46,13 @@ impl CreateView {
                 for l in p.layers {
                     let bar = v.layers.entry(l.digest.clone()).or_insert_with(|| {
                         let bar = self.multi.add(ProgressBar::new(l.total));
-                        bar.set_style(ProgressStyle::with_template("  {prefix} [{bar:20}] {bytes:>10}/{total_bytes:<10} {msg}").unwrap().progress_chars("=> "));
+                        bar.set_style(
+                            ProgressStyle::with_template(
+                                "  {prefix} [{bar:20}] {bytes:>10}/{total_bytes:<10} {msg}",
+                            )
+                            .unwrap()
+                            .progress_chars("=> "),
+                        );
                         bar.set_prefix(short(&l.digest));
                         bar
                     });
@@ -59,7 +68,11 @@ impl CreateView {
             CreateEvent::Unpacking { layer, layers } => {
                 let phase = v.phase.get_or_insert_with(|| {
                     let bar = self.multi.add(ProgressBar::new(u64::from(layers)));
-                    bar.set_style(ProgressStyle::with_template("unpack [{bar:30}] layer {pos}/{len}").unwrap().progress_chars("=> "));
+                    bar.set_style(
+                        ProgressStyle::with_template("unpack [{bar:30}] layer {pos}/{len}")
+                            .unwrap()
+                            .progress_chars("=> "),
+                    );
                     bar
                 });
                 phase.set_position(u64::from(layer));
@@ -78,12 +91,21 @@ impl CreateView {
 
     pub fn finish(&self) {
         let v = self.state.lock().unwrap();
-        for bar in v.total.iter().chain(v.layers.values()).chain(v.phase.iter()) {
+        for bar in v
+            .total
+            .iter()
+            .chain(v.layers.values())
+            .chain(v.phase.iter())
+        {
             bar.abandon();
         }
     }
 }
 
 fn short(digest: &str) -> String {
-    digest.trim_start_matches("sha256:").chars().take(12).collect()
+    digest
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect()
 }

@@ -10,7 +10,11 @@ pub enum VersionsCmd {
     /// Delete a version (refused, with the reason, when others build on it).
     Rm { bot: String, version: u32 },
     /// Name a version (an empty name clears it).
-    Rename { bot: String, version: u32, name: String },
+    Rename {
+        bot: String,
+        version: u32,
+        name: String,
+    },
     /// Files added, modified and deleted since a version.
     Changes {
         bot: String,
@@ -31,7 +35,9 @@ pub async fn rollback(berth: &Berth, bot: &str, version: u32, no_save: bool) -> 
     match r.saved {
         Some(n) => println!("rolled back to v{version}; the previous state was saved as v{n}"),
         None if no_save => println!("rolled back to v{version}; the previous state was discarded"),
-        None => println!("rolled back to v{version}; nothing had changed since the current version"),
+        None => {
+            println!("rolled back to v{version}; nothing had changed since the current version")
+        }
     }
     Ok(0)
 }
@@ -48,12 +54,26 @@ pub async fn list(berth: &Berth, bot: &str, json: bool) -> Result<i32, Error> {
 
 fn print_table(list: &VersionList) {
     if !list.available {
-        println!("versions are not available: {}", list.unavailable_reason.as_deref().unwrap_or("unsupported backend"));
+        println!(
+            "versions are not available: {}",
+            list.unavailable_reason
+                .as_deref()
+                .unwrap_or("unsupported backend")
+        );
         return;
     }
-    println!("{:<3} {:<8} {:<32} {:<16} {:<24} {:>10}  PARENT", "", "VERSION", "NAME", "SOURCE", "CREATED", "SIZE");
+    println!(
+        "{:<3} {:<8} {:<32} {:<16} {:<24} {:>10}  PARENT",
+        "", "VERSION", "NAME", "SOURCE", "CREATED", "SIZE"
+    );
     for v in &list.versions {
-        let mark = if v.current { "*" } else if v.missing { "!" } else { "" };
+        let mark = if v.current {
+            "*"
+        } else if v.missing {
+            "!"
+        } else {
+            ""
+        };
         let source = match v.source {
             berth_core::versions::VersionSource::Manual => "manual",
             berth_core::versions::VersionSource::BeforeRollback => "before-rollback",
@@ -62,7 +82,10 @@ fn print_table(list: &VersionList) {
         let size = v.size.map_or("-".to_string(), human);
         let parent = v.parent.map_or("image".to_string(), |p| format!("v{p}"));
         let missing = if v.missing { " (snapshot missing)" } else { "" };
-        println!("{mark:<3} v{:<7} {:<32} {source:<16} {:<24} {size:>10}  {parent}{missing}", v.version, v.display_name, v.created_at);
+        println!(
+            "{mark:<3} v{:<7} {:<32} {source:<16} {:<24} {size:>10}  {parent}{missing}",
+            v.version, v.display_name, v.created_at
+        );
     }
     if list.versions.is_empty() {
         println!("(no versions yet: `berth snapshot BOT` saves one)");
@@ -109,5 +132,9 @@ fn human(bytes: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }

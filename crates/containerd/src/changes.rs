@@ -15,7 +15,9 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use berth_runtime::{FileChange, FileChangeKind, RuntimeError};
-use containerd_client::services::v1::snapshots::{MountsRequest, RemoveSnapshotRequest, ViewSnapshotRequest};
+use containerd_client::services::v1::snapshots::{
+    MountsRequest, RemoveSnapshotRequest, ViewSnapshotRequest,
+};
 use containerd_client::services::v1::DeleteRequest;
 use containerd_client::types::Mount;
 
@@ -25,12 +27,20 @@ use crate::{pull, workspace};
 /// Past this many changed paths the list is cut (the UI shows the count it got).
 const MAX_CHANGES: usize = 5000;
 
-pub async fn changes_since(conn: &Conn, id: &str, version: &str) -> Result<Vec<FileChange>, RuntimeError> {
-    let container =
-        workspace::get(conn, id).await?.ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
+pub async fn changes_since(
+    conn: &Conn,
+    id: &str,
+    version: &str,
+) -> Result<Vec<FileChange>, RuntimeError> {
+    let container = workspace::get(conn, id)
+        .await?
+        .ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
     let now = conn
         .snapshots()
-        .mounts(conn.req(MountsRequest { snapshotter: SNAPSHOTTER.into(), key: container.snapshot_key.clone() }))
+        .mounts(conn.req(MountsRequest {
+            snapshotter: SNAPSHOTTER.into(),
+            key: container.snapshot_key.clone(),
+        }))
         .await
         .map_err(st("reading the writable layer's mounts"))?
         .into_inner()
@@ -43,7 +53,11 @@ pub async fn changes_since(conn: &Conn, id: &str, version: &str) -> Result<Vec<F
         parent: version.into(),
         labels: HashMap::new(),
     };
-    let then = conn.snapshots().view(conn.leased(view, &lease)).await.map_err(st("opening a view of the version"));
+    let then = conn
+        .snapshots()
+        .view(conn.leased(view, &lease))
+        .await
+        .map_err(st("opening a view of the version"));
     let result = match then {
         Ok(r) => {
             let then = r.into_inner().mounts;
@@ -54,14 +68,28 @@ pub async fn changes_since(conn: &Conn, id: &str, version: &str) -> Result<Vec<F
         }
         Err(e) => Err(e),
     };
-    let _ = conn.snapshots().remove(conn.req(RemoveSnapshotRequest { snapshotter: SNAPSHOTTER.into(), key })).await;
-    let _ = conn.leases().delete(conn.req(DeleteRequest { id: lease, sync: false })).await;
+    let _ = conn
+        .snapshots()
+        .remove(conn.req(RemoveSnapshotRequest {
+            snapshotter: SNAPSHOTTER.into(),
+            key,
+        }))
+        .await;
+    let _ = conn
+        .leases()
+        .delete(conn.req(DeleteRequest {
+            id: lease,
+            sync: false,
+        }))
+        .await;
     result
 }
 
 /// The layer directories of a mount, topmost first.
 fn stack(mounts: &[Mount]) -> Result<Vec<PathBuf>, RuntimeError> {
-    let m = mounts.first().ok_or_else(|| RuntimeError::internal("the snapshot has no mounts"))?;
+    let m = mounts
+        .first()
+        .ok_or_else(|| RuntimeError::internal("the snapshot has no mounts"))?;
     let mut dirs = vec![];
     match m.r#type.as_str() {
         "bind" => dirs.push(PathBuf::from(&m.source)),
@@ -74,7 +102,12 @@ fn stack(mounts: &[Mount]) -> Result<Vec<PathBuf>, RuntimeError> {
                 }
             }
         }
-        other => return Err(RuntimeError::new(berth_runtime::ErrorKind::Unsupported, format!("cannot compare {other} mounts"))),
+        other => {
+            return Err(RuntimeError::new(
+                berth_runtime::ErrorKind::Unsupported,
+                format!("cannot compare {other} mounts"),
+            ))
+        }
     }
     if let Some(d) = dirs.iter().find(|d| std::fs::metadata(d).is_err()) {
         return Err(RuntimeError::new(
@@ -87,7 +120,12 @@ fn stack(mounts: &[Mount]) -> Result<Vec<PathBuf>, RuntimeError> {
 
 /// Compares two stacks (`then` = the version, `now` = the current state).
 pub fn diff(then: &[PathBuf], now: &[PathBuf]) -> Result<Vec<FileChange>, RuntimeError> {
-    let shared = then.iter().rev().zip(now.iter().rev()).take_while(|(a, b)| a == b).count();
+    let shared = then
+        .iter()
+        .rev()
+        .zip(now.iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
     let (own_then, own_now) = (&then[..then.len() - shared], &now[..now.len() - shared]);
     let mut candidates = BTreeSet::new();
     for layer in own_then.iter().chain(own_now) {
@@ -102,7 +140,10 @@ pub fn diff(then: &[PathBuf], now: &[PathBuf]) -> Result<Vec<FileChange>, Runtim
         i += 1;
         let a = resolve(then, &rel);
         let b = resolve(now, &rel);
-        let (a_dir, b_dir) = (a.as_ref().is_some_and(|m| m.1.is_dir()), b.as_ref().is_some_and(|m| m.1.is_dir()));
+        let (a_dir, b_dir) = (
+            a.as_ref().is_some_and(|m| m.1.is_dir()),
+            b.as_ref().is_some_and(|m| m.1.is_dir()),
+        );
         // A directory that appeared, vanished or was replaced wholesale (opaque): its merged
         // children differ too, though no layer of ours names them.
         let expand = (a_dir != b_dir) || opaque_in(own_then, &rel) || opaque_in(own_now, &rel);
@@ -130,21 +171,30 @@ pub fn diff(then: &[PathBuf], now: &[PathBuf]) -> Result<Vec<FileChange>, Runtim
             }
         };
         let (is_dir, size) = match (&a, &b) {
-            (_, Some(y)) if kind != FileChangeKind::Deleted => (y.1.is_dir(), if y.1.is_dir() { 0 } else { y.1.len() }),
+            (_, Some(y)) if kind != FileChangeKind::Deleted => {
+                (y.1.is_dir(), if y.1.is_dir() { 0 } else { y.1.len() })
+            }
             (Some(x), _) => (x.1.is_dir(), if x.1.is_dir() { 0 } else { x.1.len() }),
             _ => (false, 0),
         };
         if rel.as_os_str().is_empty() {
             continue;
         }
-        out.push(FileChange { path: format!("/{}", rel.display()), kind, is_dir, size });
+        out.push(FileChange {
+            path: format!("/{}", rel.display()),
+            kind,
+            is_dir,
+            size,
+        });
     }
     out.sort_by(|x, y| x.path.cmp(&y.path));
     Ok(out)
 }
 
 fn walk(layer: &Path, rel: PathBuf, out: &mut BTreeSet<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(layer.join(&rel)) else { return };
+    let Ok(entries) = std::fs::read_dir(layer.join(&rel)) else {
+        return;
+    };
     for e in entries.flatten() {
         let child = rel.join(e.file_name());
         let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
@@ -161,10 +211,22 @@ fn is_whiteout(m: &std::fs::Metadata) -> bool {
 
 fn is_opaque(path: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
     let mut buf = [0u8; 4];
-    for name in [&b"trusted.overlay.opaque\0"[..], &b"user.overlay.opaque\0"[..]] {
-        let n = unsafe { libc::lgetxattr(c.as_ptr(), name.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
+    for name in [
+        &b"trusted.overlay.opaque\0"[..],
+        &b"user.overlay.opaque\0"[..],
+    ] {
+        let n = unsafe {
+            libc::lgetxattr(
+                c.as_ptr(),
+                name.as_ptr().cast(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
         if n >= 1 && buf[0] == b'y' {
             return true;
         }
@@ -182,7 +244,9 @@ fn resolve(stack: &[PathBuf], rel: &Path) -> Option<(PathBuf, std::fs::Metadata)
     let comps: Vec<_> = rel.components().collect();
     if comps.is_empty() {
         let top = stack.first()?;
-        return std::fs::symlink_metadata(top).ok().map(|m| (top.clone(), m));
+        return std::fs::symlink_metadata(top)
+            .ok()
+            .map(|m| (top.clone(), m));
     }
     'layers: for layer in stack {
         let mut cur = layer.clone();
@@ -247,7 +311,11 @@ fn same(a: &(PathBuf, std::fs::Metadata), b: &(PathBuf, std::fs::Metadata)) -> b
     if pa == pb {
         return true;
     }
-    if ma.file_type() != mb.file_type() || ma.mode() != mb.mode() || ma.uid() != mb.uid() || ma.gid() != mb.gid() {
+    if ma.file_type() != mb.file_type()
+        || ma.mode() != mb.mode()
+        || ma.uid() != mb.uid()
+        || ma.gid() != mb.gid()
+    {
         return false;
     }
     if ma.is_dir() {
@@ -305,8 +373,14 @@ mod tests {
 
     #[test]
     fn compares_two_stacks_with_overlayfs_rules() {
-        let root = Dir(std::env::temp_dir().join(format!("berth-changes-{:x}", rand::random::<u64>())));
-        let (image, v1, v2, upper) = (root.0.join("image"), root.0.join("v1"), root.0.join("v2"), root.0.join("upper"));
+        let root =
+            Dir(std::env::temp_dir().join(format!("berth-changes-{:x}", rand::random::<u64>())));
+        let (image, v1, v2, upper) = (
+            root.0.join("image"),
+            root.0.join("v1"),
+            root.0.join("v2"),
+            root.0.join("upper"),
+        );
         for d in [&image, &v1, &v2, &upper] {
             std::fs::create_dir_all(d).unwrap();
         }
@@ -325,7 +399,11 @@ mod tests {
         }
         let then = vec![v1.clone(), image.clone()];
         let now = vec![upper.clone(), v2.clone(), v1.clone(), image.clone()];
-        let got: Vec<(String, FileChangeKind)> = diff(&then, &now).unwrap().into_iter().map(|c| (c.path, c.kind)).collect();
+        let got: Vec<(String, FileChangeKind)> = diff(&then, &now)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.path, c.kind))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -337,10 +415,20 @@ mod tests {
             ]
         );
         // The other way round, the same paths with the opposite kinds.
-        let back: Vec<FileChangeKind> = diff(&now, &then).unwrap().into_iter().map(|c| c.kind).collect();
+        let back: Vec<FileChangeKind> = diff(&now, &then)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.kind)
+            .collect();
         assert_eq!(
             back,
-            vec![FileChangeKind::Modified, FileChangeKind::Added, FileChangeKind::Added, FileChangeKind::Added, FileChangeKind::Deleted]
+            vec![
+                FileChangeKind::Modified,
+                FileChangeKind::Added,
+                FileChangeKind::Added,
+                FileChangeKind::Added,
+                FileChangeKind::Deleted
+            ]
         );
     }
 }

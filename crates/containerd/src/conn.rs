@@ -49,7 +49,11 @@ impl Conn {
                     root_cause(&e)
                 ))
             })?;
-        Ok(Self { channel, namespace: namespace.to_string(), socket: socket.to_path_buf() })
+        Ok(Self {
+            channel,
+            namespace: namespace.to_string(),
+            socket: socket.to_path_buf(),
+        })
     }
 
     pub fn socket(&self) -> &Path {
@@ -61,7 +65,9 @@ impl Conn {
         let mut r = Request::new(msg);
         r.metadata_mut().insert(
             "containerd-namespace",
-            self.namespace.parse().expect("namespace validated at connect"),
+            self.namespace
+                .parse()
+                .expect("namespace validated at connect"),
         );
         r
     }
@@ -70,7 +76,10 @@ impl Conn {
     /// lease until something else references them.
     pub fn leased<T>(&self, msg: T, lease: &str) -> Request<T> {
         let mut r = self.req(msg);
-        r.metadata_mut().insert("containerd-lease", lease.parse().expect("lease ids are ascii"));
+        r.metadata_mut().insert(
+            "containerd-lease",
+            lease.parse().expect("lease ids are ascii"),
+        );
         r
     }
 
@@ -110,7 +119,9 @@ impl Conn {
 fn validate_namespace(ns: &str) -> Result<(), RuntimeError> {
     let ok = !ns.is_empty()
         && ns.len() <= 76
-        && ns.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._".contains(c))
+        && ns
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._".contains(c))
         && ns.starts_with(|c: char| c.is_ascii_alphanumeric());
     if ok {
         Ok(())

@@ -21,7 +21,13 @@ const CHUNK: usize = 1 << 20;
 
 /// The content's info, or None when it is not in the store.
 pub async fn info(conn: &Conn, digest: &str) -> Result<Option<Info>, RuntimeError> {
-    match conn.content().info(conn.req(InfoRequest { digest: digest.into() })).await {
+    match conn
+        .content()
+        .info(conn.req(InfoRequest {
+            digest: digest.into(),
+        }))
+        .await
+    {
         Ok(r) => Ok(r.into_inner().info),
         Err(s) if is_not_found(&s) => Ok(None),
         Err(s) => Err(st("reading content info")(s)),
@@ -30,13 +36,21 @@ pub async fn info(conn: &Conn, digest: &str) -> Result<Option<Info>, RuntimeErro
 
 /// Reads a whole small blob (manifests, configs). Callers bound the size.
 pub async fn read_small(conn: &Conn, digest: &str, limit: i64) -> Result<Vec<u8>, RuntimeError> {
-    let info = info(conn, digest).await?.ok_or_else(|| RuntimeError::not_found(format!("content {digest}")))?;
+    let info = info(conn, digest)
+        .await?
+        .ok_or_else(|| RuntimeError::not_found(format!("content {digest}")))?;
     if info.size > limit {
-        return Err(RuntimeError::invalid(format!("content {digest} is larger than {limit} bytes")));
+        return Err(RuntimeError::invalid(format!(
+            "content {digest} is larger than {limit} bytes"
+        )));
     }
     let mut stream = conn
         .content()
-        .read(conn.req(ReadContentRequest { digest: digest.into(), offset: 0, size: 0 }))
+        .read(conn.req(ReadContentRequest {
+            digest: digest.into(),
+            offset: 0,
+            size: 0,
+        }))
         .await
         .map_err(st("reading content"))?
         .into_inner();
@@ -48,11 +62,22 @@ pub async fn read_small(conn: &Conn, digest: &str, limit: i64) -> Result<Vec<u8>
 }
 
 /// Adds labels to existing content (e.g. GC references on a manifest that was already there).
-pub async fn add_labels(conn: &Conn, digest: &str, labels: HashMap<String, String>) -> Result<(), RuntimeError> {
+pub async fn add_labels(
+    conn: &Conn,
+    digest: &str,
+    labels: HashMap<String, String>,
+) -> Result<(), RuntimeError> {
     let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
-    let info = Info { digest: digest.into(), labels, ..Default::default() };
+    let info = Info {
+        digest: digest.into(),
+        labels,
+        ..Default::default()
+    };
     conn.content()
-        .update(conn.req(UpdateRequest { info: Some(info), update_mask: Some(FieldMask { paths }) }))
+        .update(conn.req(UpdateRequest {
+            info: Some(info),
+            update_mask: Some(FieldMask { paths }),
+        }))
         .await
         .map_err(st("labelling content"))?;
     Ok(())
@@ -84,7 +109,10 @@ where
     let ingest_ref = format!("berth-{}-{}", rand::random::<u64>(), blob.digest);
     let result = write_inner(conn, lease, &ingest_ref, blob, data, cancel, progress).await;
     if result.is_err() {
-        let _ = conn.content().abort(conn.req(AbortRequest { r#ref: ingest_ref })).await;
+        let _ = conn
+            .content()
+            .abort(conn.req(AbortRequest { r#ref: ingest_ref }))
+            .await;
     }
     match result {
         Err(e) if e.kind == berth_runtime::ErrorKind::AlreadyExists => Ok(()),
@@ -105,7 +133,11 @@ where
     S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let Blob { digest: expected, size: total, labels } = blob;
+    let Blob {
+        digest: expected,
+        size: total,
+        labels,
+    } = blob;
     let (tx, rx) = mpsc::channel::<WriteContentRequest>(4);
     let base = WriteContentRequest {
         r#ref: ingest_ref.into(),
@@ -114,9 +146,12 @@ where
         ..Default::default()
     };
     // The first message must be queued before the call is awaited, or the call never returns.
-    tx.send(WriteContentRequest { action: WriteAction::Stat as i32, ..base.clone() })
-        .await
-        .map_err(|_| RuntimeError::internal("content write channel closed"))?;
+    tx.send(WriteContentRequest {
+        action: WriteAction::Stat as i32,
+        ..base.clone()
+    })
+    .await
+    .map_err(|_| RuntimeError::internal("content write channel closed"))?;
     let mut acks = conn
         .content()
         .write(conn.leased(ReceiverStream::new(rx), lease))
@@ -147,7 +182,11 @@ where
                 pending.extend_from_slice(&bytes);
                 false
             }
-            Some(Err(e)) => return Err(RuntimeError::unavailable(format!("downloading {expected}: {e}"))),
+            Some(Err(e)) => {
+                return Err(RuntimeError::unavailable(format!(
+                    "downloading {expected}: {e}"
+                )))
+            }
             None => true,
         };
         while pending.len() >= CHUNK || (done && !pending.is_empty()) {
@@ -156,9 +195,13 @@ where
             hasher.update(&chunk);
             let len = chunk.len() as i64;
             if offset + len > total {
-                return Err(RuntimeError::invalid(format!("{expected}: more bytes than the manifest says")));
+                return Err(RuntimeError::invalid(format!(
+                    "{expected}: more bytes than the manifest says"
+                )));
             }
-            tx.send(send_chunk(chunk, offset)).await.map_err(|_| RuntimeError::internal("content write closed"))?;
+            tx.send(send_chunk(chunk, offset))
+                .await
+                .map_err(|_| RuntimeError::internal("content write closed"))?;
             let ack = next_ack(&mut acks).await?;
             offset += len;
             progress(ack.offset.max(offset) as u64);
@@ -183,23 +226,45 @@ async fn commit(
     offset: i64,
     labels: HashMap<String, String>,
 ) -> Result<(), RuntimeError> {
-    tx.send(WriteContentRequest { action: WriteAction::Commit as i32, offset, labels, ..base })
-        .await
-        .map_err(|_| RuntimeError::internal("content write closed"))?;
+    tx.send(WriteContentRequest {
+        action: WriteAction::Commit as i32,
+        offset,
+        labels,
+        ..base
+    })
+    .await
+    .map_err(|_| RuntimeError::internal("content write closed"))?;
     next_ack(acks).await?;
     Ok(())
 }
 
 /// Commits `expected` into this namespace without fetching it when containerd's shared content
 /// store already holds it (another namespace pulled it). False when the bytes must be fetched.
-pub async fn commit_if_shared(conn: &Conn, lease: &str, expected: &str, total: i64) -> Result<bool, RuntimeError> {
+pub async fn commit_if_shared(
+    conn: &Conn,
+    lease: &str,
+    expected: &str,
+    total: i64,
+) -> Result<bool, RuntimeError> {
     let ingest_ref = format!("berth-{}-{}", rand::random::<u64>(), expected);
     let (tx, rx) = mpsc::channel::<WriteContentRequest>(2);
-    let base = WriteContentRequest { r#ref: ingest_ref.clone(), total, expected: expected.into(), ..Default::default() };
-    tx.send(WriteContentRequest { action: WriteAction::Stat as i32, ..base.clone() })
+    let base = WriteContentRequest {
+        r#ref: ingest_ref.clone(),
+        total,
+        expected: expected.into(),
+        ..Default::default()
+    };
+    tx.send(WriteContentRequest {
+        action: WriteAction::Stat as i32,
+        ..base.clone()
+    })
+    .await
+    .map_err(|_| RuntimeError::internal("content write channel closed"))?;
+    let mut acks = match conn
+        .content()
+        .write(conn.leased(ReceiverStream::new(rx), lease))
         .await
-        .map_err(|_| RuntimeError::internal("content write channel closed"))?;
-    let mut acks = match conn.content().write(conn.leased(ReceiverStream::new(rx), lease)).await {
+    {
         Ok(r) => r.into_inner(),
         Err(s) if s.code() == tonic::Code::AlreadyExists => return Ok(true),
         Err(s) => return Err(st("writing content")(s)),
@@ -209,9 +274,18 @@ pub async fn commit_if_shared(conn: &Conn, lease: &str, expected: &str, total: i
         Err(e) if e.kind == berth_runtime::ErrorKind::AlreadyExists => return Ok(true),
         Err(e) => return Err(e),
     };
-    let result = if shared { commit(&tx, &mut acks, base, total, HashMap::new()).await.map(|_| true) } else { Ok(false) };
+    let result = if shared {
+        commit(&tx, &mut acks, base, total, HashMap::new())
+            .await
+            .map(|_| true)
+    } else {
+        Ok(false)
+    };
     drop(tx);
-    let _ = conn.content().abort(conn.req(AbortRequest { r#ref: ingest_ref })).await;
+    let _ = conn
+        .content()
+        .abort(conn.req(AbortRequest { r#ref: ingest_ref }))
+        .await;
     match result {
         Err(e) if e.kind == berth_runtime::ErrorKind::AlreadyExists => Ok(true),
         other => other,
@@ -219,7 +293,9 @@ pub async fn commit_if_shared(conn: &Conn, lease: &str, expected: &str, total: i
 }
 
 /// Wraps an in-memory blob as a one-item stream for [`write`].
-pub fn once(bytes: Vec<u8>) -> impl Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> + Unpin {
+pub fn once(
+    bytes: Vec<u8>,
+) -> impl Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> + Unpin {
     futures::stream::iter([Ok(bytes::Bytes::from(bytes))])
 }
 

@@ -27,7 +27,11 @@ pub fn subscribe(conn: Conn) -> BoxStream<'static, RuntimeEvent> {
                 format!("namespace=={ns},topic~=\"^/tasks/\""),
                 format!("namespace=={ns},topic==\"/containers/delete\""),
             ];
-            match conn.events().subscribe(conn.req(SubscribeRequest { filters })).await {
+            match conn
+                .events()
+                .subscribe(conn.req(SubscribeRequest { filters }))
+                .await
+            {
                 Ok(resp) => {
                     if !first && tx.send(RuntimeEvent::Resynced).await.is_err() {
                         return;
@@ -39,14 +43,18 @@ pub fn subscribe(conn: Conn) -> BoxStream<'static, RuntimeEvent> {
                             m = stream.message() => m,
                         };
                         let Ok(Some(envelope)) = msg else { break };
-                        if let Some(event) = decode(&envelope.topic, envelope.event.map(|a| a.value)) {
+                        if let Some(event) =
+                            decode(&envelope.topic, envelope.event.map(|a| a.value))
+                        {
                             if tx.send(event).await.is_err() {
                                 return;
                             }
                         }
                     }
                 }
-                Err(e) => tracing::debug!(error = %e.message(), "event subscription failed; retrying"),
+                Err(e) => {
+                    tracing::debug!(error = %e.message(), "event subscription failed; retrying")
+                }
             }
             first = false;
             tokio::select! {
@@ -66,12 +74,17 @@ fn decode(topic: &str, value: Option<Vec<u8>>) -> Option<RuntimeEvent> {
             let e = TaskExit::decode(bytes.as_slice()).ok()?;
             // Exits of exec'd processes do not change the workspace's state.
             let init = e.id == e.container_id || e.id.is_empty();
-            init.then_some(RuntimeEvent::TaskExited { id: e.container_id, exit_status: e.exit_status })
+            init.then_some(RuntimeEvent::TaskExited {
+                id: e.container_id,
+                exit_status: e.exit_status,
+            })
         }
-        "/tasks/start" => TaskStart::decode(bytes.as_slice()).ok().map(|e| RuntimeEvent::TaskStarted { id: e.container_id }),
-        "/containers/delete" => {
-            ContainerDelete::decode(bytes.as_slice()).ok().map(|e| RuntimeEvent::ContainerDeleted { id: e.id })
-        }
+        "/tasks/start" => TaskStart::decode(bytes.as_slice())
+            .ok()
+            .map(|e| RuntimeEvent::TaskStarted { id: e.container_id }),
+        "/containers/delete" => ContainerDelete::decode(bytes.as_slice())
+            .ok()
+            .map(|e| RuntimeEvent::ContainerDeleted { id: e.id }),
         _ => None,
     }
 }

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use berth_runtime::{
-    CancellationToken, Capabilities, ContainerStatus, FileChange, ImageRef, PullPolicy, PullSink, Result,
-    Runtime, RuntimeEvent, SnapshotInfo, VersionLabels, WorkspaceSpec,
+    CancellationToken, Capabilities, ContainerStatus, FileChange, ImageRef, PullPolicy, PullSink,
+    Result, Runtime, RuntimeEvent, SnapshotInfo, VersionLabels, WorkspaceSpec,
 };
 use futures::stream::BoxStream;
 
@@ -41,7 +41,11 @@ impl ContainerdRuntime {
     /// directory for files it generates for containers.
     pub async fn connect(socket: &Path, namespace: &str, state_dir: &Path) -> Result<Self> {
         let conn = conn::Conn::connect(socket, namespace).await?;
-        let rt = Self { conn, cni: Cni::detect(), state_dir: state_dir.to_path_buf() };
+        let rt = Self {
+            conn,
+            cni: Cni::detect(),
+            state_dir: state_dir.to_path_buf(),
+        };
         rt.version().await?;
         Ok(rt)
     }
@@ -54,11 +58,19 @@ impl ContainerdRuntime {
 #[async_trait::async_trait]
 impl Runtime for ContainerdRuntime {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { native_versions: true, bridge_network: self.cni.is_some() }
+        Capabilities {
+            native_versions: true,
+            bridge_network: self.cni.is_some(),
+        }
     }
 
     async fn version(&self) -> Result<String> {
-        let v = self.conn.version().version(()).await.map_err(conn::st("asking containerd for its version"))?;
+        let v = self
+            .conn
+            .version()
+            .version(())
+            .await
+            .map_err(conn::st("asking containerd for its version"))?;
         Ok(v.into_inner().version)
     }
 
@@ -69,7 +81,9 @@ impl Runtime for ContainerdRuntime {
         sink: &dyn PullSink,
         cancel: &CancellationToken,
     ) -> Result<()> {
-        pull::ensure(&self.conn, image, policy, sink, cancel).await.map(|_| ())
+        pull::ensure(&self.conn, image, policy, sink, cancel)
+            .await
+            .map(|_| ())
     }
 
     async fn create(&self, spec: &WorkspaceSpec) -> Result<()> {

@@ -23,9 +23,15 @@ pub struct Cni {
 impl Cni {
     /// Finds a directory holding the plugins Berth needs; None means host networking.
     pub fn detect() -> Option<Self> {
-        PLUGIN_DIRS.iter().map(PathBuf::from).find(|d| {
-            ["bridge", "host-local", "loopback"].iter().all(|p| d.join(p).is_file())
-        }).map(|dir| Self { dir })
+        PLUGIN_DIRS
+            .iter()
+            .map(PathBuf::from)
+            .find(|d| {
+                ["bridge", "host-local", "loopback"]
+                    .iter()
+                    .all(|p| d.join(p).is_file())
+            })
+            .map(|dir| Self { dir })
     }
 
     /// Attaches the task's network namespace: loopback up, then `eth0` on the NAT bridge.
@@ -34,15 +40,48 @@ impl Cni {
         ensure_masquerade().await?;
         let netns = format!("/proc/{pid}/ns/net");
         // A stale allocation from a task that died without a DEL would block the ADD.
-        let _ = self.invoke("bridge", "DEL", container_id, &netns, "eth0", &bridge_conf()).await;
-        self.invoke("loopback", "ADD", container_id, &netns, "lo", &loopback_conf()).await?;
-        self.invoke("bridge", "ADD", container_id, &netns, "eth0", &bridge_conf()).await
+        let _ = self
+            .invoke(
+                "bridge",
+                "DEL",
+                container_id,
+                &netns,
+                "eth0",
+                &bridge_conf(),
+            )
+            .await;
+        self.invoke(
+            "loopback",
+            "ADD",
+            container_id,
+            &netns,
+            "lo",
+            &loopback_conf(),
+        )
+        .await?;
+        self.invoke(
+            "bridge",
+            "ADD",
+            container_id,
+            &netns,
+            "eth0",
+            &bridge_conf(),
+        )
+        .await
     }
 
     /// Releases the address; works when the namespace is already gone (the IPAM is keyed by id).
     pub async fn detach(&self, container_id: &str, pid: Option<u32>) -> Result<(), RuntimeError> {
         let netns = pid.map(|p| format!("/proc/{p}/ns/net")).unwrap_or_default();
-        self.invoke("bridge", "DEL", container_id, &netns, "eth0", &bridge_conf()).await
+        self.invoke(
+            "bridge",
+            "DEL",
+            container_id,
+            &netns,
+            "eth0",
+            &bridge_conf(),
+        )
+        .await
     }
 
     async fn invoke(
@@ -70,16 +109,26 @@ impl Cni {
         let mut stdin = child.stdin.take().expect("piped");
         stdin.write_all(conf.to_string().as_bytes()).await.ok();
         drop(stdin);
-        let out = child.wait_with_output().await.map_err(|e| RuntimeError::internal(format!("CNI {plugin}: {e}")))?;
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| RuntimeError::internal(format!("CNI {plugin}: {e}")))?;
         if out.status.success() {
             return Ok(());
         }
         // Plugins report errors as JSON on stdout: {"code":…, "msg":…, "details":…}.
         let detail = serde_json::from_slice::<serde_json::Value>(&out.stdout)
             .ok()
-            .and_then(|v| v["msg"].as_str().map(|m| format!("{m} {}", v["details"].as_str().unwrap_or(""))))
+            .and_then(|v| {
+                v["msg"]
+                    .as_str()
+                    .map(|m| format!("{m} {}", v["details"].as_str().unwrap_or("")))
+            })
             .unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned());
-        Err(RuntimeError::internal(format!("network setup ({plugin} {command}) failed: {}", detail.trim())))
+        Err(RuntimeError::internal(format!(
+            "network setup ({plugin} {command}) failed: {}",
+            detail.trim()
+        )))
     }
 }
 
@@ -100,17 +149,40 @@ fn bridge_conf() -> serde_json::Value {
 
 /// Installs, once, the rule that NATs the workspaces' traffic leaving the bridge's subnet.
 async fn ensure_masquerade() -> Result<(), RuntimeError> {
-    let rule = ["-t", "nat", "POSTROUTING", "-s", SUBNET, "!", "-d", SUBNET, "-j", "MASQUERADE", "-m", "comment", "--comment", "berth"];
+    let rule = [
+        "-t",
+        "nat",
+        "POSTROUTING",
+        "-s",
+        SUBNET,
+        "!",
+        "-d",
+        SUBNET,
+        "-j",
+        "MASQUERADE",
+        "-m",
+        "comment",
+        "--comment",
+        "berth",
+    ];
     let run = |action: &'static str| {
         let mut args: Vec<&str> = vec![rule[0], rule[1], action];
         args.extend_from_slice(&rule[2..]);
-        tokio::process::Command::new("iptables").args(args).stdout(Stdio::null()).stderr(Stdio::piped()).output()
+        tokio::process::Command::new("iptables")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
     };
-    let exists = run("-C").await.map_err(|e| RuntimeError::internal(format!("running iptables: {e}")))?;
+    let exists = run("-C")
+        .await
+        .map_err(|e| RuntimeError::internal(format!("running iptables: {e}")))?;
     if exists.status.success() {
         return Ok(());
     }
-    let added = run("-A").await.map_err(|e| RuntimeError::internal(format!("running iptables: {e}")))?;
+    let added = run("-A")
+        .await
+        .map_err(|e| RuntimeError::internal(format!("running iptables: {e}")))?;
     if !added.status.success() {
         return Err(RuntimeError::internal(format!(
             "adding the NAT rule for {SUBNET}: {}",
@@ -142,7 +214,8 @@ pub fn resolv_conf(dir: &Path) -> Result<PathBuf, RuntimeError> {
     } else {
         usable.join("\n") + "\n"
     };
-    std::fs::create_dir_all(dir).map_err(|e| RuntimeError::internal(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| RuntimeError::internal(format!("{}: {e}", dir.display())))?;
     let tmp = dir.join(".resolv.conf.tmp");
     std::fs::write(&tmp, body)
         .and_then(|_| std::fs::rename(&tmp, &path))

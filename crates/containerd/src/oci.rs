@@ -90,7 +90,9 @@ pub fn select_platform(index: &Index) -> Option<&Descriptor> {
     let (os, arch) = host_platform();
     index.manifests.iter().find(|d| {
         is_manifest(&d.media_type)
-            && d.platform.as_ref().is_some_and(|p| p.os == os && p.architecture == arch)
+            && d.platform
+                .as_ref()
+                .is_some_and(|p| p.os == os && p.architecture == arch)
     })
 }
 
@@ -102,7 +104,10 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     for d in diff_ids {
         let next = match out.last() {
             None => d.clone(),
-            Some(prev) => format!("sha256:{}", hex::encode(Sha256::digest(format!("{prev} {d}")))),
+            Some(prev) => format!(
+                "sha256:{}",
+                hex::encode(Sha256::digest(format!("{prev} {d}")))
+            ),
         };
         out.push(next);
     }

@@ -37,9 +37,15 @@ pub async fn ensure(
 ) -> Result<LocalImage, RuntimeError> {
     if policy != PullPolicy::Always {
         if let Some((local, layers)) = local_image(conn, image).await? {
-            sink.event(PullEvent::Resolved { image: image.to_string(), layers: layers.clone() });
+            sink.event(PullEvent::Resolved {
+                image: image.to_string(),
+                layers: layers.clone(),
+            });
             for (digest, _) in layers {
-                sink.event(PullEvent::LayerDone { digest, existed: true });
+                sink.event(PullEvent::LayerDone {
+                    digest,
+                    existed: true,
+                });
             }
             return Ok(local);
         }
@@ -53,7 +59,10 @@ pub async fn ensure(
     let result = pull(conn, image, &lease, sink, cancel).await;
     // On failure the lease goes with a synchronous GC, taking every blob and snapshot it held.
     let sync = result.is_err();
-    let _ = conn.leases().delete(conn.req(DeleteRequest { id: lease, sync })).await;
+    let _ = conn
+        .leases()
+        .delete(conn.req(DeleteRequest { id: lease, sync }))
+        .await;
     result
 }
 
@@ -62,46 +71,76 @@ pub async fn local_image(
     conn: &Conn,
     image: &ImageRef,
 ) -> Result<Option<(LocalImage, Vec<(String, u64)>)>, RuntimeError> {
-    let record = match conn.images().get(conn.req(GetImageRequest { name: image.to_string() })).await {
+    let record = match conn
+        .images()
+        .get(conn.req(GetImageRequest {
+            name: image.to_string(),
+        }))
+        .await
+    {
         Ok(r) => r.into_inner().image,
         Err(s) if is_not_found(&s) => return Ok(None),
         Err(s) => return Err(st("looking up image")(s)),
     };
-    let Some(mut target) = record.and_then(|i| i.target) else { return Ok(None) };
+    let Some(mut target) = record.and_then(|i| i.target) else {
+        return Ok(None);
+    };
     // Other clients (ctr, nerdctl) record the index; ours records the platform's manifest.
     if oci::is_index(&target.media_type) {
-        let index: oci::Index = match content::read_small(conn, &target.digest, MAX_CONFIG_BYTES).await {
-            Ok(b) => parse(&b, "image index")?,
-            Err(e) if e.kind == berth_runtime::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let index: oci::Index =
+            match content::read_small(conn, &target.digest, MAX_CONFIG_BYTES).await {
+                Ok(b) => parse(&b, "image index")?,
+                Err(e) if e.kind == berth_runtime::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+        let Some(desc) = oci::select_platform(&index) else {
+            return Ok(None);
         };
-        let Some(desc) = oci::select_platform(&index) else { return Ok(None) };
-        target = CdDescriptor { media_type: desc.media_type.clone(), digest: desc.digest.clone(), size: desc.size, ..Default::default() };
+        target = CdDescriptor {
+            media_type: desc.media_type.clone(),
+            digest: desc.digest.clone(),
+            size: desc.size,
+            ..Default::default()
+        };
     }
     if !oci::is_manifest(&target.media_type) {
         return Ok(None);
     }
-    let manifest: oci::Manifest = match content::read_small(conn, &target.digest, MAX_CONFIG_BYTES).await {
-        Ok(b) => parse(&b, "manifest")?,
-        Err(e) if e.kind == berth_runtime::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    let manifest: oci::Manifest =
+        match content::read_small(conn, &target.digest, MAX_CONFIG_BYTES).await {
+            Ok(b) => parse(&b, "manifest")?,
+            Err(e) if e.kind == berth_runtime::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
     for layer in &manifest.layers {
         if content::info(conn, &layer.digest).await?.is_none() {
             return Ok(None);
         }
     }
-    let config: oci::ImageConfig = match content::read_small(conn, &manifest.config.digest, MAX_CONFIG_BYTES).await {
-        Ok(b) => parse(&b, "image config")?,
-        Err(e) if e.kind == berth_runtime::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+    let config: oci::ImageConfig =
+        match content::read_small(conn, &manifest.config.digest, MAX_CONFIG_BYTES).await {
+            Ok(b) => parse(&b, "image config")?,
+            Err(e) if e.kind == berth_runtime::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+    let Some(top) = oci::chain_ids(&config.rootfs.diff_ids).pop() else {
+        return Ok(None);
     };
-    let Some(top) = oci::chain_ids(&config.rootfs.diff_ids).pop() else { return Ok(None) };
     if !unpack::snapshot_exists(conn, &top).await? {
         return Ok(None);
     }
-    let layers = manifest.layers.iter().map(|l| (l.digest.clone(), l.size as u64)).collect();
-    Ok(Some((LocalImage { config, top_chain_id: top }, layers)))
+    let layers = manifest
+        .layers
+        .iter()
+        .map(|l| (l.digest.clone(), l.size as u64))
+        .collect();
+    Ok(Some((
+        LocalImage {
+            config,
+            top_chain_id: top,
+        },
+        layers,
+    )))
 }
 
 async fn pull(
@@ -128,8 +167,15 @@ async fn pull(
         )));
     }
     let manifest: oci::Manifest = parse(&fetched.bytes, "manifest")?;
-    let layers: Vec<(String, u64)> = manifest.layers.iter().map(|l| (l.digest.clone(), l.size as u64)).collect();
-    sink.event(PullEvent::Resolved { image: image.to_string(), layers });
+    let layers: Vec<(String, u64)> = manifest
+        .layers
+        .iter()
+        .map(|l| (l.digest.clone(), l.size as u64))
+        .collect();
+    sink.event(PullEvent::Resolved {
+        image: image.to_string(),
+        layers,
+    });
 
     let config_bytes = cancellable(cancel, fetch_small(&registry, &manifest.config)).await?;
     let config: oci::ImageConfig = parse(&config_bytes, "image config")?;
@@ -141,27 +187,73 @@ async fn pull(
         )));
     }
     futures::stream::iter(manifest.layers.iter().map(Ok))
-        .try_for_each_concurrent(PARALLEL_LAYERS, |layer| fetch_layer(conn, &registry, lease, layer, sink, cancel))
+        .try_for_each_concurrent(PARALLEL_LAYERS, |layer| {
+            fetch_layer(conn, &registry, lease, layer, sink, cancel)
+        })
         .await?;
 
-    let chain = unpack::unpack(conn, lease, &manifest.layers, &config.rootfs.diff_ids, sink, cancel).await?;
-    let top = chain.last().cloned().ok_or_else(|| RuntimeError::invalid("image has no layers"))?;
+    let chain = unpack::unpack(
+        conn,
+        lease,
+        &manifest.layers,
+        &config.rootfs.diff_ids,
+        sink,
+        cancel,
+    )
+    .await?;
+    let top = chain
+        .last()
+        .cloned()
+        .ok_or_else(|| RuntimeError::invalid("image has no layers"))?;
 
     // GC references: config → unpacked chain, manifest → config and layers, image → manifest.
-    let config_labels = HashMap::from([(format!("containerd.io/gc.ref.snapshot.{SNAPSHOTTER}"), top.clone())]);
-    store_small(conn, lease, &manifest.config.digest, config_bytes, config_labels, cancel).await?;
-    let mut manifest_labels = HashMap::from([("containerd.io/gc.ref.content.config".to_string(), manifest.config.digest.clone())]);
+    let config_labels = HashMap::from([(
+        format!("containerd.io/gc.ref.snapshot.{SNAPSHOTTER}"),
+        top.clone(),
+    )]);
+    store_small(
+        conn,
+        lease,
+        &manifest.config.digest,
+        config_bytes,
+        config_labels,
+        cancel,
+    )
+    .await?;
+    let mut manifest_labels = HashMap::from([(
+        "containerd.io/gc.ref.content.config".to_string(),
+        manifest.config.digest.clone(),
+    )]);
     for (i, l) in manifest.layers.iter().enumerate() {
-        manifest_labels.insert(format!("containerd.io/gc.ref.content.l.{i}"), l.digest.clone());
+        manifest_labels.insert(
+            format!("containerd.io/gc.ref.content.l.{i}"),
+            l.digest.clone(),
+        );
     }
     let size = fetched.bytes.len() as i64;
-    store_small(conn, lease, &fetched.digest, fetched.bytes, manifest_labels, cancel).await?;
+    store_small(
+        conn,
+        lease,
+        &fetched.digest,
+        fetched.bytes,
+        manifest_labels,
+        cancel,
+    )
+    .await?;
     if cancel.is_cancelled() {
         return Err(RuntimeError::cancelled());
     }
-    let target = CdDescriptor { media_type: fetched.media_type, digest: fetched.digest, size, ..Default::default() };
+    let target = CdDescriptor {
+        media_type: fetched.media_type,
+        digest: fetched.digest,
+        size,
+        ..Default::default()
+    };
     put_image(conn, lease, &image.to_string(), target).await?;
-    Ok(LocalImage { config, top_chain_id: top })
+    Ok(LocalImage {
+        config,
+        top_chain_id: top,
+    })
 }
 
 async fn fetch_layer(
@@ -175,25 +267,47 @@ async fn fetch_layer(
     if content::info(conn, &layer.digest).await?.is_some()
         || content::commit_if_shared(conn, lease, &layer.digest, layer.size).await?
     {
-        sink.event(PullEvent::LayerDone { digest: layer.digest.clone(), existed: true });
+        sink.event(PullEvent::LayerDone {
+            digest: layer.digest.clone(),
+            existed: true,
+        });
         return Ok(());
     }
     let body = cancellable(cancel, registry.blob(&layer.digest)).await?;
-    let progress = |done: u64| sink.event(PullEvent::Downloading { digest: layer.digest.clone(), done });
-    let blob = content::Blob { digest: &layer.digest, size: layer.size, labels: HashMap::new() };
+    let progress = |done: u64| {
+        sink.event(PullEvent::Downloading {
+            digest: layer.digest.clone(),
+            done,
+        })
+    };
+    let blob = content::Blob {
+        digest: &layer.digest,
+        size: layer.size,
+        labels: HashMap::new(),
+    };
     content::write(conn, lease, blob, Box::pin(body), cancel, &progress).await?;
-    sink.event(PullEvent::LayerDone { digest: layer.digest.clone(), existed: false });
+    sink.event(PullEvent::LayerDone {
+        digest: layer.digest.clone(),
+        existed: false,
+    });
     Ok(())
 }
 
-async fn fetch_small(registry: &crate::registry::Registry, desc: &oci::Descriptor) -> Result<Vec<u8>, RuntimeError> {
+async fn fetch_small(
+    registry: &crate::registry::Registry,
+    desc: &oci::Descriptor,
+) -> Result<Vec<u8>, RuntimeError> {
     if desc.size > MAX_CONFIG_BYTES {
-        return Err(RuntimeError::invalid(format!("image config is larger than {MAX_CONFIG_BYTES} bytes")));
+        return Err(RuntimeError::invalid(format!(
+            "image config is larger than {MAX_CONFIG_BYTES} bytes"
+        )));
     }
     let mut body = registry.blob(&desc.digest).await?;
     let mut out = Vec::with_capacity(desc.size as usize);
     while let Some(chunk) = body.next().await {
-        out.extend_from_slice(&chunk.map_err(|e| RuntimeError::unavailable(format!("downloading config: {e}")))?);
+        out.extend_from_slice(
+            &chunk.map_err(|e| RuntimeError::unavailable(format!("downloading config: {e}")))?,
+        );
         if out.len() as i64 > desc.size {
             break;
         }
@@ -214,21 +328,57 @@ async fn store_small(
         return content::add_labels(conn, digest, labels).await;
     }
     let size = bytes.len() as i64;
-    content::write(conn, lease, content::Blob { digest, size, labels }, content::once(bytes), cancel, &|_| {}).await
+    content::write(
+        conn,
+        lease,
+        content::Blob {
+            digest,
+            size,
+            labels,
+        },
+        content::once(bytes),
+        cancel,
+        &|_| {},
+    )
+    .await
 }
 
-async fn put_image(conn: &Conn, lease: &str, name: &str, target: CdDescriptor) -> Result<(), RuntimeError> {
-    let image = Image { name: name.into(), target: Some(target), ..Default::default() };
+async fn put_image(
+    conn: &Conn,
+    lease: &str,
+    name: &str,
+    target: CdDescriptor,
+) -> Result<(), RuntimeError> {
+    let image = Image {
+        name: name.into(),
+        target: Some(target),
+        ..Default::default()
+    };
     let created = conn
         .images()
-        .create(conn.leased(CreateImageRequest { image: Some(image.clone()), source_date_epoch: None }, lease))
+        .create(conn.leased(
+            CreateImageRequest {
+                image: Some(image.clone()),
+                source_date_epoch: None,
+            },
+            lease,
+        ))
         .await;
     match created {
         Ok(_) => Ok(()),
         Err(s) if s.code() == tonic::Code::AlreadyExists => {
-            let mask = FieldMask { paths: vec!["target".into()] };
-            let req = UpdateImageRequest { image: Some(image), update_mask: Some(mask), source_date_epoch: None };
-            conn.images().update(conn.req(req)).await.map_err(st("updating image record"))?;
+            let mask = FieldMask {
+                paths: vec!["target".into()],
+            };
+            let req = UpdateImageRequest {
+                image: Some(image),
+                update_mask: Some(mask),
+                source_date_epoch: None,
+            };
+            conn.images()
+                .update(conn.req(req))
+                .await
+                .map_err(st("updating image record"))?;
             Ok(())
         }
         Err(s) => Err(st("creating image record")(s)),
@@ -241,14 +391,20 @@ pub async fn create_lease(conn: &Conn) -> Result<String, RuntimeError> {
     let expire = SystemTime::now() + Duration::from_secs(3600);
     let labels = HashMap::from([("containerd.io/gc.expire".to_string(), rfc3339(expire))]);
     conn.leases()
-        .create(conn.req(CreateRequest { id: id.clone(), labels }))
+        .create(conn.req(CreateRequest {
+            id: id.clone(),
+            labels,
+        }))
         .await
         .map_err(st("creating lease"))?;
     Ok(id)
 }
 
 pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -260,7 +416,12 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 async fn cancellable<T>(
@@ -274,7 +435,8 @@ async fn cancellable<T>(
 }
 
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, RuntimeError> {
-    serde_json::from_slice(bytes).map_err(|e| RuntimeError::invalid(format!("malformed {what}: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| RuntimeError::invalid(format!("malformed {what}: {e}")))
 }
 
 #[cfg(test)]

@@ -32,8 +32,16 @@ pub struct Fetched {
 
 impl Registry {
     pub fn new(image: &ImageRef) -> Result<Self, RuntimeError> {
-        let scheme = if image.is_local_registry() { "http" } else { "https" };
-        let host = if image.registry == "docker.io" { "registry-1.docker.io" } else { &image.registry };
+        let scheme = if image.is_local_registry() {
+            "http"
+        } else {
+            "https"
+        };
+        let host = if image.registry == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            &image.registry
+        };
         let http = Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
@@ -51,7 +59,9 @@ impl Registry {
     /// Fetches a manifest or index by tag or digest and checks its digest when pinned.
     pub async fn manifest(&self, reference: &str) -> Result<Fetched, RuntimeError> {
         let url = format!("{}/manifests/{reference}", self.base);
-        let resp = self.send(|c| c.get(&url).header(header::ACCEPT, oci::ACCEPT)).await?;
+        let resp = self
+            .send(|c| c.get(&url).header(header::ACCEPT, oci::ACCEPT))
+            .await?;
         let resp = self.check(resp, &format!("manifest {reference}")).await?;
         let media_type = resp
             .headers()
@@ -63,7 +73,10 @@ impl Registry {
             .unwrap_or_default()
             .trim()
             .to_string();
-        if resp.content_length().is_some_and(|l| l as usize > MAX_MANIFEST_BYTES) {
+        if resp
+            .content_length()
+            .is_some_and(|l| l as usize > MAX_MANIFEST_BYTES)
+        {
             return Err(RuntimeError::invalid("manifest is larger than 4 MiB"));
         }
         let bytes = resp.bytes().await.map_err(|e| self.transport(e))?.to_vec();
@@ -81,7 +94,11 @@ impl Registry {
         } else {
             media_type
         };
-        Ok(Fetched { bytes, media_type, digest })
+        Ok(Fetched {
+            bytes,
+            media_type,
+            digest,
+        })
     }
 
     /// Streams a blob's bytes (the caller verifies the digest as it writes).
@@ -91,11 +108,17 @@ impl Registry {
     ) -> Result<impl Stream<Item = reqwest::Result<bytes::Bytes>>, RuntimeError> {
         let url = format!("{}/blobs/{digest}", self.base);
         let resp = self.send(|c| c.get(&url)).await?;
-        Ok(self.check(resp, &format!("blob {digest}")).await?.bytes_stream())
+        Ok(self
+            .check(resp, &format!("blob {digest}"))
+            .await?
+            .bytes_stream())
     }
 
     /// Sends a request, answering one Bearer challenge with an anonymous token.
-    async fn send(&self, build: impl Fn(&Client) -> RequestBuilder) -> Result<Response, RuntimeError> {
+    async fn send(
+        &self,
+        build: impl Fn(&Client) -> RequestBuilder,
+    ) -> Result<Response, RuntimeError> {
         let with_token = |t: &Option<String>| {
             let rb = build(&self.http);
             match t {
@@ -104,7 +127,10 @@ impl Registry {
             }
         };
         let token = self.token.lock().await.clone();
-        let resp = with_token(&token).send().await.map_err(|e| self.transport(e))?;
+        let resp = with_token(&token)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
@@ -113,24 +139,43 @@ impl Registry {
             .get(header::WWW_AUTHENTICATE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let Some(challenge) = challenge.filter(|c| c.to_ascii_lowercase().starts_with("bearer ")) else {
+        let Some(challenge) = challenge.filter(|c| c.to_ascii_lowercase().starts_with("bearer "))
+        else {
             return Ok(resp);
         };
         let fresh = Some(self.fetch_token(&challenge).await?);
         *self.token.lock().await = fresh.clone();
-        with_token(&fresh).send().await.map_err(|e| self.transport(e))
+        with_token(&fresh)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))
     }
 
     async fn fetch_token(&self, challenge: &str) -> Result<String, RuntimeError> {
         let params = parse_challenge(&challenge[7..]);
-        let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        let realm = get("realm").ok_or_else(|| RuntimeError::unavailable("registry auth: no realm"))?;
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let realm =
+            get("realm").ok_or_else(|| RuntimeError::unavailable("registry auth: no realm"))?;
         let mut query = vec![];
         if let Some(s) = get("service") {
             query.push(("service", s));
         }
-        query.push(("scope", get("scope").unwrap_or(format!("repository:{}:pull", self.repository))));
-        let resp = self.http.get(&realm).query(&query).send().await.map_err(|e| self.transport(e))?;
+        query.push((
+            "scope",
+            get("scope").unwrap_or(format!("repository:{}:pull", self.repository)),
+        ));
+        let resp = self
+            .http
+            .get(&realm)
+            .query(&query)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
         let resp = self.check(resp, "auth token").await?;
         #[derive(serde::Deserialize)]
         struct Token {
@@ -138,7 +183,9 @@ impl Registry {
             access_token: Option<String>,
         }
         let t: Token = resp.json().await.map_err(|e| self.transport(e))?;
-        t.token.or(t.access_token).ok_or_else(|| RuntimeError::unavailable("registry auth: empty token"))
+        t.token
+            .or(t.access_token)
+            .ok_or_else(|| RuntimeError::unavailable("registry auth: empty token"))
     }
 
     /// Turns HTTP failures into errors that say what is missing or unreachable.
@@ -153,7 +200,10 @@ impl Registry {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RuntimeError::not_found(format!(
                 "{name}: access denied for {what} (the repository may not exist or be private)"
             )),
-            s => RuntimeError::unavailable(format!("registry {} answered {s} for {what}", self.display)),
+            s => RuntimeError::unavailable(format!(
+                "registry {} answered {s} for {what}",
+                self.display
+            )),
         })
     }
 
@@ -175,8 +225,13 @@ fn sniff_media_type(bytes: &[u8]) -> String {
         manifests: Option<serde_json::Value>,
     }
     match serde_json::from_slice::<Probe>(bytes) {
-        Ok(Probe { media_type: Some(m), .. }) => m,
-        Ok(Probe { manifests: Some(_), .. }) => oci::OCI_INDEX.into(),
+        Ok(Probe {
+            media_type: Some(m),
+            ..
+        }) => m,
+        Ok(Probe {
+            manifests: Some(_), ..
+        }) => oci::OCI_INDEX.into(),
         _ => oci::OCI_MANIFEST.into(),
     }
 }
@@ -190,7 +245,10 @@ fn parse_challenge(s: &str) -> Vec<(String, String)> {
         let after = &rest[eq + 1..];
         let (value, remaining) = if let Some(stripped) = after.strip_prefix('"') {
             let end = stripped.find('"').unwrap_or(stripped.len());
-            (stripped[..end].to_string(), &stripped[(end + 1).min(stripped.len())..])
+            (
+                stripped[..end].to_string(),
+                &stripped[(end + 1).min(stripped.len())..],
+            )
         } else {
             let end = after.find(',').unwrap_or(after.len());
             (after[..end].to_string(), &after[end..])
@@ -208,7 +266,10 @@ mod tests {
         let p = super::parse_challenge(
             r#"realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/debian:pull""#,
         );
-        assert_eq!(p[0], ("realm".into(), "https://auth.docker.io/token".into()));
+        assert_eq!(
+            p[0],
+            ("realm".into(), "https://auth.docker.io/token".into())
+        );
         assert_eq!(p[2].1, "repository:library/debian:pull");
     }
 }

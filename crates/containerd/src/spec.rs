@@ -16,21 +16,41 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 
 /// The capabilities containerd grants by default (oci.defaultUnixCaps).
 const CAPS: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
 ];
 
 /// Builds the spec as JSON (the form containerd stores and runc reads).
 pub fn build(ws: &WorkspaceSpec, image: &ImageConfig, resolv_conf: Option<&Path>) -> Value {
-    let mut env: Vec<String> = image.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default();
+    let mut env: Vec<String> = image
+        .config
+        .as_ref()
+        .and_then(|c| c.env.clone())
+        .unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(0, DEFAULT_PATH.into());
     }
     env.push(format!("BERTH_BRIDGE_SOCKET={SOCKET_MOUNT}/bridge.sock"));
     env.push(format!("BERTH_TEMPLATES_DIR={RUNTIME_MOUNT}/templates"));
     env.push("HOME=/root".into());
-    let mut namespaces = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
     if ws.network == Network::Bridge {
         namespaces.push(json!({"type": "network"}));
     }
@@ -117,16 +137,32 @@ mod tests {
         .unwrap();
         let s = build(&ws(Network::Bridge), &cfg, None);
         assert_eq!(s["process"]["args"][0], "/opt/berth/bridge");
-        let env: Vec<&str> = s["process"]["env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let env: Vec<&str> = s["process"]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
         assert!(env.contains(&"PATH=/custom/bin") && env.contains(&"LANG=C.UTF-8"));
-        let opt = s["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == "/opt/berth").unwrap();
+        let opt = s["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/opt/berth")
+            .unwrap();
         assert!(opt["options"].as_array().unwrap().contains(&json!("ro")));
-        assert!(s["linux"]["namespaces"].as_array().unwrap().contains(&json!({"type": "network"})));
+        assert!(s["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"type": "network"})));
     }
 
     #[test]
     fn host_network_has_no_network_namespace() {
         let s = build(&ws(Network::Host), &ImageConfig::default(), None);
-        assert!(!s["linux"]["namespaces"].as_array().unwrap().contains(&json!({"type": "network"})));
+        assert!(!s["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"type": "network"})));
     }
 }

@@ -15,7 +15,10 @@ use crate::oci;
 
 /// True when a snapshot with this key or name exists.
 pub async fn snapshot_exists(conn: &Conn, key: &str) -> Result<bool, RuntimeError> {
-    let req = StatSnapshotRequest { snapshotter: SNAPSHOTTER.into(), key: key.into() };
+    let req = StatSnapshotRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        key: key.into(),
+    };
     match conn.snapshots().stat(conn.req(req)).await {
         Ok(_) => Ok(true),
         Err(s) if is_not_found(&s) => Ok(false),
@@ -35,14 +38,21 @@ pub async fn unpack(
     let chain = oci::chain_ids(diff_ids);
     let total = layers.len() as u32;
     for (i, layer) in layers.iter().enumerate() {
-        sink.event(PullEvent::Unpacking { layer: i as u32 + 1, layers: total });
+        sink.event(PullEvent::Unpacking {
+            layer: i as u32 + 1,
+            layers: total,
+        });
         if cancel.is_cancelled() {
             return Err(RuntimeError::cancelled());
         }
         if snapshot_exists(conn, &chain[i]).await? {
             continue;
         }
-        let parent = if i == 0 { String::new() } else { chain[i - 1].clone() };
+        let parent = if i == 0 {
+            String::new()
+        } else {
+            chain[i - 1].clone()
+        };
         tokio::select! {
             _ = cancel.cancelled() => return Err(RuntimeError::cancelled()),
             r = apply_layer(conn, lease, layer, &diff_ids[i], &parent, &chain[i]) => r?,
@@ -81,7 +91,15 @@ async fn apply_layer(
     };
     let applied = conn
         .diff()
-        .apply(conn.leased(ApplyRequest { diff: Some(diff), mounts, payloads: HashMap::new(), sync_fs: false }, lease))
+        .apply(conn.leased(
+            ApplyRequest {
+                diff: Some(diff),
+                mounts,
+                payloads: HashMap::new(),
+                sync_fs: false,
+            },
+            lease,
+        ))
         .await;
     let result = match applied {
         Ok(r) => match r.into_inner().applied {
@@ -119,6 +137,9 @@ async fn apply_layer(
 }
 
 async fn remove_key(conn: &Conn, key: &str) {
-    let req = RemoveSnapshotRequest { snapshotter: SNAPSHOTTER.into(), key: key.into() };
+    let req = RemoveSnapshotRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        key: key.into(),
+    };
     let _ = conn.snapshots().remove(conn.req(req)).await;
 }

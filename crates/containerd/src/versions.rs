@@ -11,24 +11,29 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use berth_runtime::{
-    RuntimeError, SnapshotInfo, SnapshotKind, VersionLabels, LABEL_VERSION, LABEL_VERSION_BOT, LABEL_VERSION_NAME,
-    LABEL_VERSION_SOURCE,
+    RuntimeError, SnapshotInfo, SnapshotKind, VersionLabels, LABEL_VERSION, LABEL_VERSION_BOT,
+    LABEL_VERSION_NAME, LABEL_VERSION_SOURCE,
 };
 use containerd_client::services::v1::snapshots::{
-    CommitSnapshotRequest, Info, Kind, ListSnapshotsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest,
-    StatSnapshotRequest, UsageRequest,
+    CommitSnapshotRequest, Info, Kind, ListSnapshotsRequest, PrepareSnapshotRequest,
+    RemoveSnapshotRequest, StatSnapshotRequest, UsageRequest,
 };
 use containerd_client::services::v1::{Container, DeleteRequest, UpdateContainerRequest};
 use futures::StreamExt;
 
 use crate::conn::{is_not_found, st, Conn, SNAPSHOTTER};
-use crate::workspace::{self, LABEL_WORKSPACE};
 use crate::pull;
+use crate::workspace::{self, LABEL_WORKSPACE};
 
 const GC_ROOT: &str = "containerd.io/gc.root";
 
 /// Commits the writable layer as `name` and moves the container onto a fresh child of it.
-pub async fn commit(conn: &Conn, id: &str, name: &str, v: &VersionLabels) -> Result<(), RuntimeError> {
+pub async fn commit(
+    conn: &Conn,
+    id: &str,
+    name: &str,
+    v: &VersionLabels,
+) -> Result<(), RuntimeError> {
     let container = stopped_container(conn, id).await?;
     let old_key = container.snapshot_key.clone();
     let mut labels = HashMap::from([
@@ -41,15 +46,25 @@ pub async fn commit(conn: &Conn, id: &str, name: &str, v: &VersionLabels) -> Res
     if let Some(n) = &v.name {
         labels.insert(LABEL_VERSION_NAME.to_string(), n.clone());
     }
-    let commit = CommitSnapshotRequest { snapshotter: SNAPSHOTTER.into(), name: name.into(), key: old_key.clone(), labels };
-    conn.snapshots().commit(conn.req(commit)).await.map_err(st("committing the writable layer"))?;
+    let commit = CommitSnapshotRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        name: name.into(),
+        key: old_key.clone(),
+        labels,
+    };
+    conn.snapshots()
+        .commit(conn.req(commit))
+        .await
+        .map_err(st("committing the writable layer"))?;
     // The commit consumed the active key: the container must get a new one before anything else.
     if let Err(e) = switch(conn, container, name).await {
         // Put a writable layer back under the old key, so the container stays usable.
         let again = prepare(conn, &old_key, name, id, None).await;
         return Err(match again {
             Ok(()) => e,
-            Err(e2) => e.context(format!("and restoring the writable layer also failed ({e2})")),
+            Err(e2) => e.context(format!(
+                "and restoring the writable layer also failed ({e2})"
+            )),
         });
     }
     Ok(())
@@ -58,9 +73,15 @@ pub async fn commit(conn: &Conn, id: &str, name: &str, v: &VersionLabels) -> Res
 /// Moves the container onto a fresh child of version `name`; the old writable layer is removed.
 pub async fn checkout(conn: &Conn, id: &str, name: &str) -> Result<(), RuntimeError> {
     let container = stopped_container(conn, id).await?;
-    let info = stat(conn, name).await?.ok_or_else(|| RuntimeError::not_found(format!("version snapshot {name} does not exist")))?;
-    if info.kind != Kind::Committed as i32 || info.labels.get(LABEL_WORKSPACE).map(String::as_str) != Some(id) {
-        return Err(RuntimeError::invalid(format!("{name} is not a version of {id}")));
+    let info = stat(conn, name).await?.ok_or_else(|| {
+        RuntimeError::not_found(format!("version snapshot {name} does not exist"))
+    })?;
+    if info.kind != Kind::Committed as i32
+        || info.labels.get(LABEL_WORKSPACE).map(String::as_str) != Some(id)
+    {
+        return Err(RuntimeError::invalid(format!(
+            "{name} is not a version of {id}"
+        )));
     }
     let old_key = container.snapshot_key.clone();
     switch(conn, container, name).await?;
@@ -79,7 +100,9 @@ async fn switch(conn: &Conn, mut container: Container, parent: &str) -> Result<(
         // containerd names the field "snapshotkey" in update masks (metadata/containers.go).
         let update = UpdateContainerRequest {
             container: Some(container),
-            update_mask: Some(prost_types::FieldMask { paths: vec!["snapshotkey".into()] }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["snapshotkey".into()],
+            }),
         };
         if let Err(s) = conn.containers().update(conn.req(update)).await {
             let _ = remove(conn, &key).await;
@@ -88,11 +111,23 @@ async fn switch(conn: &Conn, mut container: Container, parent: &str) -> Result<(
         Ok(())
     }
     .await;
-    let _ = conn.leases().delete(conn.req(DeleteRequest { id: lease, sync: false })).await;
+    let _ = conn
+        .leases()
+        .delete(conn.req(DeleteRequest {
+            id: lease,
+            sync: false,
+        }))
+        .await;
     result
 }
 
-async fn prepare(conn: &Conn, key: &str, parent: &str, id: &str, lease: Option<&str>) -> Result<(), RuntimeError> {
+async fn prepare(
+    conn: &Conn,
+    key: &str,
+    parent: &str,
+    id: &str,
+    lease: Option<&str>,
+) -> Result<(), RuntimeError> {
     let req = PrepareSnapshotRequest {
         snapshotter: SNAPSHOTTER.into(),
         key: key.into(),
@@ -103,16 +138,22 @@ async fn prepare(conn: &Conn, key: &str, parent: &str, id: &str, lease: Option<&
         Some(l) => conn.leased(req, l),
         None => conn.req(req),
     };
-    conn.snapshots().prepare(req).await.map_err(st("preparing a writable layer"))?;
+    conn.snapshots()
+        .prepare(req)
+        .await
+        .map_err(st("preparing a writable layer"))?;
     Ok(())
 }
 
 /// The container, with any exited task deleted (its rootfs unmounted). `Conflict` when it runs.
 async fn stopped_container(conn: &Conn, id: &str) -> Result<Container, RuntimeError> {
-    let container =
-        workspace::get(conn, id).await?.ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
+    let container = workspace::get(conn, id)
+        .await?
+        .ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
     if workspace::status(conn, id).await?.running {
-        return Err(RuntimeError::conflict(format!("workspace {id} is running; stop its task before committing")));
+        return Err(RuntimeError::conflict(format!(
+            "workspace {id} is running; stop its task before committing"
+        )));
     }
     workspace::delete_task(conn, id).await?;
     Ok(container)
@@ -124,9 +165,18 @@ async fn stopped_container(conn: &Conn, id: &str) -> Result<Container, RuntimeEr
 /// switch and removal) are removed. Only touches things older than a minute, so an operation of
 /// another Berth process in progress is left alone. Returns what it did.
 pub async fn repair(conn: &Conn, id: &str) -> Result<Vec<String>, RuntimeError> {
-    let Some(container) = workspace::get(conn, id).await? else { return Ok(vec![]) };
-    let infos = list_raw(conn, &format!("labels.\"{LABEL_WORKSPACE}\"=={}", quote(id))).await?;
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let Some(container) = workspace::get(conn, id).await? else {
+        return Ok(vec![]);
+    };
+    let infos = list_raw(
+        conn,
+        &format!("labels.\"{LABEL_WORKSPACE}\"=={}", quote(id)),
+    )
+    .await?;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
     let old = |i: &Info| i.created_at.as_ref().is_some_and(|t| now - t.seconds > 60);
     let mut done = vec![];
     if !infos.iter().any(|i| i.name == container.snapshot_key) {
@@ -137,11 +187,16 @@ pub async fn repair(conn: &Conn, id: &str) -> Result<Vec<String>, RuntimeError> 
         if let Some(v) = newest.filter(|v| old(v)) {
             let name = v.name.clone();
             switch(conn, container.clone(), &name).await?;
-            done.push(format!("gave {id} a new writable layer on {name} (its own had vanished)"));
+            done.push(format!(
+                "gave {id} a new writable layer on {name} (its own had vanished)"
+            ));
         }
         return Ok(done);
     }
-    for i in infos.iter().filter(|i| i.kind == Kind::Active as i32 && i.name != container.snapshot_key && old(i)) {
+    for i in infos
+        .iter()
+        .filter(|i| i.kind == Kind::Active as i32 && i.name != container.snapshot_key && old(i))
+    {
         remove(conn, &i.name).await?;
         done.push(format!("removed the unused writable layer {}", i.name));
     }
@@ -150,7 +205,11 @@ pub async fn repair(conn: &Conn, id: &str) -> Result<Vec<String>, RuntimeError> 
 
 /// Every snapshot labelled as the workspace's, with sizes.
 pub async fn list(conn: &Conn, id: &str) -> Result<Vec<SnapshotInfo>, RuntimeError> {
-    let infos = list_raw(conn, &format!("labels.\"{LABEL_WORKSPACE}\"=={}", quote(id))).await?;
+    let infos = list_raw(
+        conn,
+        &format!("labels.\"{LABEL_WORKSPACE}\"=={}", quote(id)),
+    )
+    .await?;
     let mut out = Vec::with_capacity(infos.len());
     for i in infos {
         let size = usage(conn, &i.name).await;
@@ -171,8 +230,16 @@ pub async fn list(conn: &Conn, id: &str) -> Result<Vec<SnapshotInfo>, RuntimeErr
 }
 
 async fn list_raw(conn: &Conn, filter: &str) -> Result<Vec<Info>, RuntimeError> {
-    let req = ListSnapshotsRequest { snapshotter: SNAPSHOTTER.into(), filters: vec![filter.to_string()] };
-    let mut stream = conn.snapshots().list(conn.req(req)).await.map_err(st("listing snapshots"))?.into_inner();
+    let req = ListSnapshotsRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        filters: vec![filter.to_string()],
+    };
+    let mut stream = conn
+        .snapshots()
+        .list(conn.req(req))
+        .await
+        .map_err(st("listing snapshots"))?
+        .into_inner();
     let mut out = vec![];
     while let Some(msg) = stream.next().await {
         out.extend(msg.map_err(st("listing snapshots"))?.info);
@@ -181,12 +248,22 @@ async fn list_raw(conn: &Conn, filter: &str) -> Result<Vec<Info>, RuntimeError> 
 }
 
 async fn usage(conn: &Conn, key: &str) -> Option<u64> {
-    let req = UsageRequest { snapshotter: SNAPSHOTTER.into(), key: key.into() };
-    conn.snapshots().usage(conn.req(req)).await.ok().map(|r| r.into_inner().size.max(0) as u64)
+    let req = UsageRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        key: key.into(),
+    };
+    conn.snapshots()
+        .usage(conn.req(req))
+        .await
+        .ok()
+        .map(|r| r.into_inner().size.max(0) as u64)
 }
 
 async fn stat(conn: &Conn, key: &str) -> Result<Option<Info>, RuntimeError> {
-    let req = StatSnapshotRequest { snapshotter: SNAPSHOTTER.into(), key: key.into() };
+    let req = StatSnapshotRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        key: key.into(),
+    };
     match conn.snapshots().stat(conn.req(req)).await {
         Ok(r) => Ok(r.into_inner().info),
         Err(s) if is_not_found(&s) => Ok(None),
@@ -196,14 +273,23 @@ async fn stat(conn: &Conn, key: &str) -> Result<Option<Info>, RuntimeError> {
 
 /// Deletes one version snapshot of the workspace; `Conflict` naming what builds on it.
 pub async fn delete_version(conn: &Conn, id: &str, name: &str) -> Result<(), RuntimeError> {
-    let info = stat(conn, name).await?.ok_or_else(|| RuntimeError::not_found(format!("version snapshot {name} does not exist")))?;
-    if info.labels.get(LABEL_WORKSPACE).map(String::as_str) != Some(id) || info.kind != Kind::Committed as i32 {
-        return Err(RuntimeError::invalid(format!("{name} is not a version of {id}")));
+    let info = stat(conn, name).await?.ok_or_else(|| {
+        RuntimeError::not_found(format!("version snapshot {name} does not exist"))
+    })?;
+    if info.labels.get(LABEL_WORKSPACE).map(String::as_str) != Some(id)
+        || info.kind != Kind::Committed as i32
+    {
+        return Err(RuntimeError::invalid(format!(
+            "{name} is not a version of {id}"
+        )));
     }
     let children = list_raw(conn, &format!("parent=={}", quote(name))).await?;
     if !children.is_empty() {
         let names: Vec<_> = children.iter().map(|c| c.name.as_str()).collect();
-        return Err(RuntimeError::conflict(format!("{name} has snapshots built on it: {}", names.join(", "))));
+        return Err(RuntimeError::conflict(format!(
+            "{name} has snapshots built on it: {}",
+            names.join(", ")
+        )));
     }
     remove(conn, name).await
 }
@@ -213,10 +299,14 @@ pub async fn delete_all(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
     let filter = format!("labels.\"{LABEL_WORKSPACE}\"=={}", quote(id));
     let mut left = list_raw(conn, &filter).await?;
     while !left.is_empty() {
-        let parents: std::collections::HashSet<String> = left.iter().map(|i| i.parent.clone()).collect();
-        let (leaves, rest): (Vec<Info>, Vec<Info>) = left.into_iter().partition(|i| !parents.contains(&i.name));
+        let parents: std::collections::HashSet<String> =
+            left.iter().map(|i| i.parent.clone()).collect();
+        let (leaves, rest): (Vec<Info>, Vec<Info>) =
+            left.into_iter().partition(|i| !parents.contains(&i.name));
         if leaves.is_empty() {
-            return Err(RuntimeError::internal(format!("snapshots of {id} form a cycle")));
+            return Err(RuntimeError::internal(format!(
+                "snapshots of {id} form a cycle"
+            )));
         }
         for l in &leaves {
             remove(conn, &l.name).await?;
@@ -227,7 +317,10 @@ pub async fn delete_all(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
 }
 
 async fn remove(conn: &Conn, key: &str) -> Result<(), RuntimeError> {
-    let req = RemoveSnapshotRequest { snapshotter: SNAPSHOTTER.into(), key: key.into() };
+    let req = RemoveSnapshotRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        key: key.into(),
+    };
     match conn.snapshots().remove(conn.req(req)).await {
         Ok(_) => Ok(()),
         Err(s) if is_not_found(&s) => Ok(()),
@@ -241,7 +334,10 @@ fn quote(v: &str) -> String {
 }
 
 fn now_nanos() -> u128 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos()
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
 }
 
 fn now_rfc3339() -> String {

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use berth_runtime::{ContainerStatus, Network, RuntimeError, WorkspaceSpec};
 use containerd_client::services::v1::container::Runtime as CdRuntime;
-use containerd_client::services::v1::snapshots::{MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest};
+use containerd_client::services::v1::snapshots::{
+    MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest,
+};
 use containerd_client::services::v1::{
     Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest, DeleteRequest,
     DeleteTaskRequest, GetContainerRequest, GetRequest, KillRequest, ListContainersRequest,
@@ -27,19 +29,29 @@ const LABEL_LOG: &str = "berth.log";
 const LABEL_NETWORK: &str = "berth.network";
 
 /// Creates the writable layer and the container record. The image must be local.
-pub async fn create(conn: &Conn, ws: &WorkspaceSpec, resolv: Option<&std::path::Path>) -> Result<(), RuntimeError> {
+pub async fn create(
+    conn: &Conn,
+    ws: &WorkspaceSpec,
+    resolv: Option<&std::path::Path>,
+) -> Result<(), RuntimeError> {
     if get(conn, &ws.id).await?.is_some() {
         return Err(RuntimeError::new(
             berth_runtime::ErrorKind::AlreadyExists,
             format!("container {} already exists", ws.id),
         ));
     }
-    let (image, _) = pull::local_image(conn, &ws.image)
-        .await?
-        .ok_or_else(|| RuntimeError::not_found(format!("image {} is not present locally", ws.image)))?;
+    let (image, _) = pull::local_image(conn, &ws.image).await?.ok_or_else(|| {
+        RuntimeError::not_found(format!("image {} is not present locally", ws.image))
+    })?;
     let lease = pull::create_lease(conn).await?;
     let result = create_in_lease(conn, ws, &image, resolv, &lease).await;
-    let _ = conn.leases().delete(conn.req(DeleteRequest { id: lease, sync: false })).await;
+    let _ = conn
+        .leases()
+        .delete(conn.req(DeleteRequest {
+            id: lease,
+            sync: false,
+        }))
+        .await;
     result
 }
 
@@ -56,20 +68,23 @@ async fn create_in_lease(
         parent: image.top_chain_id.clone(),
         labels: HashMap::from([(LABEL_WORKSPACE.to_string(), ws.id.clone())]),
     };
-    conn.snapshots().prepare(conn.leased(prepare, lease)).await.map_err(|s| {
-        if s.code() == tonic::Code::AlreadyExists {
-            // Never removed automatically: it may hold a bot's data from a container that vanished.
-            RuntimeError::conflict(format!(
-                "a writable layer named {} already exists without its container; \
+    conn.snapshots()
+        .prepare(conn.leased(prepare, lease))
+        .await
+        .map_err(|s| {
+            if s.code() == tonic::Code::AlreadyExists {
+                // Never removed automatically: it may hold a bot's data from a container that vanished.
+                RuntimeError::conflict(format!(
+                    "a writable layer named {} already exists without its container; \
                  remove it with `ctr -n {} snapshots rm {}` once its data is safe",
-                ws.id,
-                conn.namespace(),
-                ws.id
-            ))
-        } else {
-            st("preparing the workspace's writable layer")(s)
-        }
-    })?;
+                    ws.id,
+                    conn.namespace(),
+                    ws.id
+                ))
+            } else {
+                st("preparing the workspace's writable layer")(s)
+            }
+        })?;
     let network = match ws.network {
         Network::Bridge => "bridge",
         Network::Host => "host",
@@ -84,15 +99,26 @@ async fn create_in_lease(
             (LABEL_NETWORK.to_string(), network.to_string()),
         ]),
         image: ws.image.to_string(),
-        runtime: Some(CdRuntime { name: RUNC.into(), options: None }),
-        spec: Some(prost_types::Any { type_url: SPEC_TYPE.into(), value: spec.to_string().into_bytes() }),
+        runtime: Some(CdRuntime {
+            name: RUNC.into(),
+            options: None,
+        }),
+        spec: Some(prost_types::Any {
+            type_url: SPEC_TYPE.into(),
+            value: spec.to_string().into_bytes(),
+        }),
         snapshotter: SNAPSHOTTER.into(),
         snapshot_key: ws.id.clone(),
         ..Default::default()
     };
     let created = conn
         .containers()
-        .create(conn.leased(CreateContainerRequest { container: Some(container) }, lease))
+        .create(conn.leased(
+            CreateContainerRequest {
+                container: Some(container),
+            },
+            lease,
+        ))
         .await;
     if let Err(s) = created {
         remove_snapshot(conn, &ws.id).await;
@@ -103,21 +129,32 @@ async fn create_in_lease(
 
 /// Starts the task with its output in the log file, then joins the network.
 pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, RuntimeError> {
-    let container = get(conn, id).await?.ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
+    let container = get(conn, id)
+        .await?
+        .ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
     if let Some(task) = task(conn, id).await? {
         if task.status == TaskStatus::Running as i32 {
-            return Err(RuntimeError::conflict(format!("workspace {id} is already running")));
+            return Err(RuntimeError::conflict(format!(
+                "workspace {id} is already running"
+            )));
         }
         delete_task(conn, id).await?;
     }
     let rootfs = conn
         .snapshots()
-        .mounts(conn.req(MountsRequest { snapshotter: SNAPSHOTTER.into(), key: container.snapshot_key.clone() }))
+        .mounts(conn.req(MountsRequest {
+            snapshotter: SNAPSHOTTER.into(),
+            key: container.snapshot_key.clone(),
+        }))
         .await
         .map_err(st("reading the writable layer's mounts"))?
         .into_inner()
         .mounts;
-    let log = container.labels.get(LABEL_LOG).map(|p| format!("file://{p}")).unwrap_or_default();
+    let log = container
+        .labels
+        .get(LABEL_LOG)
+        .map(|p| format!("file://{p}"))
+        .unwrap_or_default();
     if let Some(p) = container.labels.get(LABEL_LOG) {
         if let Some(dir) = std::path::Path::new(p).parent() {
             let _ = std::fs::create_dir_all(dir);
@@ -130,8 +167,21 @@ pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, Runt
         stderr: log,
         ..Default::default()
     };
-    let pid = conn.tasks().create(conn.req(create)).await.map_err(st("creating task"))?.into_inner().pid;
-    if let Err(s) = conn.tasks().start(conn.req(StartRequest { container_id: id.into(), exec_id: String::new() })).await {
+    let pid = conn
+        .tasks()
+        .create(conn.req(create))
+        .await
+        .map_err(st("creating task"))?
+        .into_inner()
+        .pid;
+    if let Err(s) = conn
+        .tasks()
+        .start(conn.req(StartRequest {
+            container_id: id.into(),
+            exec_id: String::new(),
+        }))
+        .await
+    {
         let _ = delete_task(conn, id).await;
         return Err(st("starting task")(s));
     }
@@ -154,8 +204,15 @@ pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, Runt
 }
 
 /// Stops the task if one runs; releases its network address first (the namespace is still there).
-pub async fn stop(conn: &Conn, cni: Option<&Cni>, id: &str, grace: Duration) -> Result<(), RuntimeError> {
-    let Some(task) = task(conn, id).await? else { return Ok(()) };
+pub async fn stop(
+    conn: &Conn,
+    cni: Option<&Cni>,
+    id: &str,
+    grace: Duration,
+) -> Result<(), RuntimeError> {
+    let Some(task) = task(conn, id).await? else {
+        return Ok(());
+    };
     if task.status == TaskStatus::Running as i32 || task.status == TaskStatus::Paused as i32 {
         if let Some(cni) = cni {
             if let Err(e) = cni.detach(&network_id(conn, id), Some(task.pid)).await {
@@ -173,7 +230,12 @@ async fn kill_and_wait(conn: &Conn, id: &str, grace: Duration) -> Result<(), Run
         let conn = conn.clone();
         let id = id.to_string();
         tokio::spawn(async move {
-            conn.tasks().wait(conn.req(WaitRequest { container_id: id, exec_id: String::new() })).await
+            conn.tasks()
+                .wait(conn.req(WaitRequest {
+                    container_id: id,
+                    exec_id: String::new(),
+                }))
+                .await
         })
     };
     let abort = wait.abort_handle();
@@ -188,19 +250,29 @@ async fn kill_and_wait(conn: &Conn, id: &str, grace: Duration) -> Result<(), Run
     kill(conn, id, libc::SIGKILL as u32, true).await?;
     let waited = tokio::time::timeout(
         Duration::from_secs(10),
-        conn.tasks().wait(conn.req(WaitRequest { container_id: id.into(), exec_id: String::new() })),
+        conn.tasks().wait(conn.req(WaitRequest {
+            container_id: id.into(),
+            exec_id: String::new(),
+        })),
     )
     .await;
     match waited {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(s)) if is_not_found(&s) => Ok(()),
         Ok(Err(s)) => Err(st("waiting for the task to exit")(s)),
-        Err(_) => Err(RuntimeError::internal(format!("task {id} did not exit 10 s after SIGKILL"))),
+        Err(_) => Err(RuntimeError::internal(format!(
+            "task {id} did not exit 10 s after SIGKILL"
+        ))),
     }
 }
 
 async fn kill(conn: &Conn, id: &str, signal: u32, all: bool) -> Result<(), RuntimeError> {
-    let req = KillRequest { container_id: id.into(), exec_id: String::new(), signal, all };
+    let req = KillRequest {
+        container_id: id.into(),
+        exec_id: String::new(),
+        signal,
+        all,
+    };
     match conn.tasks().kill(conn.req(req)).await {
         Ok(_) => Ok(()),
         Err(s) if is_not_found(&s) => Ok(()),
@@ -209,7 +281,13 @@ async fn kill(conn: &Conn, id: &str, signal: u32, all: bool) -> Result<(), Runti
 }
 
 pub(crate) async fn delete_task(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
-    match conn.tasks().delete(conn.req(DeleteTaskRequest { container_id: id.into() })).await {
+    match conn
+        .tasks()
+        .delete(conn.req(DeleteTaskRequest {
+            container_id: id.into(),
+        }))
+        .await
+    {
         Ok(_) => Ok(()),
         Err(s) if is_not_found(&s) => Ok(()),
         Err(s) => Err(st("deleting task")(s)),
@@ -222,7 +300,11 @@ pub async fn delete(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<(), Runt
     if let Some(cni) = cni {
         let _ = cni.detach(&network_id(conn, id), None).await;
     }
-    match conn.containers().delete(conn.req(DeleteContainerRequest { id: id.into() })).await {
+    match conn
+        .containers()
+        .delete(conn.req(DeleteContainerRequest { id: id.into() }))
+        .await
+    {
         Ok(_) => {}
         Err(s) if is_not_found(&s) => {}
         Err(s) => return Err(st("deleting container")(s)),
@@ -233,7 +315,10 @@ pub async fn delete(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<(), Runt
 }
 
 async fn remove_snapshot(conn: &Conn, key: &str) {
-    let req = RemoveSnapshotRequest { snapshotter: SNAPSHOTTER.into(), key: key.into() };
+    let req = RemoveSnapshotRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        key: key.into(),
+    };
     if let Err(s) = conn.snapshots().remove(conn.req(req)).await {
         if !is_not_found(&s) {
             tracing::warn!(key, error = %s.message(), "removing snapshot failed");
@@ -247,22 +332,39 @@ fn network_id(conn: &Conn, id: &str) -> String {
 }
 
 pub async fn get(conn: &Conn, id: &str) -> Result<Option<Container>, RuntimeError> {
-    match conn.containers().get(conn.req(GetContainerRequest { id: id.into() })).await {
+    match conn
+        .containers()
+        .get(conn.req(GetContainerRequest { id: id.into() }))
+        .await
+    {
         Ok(r) => Ok(r.into_inner().container),
         Err(s) if is_not_found(&s) => Ok(None),
         Err(s) => Err(st("reading container")(s)),
     }
 }
 
-async fn task(conn: &Conn, id: &str) -> Result<Option<containerd_client::types::v1::Process>, RuntimeError> {
-    match conn.tasks().get(conn.req(GetRequest { container_id: id.into(), exec_id: String::new() })).await {
+async fn task(
+    conn: &Conn,
+    id: &str,
+) -> Result<Option<containerd_client::types::v1::Process>, RuntimeError> {
+    match conn
+        .tasks()
+        .get(conn.req(GetRequest {
+            container_id: id.into(),
+            exec_id: String::new(),
+        }))
+        .await
+    {
         Ok(r) => Ok(r.into_inner().process),
         Err(s) if is_not_found(&s) => Ok(None),
         Err(s) => Err(st("reading task")(s)),
     }
 }
 
-fn to_status(c: &Container, task: Option<&containerd_client::types::v1::Process>) -> ContainerStatus {
+fn to_status(
+    c: &Container,
+    task: Option<&containerd_client::types::v1::Process>,
+) -> ContainerStatus {
     let running = task.is_some_and(|t| t.status == TaskStatus::Running as i32);
     ContainerStatus {
         id: c.id.clone(),
@@ -274,7 +376,9 @@ fn to_status(c: &Container, task: Option<&containerd_client::types::v1::Process>
 }
 
 pub async fn status(conn: &Conn, id: &str) -> Result<ContainerStatus, RuntimeError> {
-    let c = get(conn, id).await?.ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
+    let c = get(conn, id)
+        .await?
+        .ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
     let t = task(conn, id).await?;
     Ok(to_status(&c, t.as_ref()))
 }
@@ -283,14 +387,18 @@ pub async fn list(conn: &Conn) -> Result<Vec<ContainerStatus>, RuntimeError> {
     let filter = format!("labels.\"{LABEL_WORKSPACE}\"==1");
     let containers = conn
         .containers()
-        .list(conn.req(ListContainersRequest { filters: vec![filter] }))
+        .list(conn.req(ListContainersRequest {
+            filters: vec![filter],
+        }))
         .await
         .map_err(st("listing containers"))?
         .into_inner()
         .containers;
     let tasks = conn
         .tasks()
-        .list(conn.req(ListTasksRequest { filter: String::new() }))
+        .list(conn.req(ListTasksRequest {
+            filter: String::new(),
+        }))
         .await
         .map_err(st("listing tasks"))?
         .into_inner()
@@ -298,6 +406,13 @@ pub async fn list(conn: &Conn) -> Result<Vec<ContainerStatus>, RuntimeError> {
     Ok(containers
         .iter()
         // containerd 1.6 fills only `id` (the container id) in listed tasks.
-        .map(|c| to_status(c, tasks.iter().find(|t| t.id == c.id || t.container_id == c.id)))
+        .map(|c| {
+            to_status(
+                c,
+                tasks
+                    .iter()
+                    .find(|t| t.id == c.id || t.container_id == c.id),
+            )
+        })
         .collect())
 }

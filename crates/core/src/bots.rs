@@ -29,20 +29,32 @@ impl Berth {
 
     pub fn create_bot(&self, name: &str) -> Result<BotSummary> {
         validate_bot_name(name)?;
-        let row = self.inner.store.create_bot(name).map_err(|e| match e.kind() {
-            berth_store::StoreErrorKind::AlreadyExists => Error::new(
-                crate::model::ErrorCode::AlreadyExists,
-                format!("a bot named {name:?} already exists"),
-            ),
-            _ => e.into(),
-        })?;
+        let row = self
+            .inner
+            .store
+            .create_bot(name)
+            .map_err(|e| match e.kind() {
+                berth_store::StoreErrorKind::AlreadyExists => Error::new(
+                    crate::model::ErrorCode::AlreadyExists,
+                    format!("a bot named {name:?} already exists"),
+                ),
+                _ => e.into(),
+            })?;
         self.event(name, "bot-created", format!("bot {name} created"));
         self.notify(name, WorkspaceState::Absent);
-        Ok(BotSummary { name: row.name, state: WorkspaceState::Absent, image: None, created_at: row.created_at })
+        Ok(BotSummary {
+            name: row.name,
+            state: WorkspaceState::Absent,
+            image: None,
+            created_at: row.created_at,
+        })
     }
 
     pub(crate) fn require_bot(&self, name: &str) -> Result<berth_store::BotRow> {
-        self.inner.store.get_bot(name)?.ok_or_else(|| Error::not_found(format!("no bot named {name:?}")))
+        self.inner
+            .store
+            .get_bot(name)?
+            .ok_or_else(|| Error::not_found(format!("no bot named {name:?}")))
     }
 
     /// Renames a bot. Its workspace keeps its container id, so a running workspace is untouched.
@@ -50,7 +62,9 @@ impl Berth {
         validate_bot_name(new_name)?;
         self.require_bot(name)?;
         if self.is_creating(name) {
-            return Err(Error::conflict(format!("{name} is being created; rename it afterwards")));
+            return Err(Error::conflict(format!(
+                "{name} is being created; rename it afterwards"
+            )));
         }
         self.inner.store.rename_bot(name, new_name)?;
         self.event(new_name, "bot-renamed", format!("renamed from {name}"));
@@ -78,7 +92,11 @@ impl Berth {
             .store
             .list_events(bot, 200)?
             .into_iter()
-            .map(|e| ActivityEntry { at: e.at, kind: e.kind, message: e.message })
+            .map(|e| ActivityEntry {
+                at: e.at,
+                kind: e.kind,
+                message: e.message,
+            })
             .collect())
     }
 

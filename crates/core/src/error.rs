@@ -16,7 +16,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(code: ErrorCode, message: impl fmt::Display) -> Self {
-        Self { code, message: message.to_string() }
+        Self {
+            code,
+            message: message.to_string(),
+        }
     }
     pub fn invalid(m: impl fmt::Display) -> Self {
         Self::new(ErrorCode::InvalidArgument, m)
@@ -37,11 +40,17 @@ impl Error {
         Self::new(ErrorCode::Cancelled, "cancelled")
     }
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { code: self.code, message: self.message.clone() }
+        ErrorBody {
+            code: self.code,
+            message: self.message.clone(),
+        }
     }
     /// Prefixes what was being done, keeping the code.
     pub fn context(self, what: impl fmt::Display) -> Self {
-        Self { code: self.code, message: format!("{what}: {}", self.message) }
+        Self {
+            code: self.code,
+            message: format!("{what}: {}", self.message),
+        }
     }
 }
 

@@ -20,7 +20,9 @@ impl Berth {
         }
         let info = self.info(bot).await?;
         if info.state != crate::model::WorkspaceState::Running {
-            return Err(Error::conflict(format!("{bot}'s workspace is not running; start it first")));
+            return Err(Error::conflict(format!(
+                "{bot}'s workspace is not running; start it first"
+            )));
         }
         let id = info.container_id.unwrap_or_default();
         let client = BridgeClient::connect(&self.inner.paths.bridge_socket(&id)).await?;

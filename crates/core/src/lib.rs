@@ -89,7 +89,8 @@ impl Berth {
         };
         if !berth.connect().await {
             let s = berth.settings()?;
-            let wants_managed = s.managed_containerd && s.containerd_socket == berth.managed_socket().display().to_string();
+            let wants_managed = s.managed_containerd
+                && s.containerd_socket == berth.managed_socket().display().to_string();
             if wants_managed && managed::can_manage() {
                 if let Err(e) = berth.start_managed_containerd().await {
                     tracing::warn!(error = %e, "starting Berth's own containerd");
@@ -132,7 +133,13 @@ impl Berth {
         if let Some(rt) = self.inner.runtime.read().unwrap().clone() {
             return Ok(rt);
         }
-        let why = self.inner.runtime_error.read().unwrap().clone().unwrap_or_default();
+        let why = self
+            .inner
+            .runtime_error
+            .read()
+            .unwrap()
+            .clone()
+            .unwrap_or_default();
         Err(Error::unavailable(format!(
             "containerd is not connected ({why}); start it (`sudo systemctl start containerd`) \
              or set its socket in Settings"
@@ -145,7 +152,10 @@ impl Berth {
     }
 
     fn notify(&self, bot: &str, state: model::WorkspaceState) {
-        let _ = self.inner.changes.send(WorkspaceChanged { bot: bot.to_string(), state });
+        let _ = self.inner.changes.send(WorkspaceChanged {
+            bot: bot.to_string(),
+            state,
+        });
     }
 
     fn event(&self, bot: &str, kind: &str, message: impl AsRef<str>) {
@@ -155,7 +165,13 @@ impl Berth {
     }
 
     fn lock_for(&self, bot: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.inner.locks.lock().unwrap().entry(bot.to_string()).or_default().clone()
+        self.inner
+            .locks
+            .lock()
+            .unwrap()
+            .entry(bot.to_string())
+            .or_default()
+            .clone()
     }
 
     pub fn paths(&self) -> &Paths {

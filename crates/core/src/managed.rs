@@ -31,16 +31,23 @@ impl Berth {
         if self.inner.runtime.read().unwrap().is_none() {
             self.connect().await;
         }
-        let s = self.settings().unwrap_or_else(|_| crate::settings::defaults());
+        let s = self
+            .settings()
+            .unwrap_or_else(|_| crate::settings::defaults());
         let rt = self.inner.runtime.read().unwrap().clone();
         let (version, error, bridge) = match rt {
             Some(rt) => match rt.version().await {
                 Ok(v) => (Some(v), None, rt.capabilities().bridge_network),
                 Err(e) => (None, Some(e.message), false),
             },
-            None => (None, self.inner.runtime_error.read().unwrap().clone(), false),
+            None => (
+                None,
+                self.inner.runtime_error.read().unwrap().clone(),
+                false,
+            ),
         };
-        let managed = s.managed_containerd && s.containerd_socket == self.managed_socket().display().to_string();
+        let managed = s.managed_containerd
+            && s.containerd_socket == self.managed_socket().display().to_string();
         SystemStatus {
             connected: version.is_some(),
             socket: s.containerd_socket,
@@ -49,7 +56,11 @@ impl Berth {
             error,
             can_manage: can_manage(),
             managed,
-            network: if bridge { NetworkMode::Cni } else { NetworkMode::Host },
+            network: if bridge {
+                NetworkMode::Cni
+            } else {
+                NetworkMode::Host
+            },
         }
     }
 
@@ -88,14 +99,26 @@ impl Berth {
     }
 
     pub fn managed_socket(&self) -> PathBuf {
-        self.inner.paths.managed_containerd_dir().join("containerd.sock")
+        self.inner
+            .paths
+            .managed_containerd_dir()
+            .join("containerd.sock")
     }
 
     /// Stops Berth's own containerd (SIGTERM; workspaces keep running in their shims).
     pub fn stop_managed_containerd(&self) -> Result<bool> {
-        let pid_file = self.inner.paths.managed_containerd_dir().join("containerd.pid");
-        let Ok(pid) = std::fs::read_to_string(&pid_file) else { return Ok(false) };
-        let pid: i32 = pid.trim().parse().map_err(|_| Error::internal("corrupt containerd.pid"))?;
+        let pid_file = self
+            .inner
+            .paths
+            .managed_containerd_dir()
+            .join("containerd.pid");
+        let Ok(pid) = std::fs::read_to_string(&pid_file) else {
+            return Ok(false);
+        };
+        let pid: i32 = pid
+            .trim()
+            .parse()
+            .map_err(|_| Error::internal("corrupt containerd.pid"))?;
         let _ = std::fs::remove_file(&pid_file);
         Ok(unsafe { libc::kill(pid, libc::SIGTERM) } == 0)
     }
@@ -119,8 +142,14 @@ fn spawn(dir: &std::path::Path) -> Result<()> {
     );
     std::fs::write(&config, body).map_err(io)?;
     let log = std::fs::File::create(dir.join("containerd.log")).map_err(io)?;
-    let mut cmd = Command::new(containerd_binary().ok_or_else(|| Error::internal("containerd binary vanished"))?);
-    cmd.arg("--config").arg(&config).stdin(Stdio::null()).stdout(log.try_clone().map_err(io)?).stderr(log);
+    let mut cmd = Command::new(
+        containerd_binary().ok_or_else(|| Error::internal("containerd binary vanished"))?,
+    );
+    cmd.arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(io)?)
+        .stderr(log);
     // Its own session: the daemon must not die with the terminal or window that started it.
     use std::os::unix::process::CommandExt;
     unsafe {

@@ -140,17 +140,26 @@ pub struct PullProgress {
 #[serde(tag = "phase", rename_all = "camelCase")]
 #[ts(export)]
 pub enum CreateEvent {
-    Resolving { image: String },
+    Resolving {
+        image: String,
+    },
     Pulling(PullProgress),
     #[serde(rename_all = "camelCase")]
-    Unpacking { layer: u32, layers: u32 },
+    Unpacking {
+        layer: u32,
+        layers: u32,
+    },
     Creating,
     Starting,
     WaitingBridge,
     /// Kept data is being restored into `/data` (issue 6).
     Restoring,
-    Complete { info: WorkspaceInfo },
-    Failed { error: ErrorBody },
+    Complete {
+        info: WorkspaceInfo,
+    },
+    Failed {
+        error: ErrorBody,
+    },
 }
 
 /// The closed set of error kinds the UI and CLI branch on.

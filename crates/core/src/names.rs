@@ -6,7 +6,9 @@ use crate::{Error, Result};
 pub fn validate_bot_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-')
         && !name.ends_with('-');
     if ok {
@@ -32,7 +34,17 @@ mod tests {
         for ok in ["my-bot", "a", "b0t", &"x".repeat(63)] {
             validate_bot_name(ok).unwrap();
         }
-        for bad in ["", "-a", "a-", "My", "a_b", "a/b", "../x", "a b", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "My",
+            "a_b",
+            "a/b",
+            "../x",
+            "a b",
+            &"x".repeat(64),
+        ] {
             assert!(validate_bot_name(bad).is_err(), "{bad:?} accepted");
         }
     }

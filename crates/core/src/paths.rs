@@ -13,7 +13,9 @@ pub struct Paths {
 
 impl Paths {
     pub fn new(data_dir: &Path) -> Self {
-        Self { data_dir: data_dir.to_path_buf() }
+        Self {
+            data_dir: data_dir.to_path_buf(),
+        }
     }
     pub fn database(&self) -> PathBuf {
         self.data_dir.join("berth.db")
@@ -30,7 +32,9 @@ impl Paths {
         self.socket_dir(container_id).join("bridge.sock")
     }
     pub fn log_file(&self, container_id: &str) -> PathBuf {
-        self.data_dir.join("logs").join(format!("{container_id}.log"))
+        self.data_dir
+            .join("logs")
+            .join(format!("{container_id}.log"))
     }
     /// Files Berth generates for containers (resolv.conf).
     pub fn net_dir(&self) -> PathBuf {
@@ -46,7 +50,9 @@ pub fn default_data_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(x).join("berth");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"));
     home.join(".local/share/berth")
 }
 
@@ -65,13 +71,17 @@ pub fn find_bridge_binary(explicit: Option<&Path>) -> Option<PathBuf> {
     candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bridge/berth-bridge"));
     // A dynamically linked build (e.g. `target/debug/berth-bridge` from `cargo test`) cannot run
     // in an image without the host's loader, so only static binaries qualify.
-    candidates.into_iter().find(|p| p.is_file() && is_static_elf(p))
+    candidates
+        .into_iter()
+        .find(|p| p.is_file() && is_static_elf(p))
 }
 
 /// True for an ELF executable without a program interpreter (statically linked).
 fn is_static_elf(path: &Path) -> bool {
     use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
     let mut header = [0u8; 64];
     if f.read_exact(&mut header).is_err() || &header[..4] != b"\x7fELF" || header[4] != 2 {
         return false; // not a 64-bit ELF
@@ -81,7 +91,9 @@ fn is_static_elf(path: &Path) -> bool {
     let (phentsize, phnum) = (u16_at(54), u16_at(56));
     for i in 0..phnum {
         let mut kind = [0u8; 4];
-        if f.seek(SeekFrom::Start(phoff + i * phentsize)).is_err() || f.read_exact(&mut kind).is_err() {
+        if f.seek(SeekFrom::Start(phoff + i * phentsize)).is_err()
+            || f.read_exact(&mut kind).is_err()
+        {
             return false;
         }
         if u32::from_le_bytes(kind) == 3 {
@@ -100,15 +112,27 @@ pub fn install_bridge(paths: &Paths, source: &Path) -> Result<()> {
     let target = dir.join("bridge");
     let stamp_file = dir.join(".bridge-source");
     let meta = std::fs::metadata(source).map_err(io("reading the bridge binary"))?;
-    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
-    let stamp = format!("{}\n{}\n{}\n", source.display(), meta.len(), mtime.as_nanos());
-    if target.is_file() && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    let stamp = format!(
+        "{}\n{}\n{}\n",
+        source.display(),
+        meta.len(),
+        mtime.as_nanos()
+    );
+    if target.is_file()
+        && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str())
+    {
         return Ok(());
     }
     let tmp = dir.join(".bridge.tmp");
     std::fs::copy(source, &tmp).map_err(io("copying the bridge binary"))?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(io("chmod bridge"))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
+        .map_err(io("chmod bridge"))?;
     std::fs::rename(&tmp, &target).map_err(io("installing the bridge binary"))?;
     std::fs::write(&stamp_file, stamp).map_err(io("writing the bridge stamp"))?;
     Ok(())
@@ -139,7 +163,10 @@ mod tests {
 
     #[test]
     fn tells_static_from_dynamic_binaries() {
-        assert!(!super::is_static_elf(std::path::Path::new("/bin/sh")), "/bin/sh is dynamic");
+        assert!(
+            !super::is_static_elf(std::path::Path::new("/bin/sh")),
+            "/bin/sh is dynamic"
+        );
         let busybox = std::path::Path::new("/bin/busybox");
         if busybox.exists() {
             assert!(super::is_static_elf(busybox), "busybox-static is static");

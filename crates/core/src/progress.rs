@@ -28,8 +28,17 @@ struct State {
 
 impl<'a> Aggregator<'a> {
     pub fn new(emit: &'a (dyn Fn(CreateEvent) + Send + Sync)) -> Self {
-        let state = State { image: String::new(), layers: vec![], samples: vec![], last_emit: None, unpacking: false };
-        Self { emit, state: Mutex::new(state) }
+        let state = State {
+            image: String::new(),
+            layers: vec![],
+            samples: vec![],
+            last_emit: None,
+            unpacking: false,
+        };
+        Self {
+            emit,
+            state: Mutex::new(state),
+        }
     }
 }
 
@@ -41,7 +50,12 @@ impl PullSink for Aggregator<'_> {
                 s.image = image;
                 s.layers = layers
                     .into_iter()
-                    .map(|(digest, total)| LayerProgress { digest, total, done: 0, status: LayerStatus::Waiting })
+                    .map(|(digest, total)| LayerProgress {
+                        digest,
+                        total,
+                        done: 0,
+                        status: LayerStatus::Waiting,
+                    })
                     .collect();
                 true
             }
@@ -55,7 +69,11 @@ impl PullSink for Aggregator<'_> {
             PullEvent::LayerDone { digest, existed } => {
                 if let Some(l) = s.layers.iter_mut().find(|l| l.digest == digest) {
                     l.done = l.total;
-                    l.status = if existed { LayerStatus::Exists } else { LayerStatus::Done };
+                    l.status = if existed {
+                        LayerStatus::Exists
+                    } else {
+                        LayerStatus::Done
+                    };
                 }
                 true
             }
@@ -85,14 +103,23 @@ impl PullSink for Aggregator<'_> {
 fn snapshot(s: &mut State) -> PullProgress {
     let total: u64 = s.layers.iter().map(|l| l.total).sum();
     // Layers that already existed took no time: they do not count towards speed.
-    let fetched: u64 = s.layers.iter().filter(|l| l.status != LayerStatus::Exists).map(|l| l.done).sum();
+    let fetched: u64 = s
+        .layers
+        .iter()
+        .filter(|l| l.status != LayerStatus::Exists)
+        .map(|l| l.done)
+        .sum();
     let done: u64 = s.layers.iter().map(|l| l.done).sum();
     let now = Instant::now();
     s.samples.push((now, fetched));
     s.samples.retain(|(t, _)| now - *t <= SPEED_WINDOW);
     let (t0, b0) = s.samples[0];
     let secs = (now - t0).as_secs_f64();
-    let speed = if secs > 0.2 { ((fetched - b0) as f64 / secs) as u64 } else { 0 };
+    let speed = if secs > 0.2 {
+        ((fetched - b0) as f64 / secs) as u64
+    } else {
+        0
+    };
     let eta = (speed > 0).then(|| (total - done).div_ceil(speed));
     PullProgress {
         image: s.image.clone(),
@@ -113,14 +140,32 @@ mod tests {
         let events = Mutex::new(vec![]);
         let emit = |e: CreateEvent| events.lock().unwrap().push(e);
         let agg = Aggregator::new(&emit);
-        agg.event(PullEvent::Resolved { image: "x".into(), layers: vec![("a".into(), 100), ("b".into(), 50)] });
-        agg.event(PullEvent::LayerDone { digest: "b".into(), existed: true });
+        agg.event(PullEvent::Resolved {
+            image: "x".into(),
+            layers: vec![("a".into(), 100), ("b".into(), 50)],
+        });
+        agg.event(PullEvent::LayerDone {
+            digest: "b".into(),
+            existed: true,
+        });
         for done in [10, 60, 40, 100] {
-            agg.event(PullEvent::Downloading { digest: "a".into(), done });
+            agg.event(PullEvent::Downloading {
+                digest: "a".into(),
+                done,
+            });
         }
-        agg.event(PullEvent::LayerDone { digest: "a".into(), existed: false });
-        agg.event(PullEvent::Unpacking { layer: 1, layers: 2 });
-        agg.event(PullEvent::Downloading { digest: "a".into(), done: 100 });
+        agg.event(PullEvent::LayerDone {
+            digest: "a".into(),
+            existed: false,
+        });
+        agg.event(PullEvent::Unpacking {
+            layer: 1,
+            layers: 2,
+        });
+        agg.event(PullEvent::Downloading {
+            digest: "a".into(),
+            done: 100,
+        });
         let events = events.into_inner().unwrap();
         let mut last = 0;
         let mut seen_unpack = false;
@@ -137,7 +182,9 @@ mod tests {
             }
         }
         assert_eq!(last, 150);
-        let CreateEvent::Pulling(p) = &events[events.len() - 2] else { panic!() };
+        let CreateEvent::Pulling(p) = &events[events.len() - 2] else {
+            panic!()
+        };
         assert_eq!(p.layers[0].status, LayerStatus::Done);
         assert_eq!(p.layers[1].status, LayerStatus::Exists);
     }

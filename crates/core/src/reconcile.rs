@@ -24,7 +24,11 @@ impl Berth {
             let actual = match live.iter().find(|c| c.id == w.container_id) {
                 None => {
                     store.delete_workspace(&w.bot)?;
-                    self.event(&w.bot, "vanished", format!("container {} no longer exists", w.container_id));
+                    self.event(
+                        &w.bot,
+                        "vanished",
+                        format!("container {} no longer exists", w.container_id),
+                    );
                     self.notify(&w.bot, WorkspaceState::Absent);
                     continue;
                 }
@@ -38,7 +42,11 @@ impl Berth {
         }
         for c in &live {
             let Some(bot) = &c.bot else { continue };
-            if store.list_workspaces()?.iter().any(|w| w.container_id == c.id) {
+            if store
+                .list_workspaces()?
+                .iter()
+                .any(|w| w.container_id == c.id)
+            {
                 continue;
             }
             if crate::validate_bot_name(bot).is_err() {
@@ -59,7 +67,9 @@ impl Berth {
     /// Follows the runtime's events in the background until the runtime is replaced.
     pub(crate) fn follow_events(&self, rt: Arc<dyn Runtime>) {
         let me = self.clone();
-        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         handle.spawn(async move {
             let mut events = rt.events();
             while let Some(event) = events.next().await {
@@ -78,19 +88,30 @@ impl Berth {
         let id = match event {
             RuntimeEvent::Resynced => return self.reconcile().await,
             RuntimeEvent::TaskStarted { id } | RuntimeEvent::ContainerDeleted { id } => id,
-            RuntimeEvent::TaskExited { ref id, exit_status } => {
+            RuntimeEvent::TaskExited {
+                ref id,
+                exit_status,
+            } => {
                 if let Some(w) = self.row_by_container(id)? {
                     if !self.is_creating(&w.bot) && w.state == "running" {
-                        self.event(&w.bot, "exited", format!("workspace stopped (exit status {exit_status})"));
+                        self.event(
+                            &w.bot,
+                            "exited",
+                            format!("workspace stopped (exit status {exit_status})"),
+                        );
                     }
                 }
                 id.clone()
             }
         };
-        let Some(w) = self.row_by_container(&id)? else { return Ok(()) };
+        let Some(w) = self.row_by_container(&id)? else {
+            return Ok(());
+        };
         // A lifecycle operation in progress sets the state itself when it ends.
         let lock = self.lock_for(&w.bot);
-        let Ok(_held) = lock.try_lock() else { return Ok(()) };
+        let Ok(_held) = lock.try_lock() else {
+            return Ok(());
+        };
         let rt = self.runtime()?;
         let actual = match rt.status(&id).await {
             Ok(s) if s.running => WorkspaceState::Running,
@@ -109,6 +130,11 @@ impl Berth {
     }
 
     fn row_by_container(&self, id: &str) -> Result<Option<berth_store::WorkspaceRow>> {
-        Ok(self.inner.store.list_workspaces()?.into_iter().find(|w| w.container_id == id))
+        Ok(self
+            .inner
+            .store
+            .list_workspaces()?
+            .into_iter()
+            .find(|w| w.container_id == id))
     }
 }

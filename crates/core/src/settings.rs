@@ -36,12 +36,18 @@ pub fn load(store: &berth_store::Store) -> Result<Settings> {
 
 fn validate(s: &Settings) -> Result<()> {
     if !s.containerd_socket.starts_with('/') {
-        return Err(Error::invalid("the containerd socket must be an absolute path"));
+        return Err(Error::invalid(
+            "the containerd socket must be an absolute path",
+        ));
     }
     let ns_ok = !s.namespace.is_empty()
-        && s.namespace.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._".contains(c));
+        && s.namespace
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._".contains(c));
     if !ns_ok {
-        return Err(Error::invalid("the namespace must be lower-case letters, digits, '-', '.', '_'"));
+        return Err(Error::invalid(
+            "the namespace must be lower-case letters, digits, '-', '.', '_'",
+        ));
     }
     ImageRef::parse(&s.default_image).map_err(|e| Error::invalid(format!("default image: {e}")))?;
     Ok(())
@@ -58,7 +64,14 @@ impl Berth {
         store.set_setting("default_image", &new.default_image)?;
         let policy = serde_json::to_value(new.pull_policy).map_err(Error::internal)?;
         store.set_setting("pull_policy", policy.as_str().unwrap_or("if-not-present"))?;
-        store.set_setting("managed_containerd", if new.managed_containerd { "true" } else { "false" })?;
+        store.set_setting(
+            "managed_containerd",
+            if new.managed_containerd {
+                "true"
+            } else {
+                "false"
+            },
+        )?;
         if old.containerd_socket != new.containerd_socket || old.namespace != new.namespace {
             self.connect().await;
         }

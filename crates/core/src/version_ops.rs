@@ -13,7 +13,8 @@ use berth_store::VersionRow;
 
 use crate::model::{ErrorCode, WorkspaceState};
 use crate::versions::{
-    VersionChangeKind, VersionFileChange, RollbackResult, VersionChanges, VersionInfo, VersionList, VersionSource,
+    RollbackResult, VersionChangeKind, VersionChanges, VersionFileChange, VersionInfo, VersionList,
+    VersionSource,
 };
 use crate::{Berth, Error, Result};
 
@@ -31,7 +32,9 @@ impl Berth {
         if !rt.capabilities().native_versions {
             return Ok(VersionList {
                 available: false,
-                unavailable_reason: Some("this container backend has no native snapshots yet".into()),
+                unavailable_reason: Some(
+                    "this container backend has no native snapshots yet".into(),
+                ),
                 current: None,
                 unsaved_bytes: None,
                 versions: vec![],
@@ -52,9 +55,19 @@ impl Berth {
         let t0 = Instant::now();
         let was_running = self.stop_for_commit(&*rt, bot, &w.container_id).await?;
         let t1 = Instant::now();
-        let saved = self.commit(&*rt, bot, &w.container_id, name.as_deref(), VersionSource::Manual).await;
+        let saved = self
+            .commit(
+                &*rt,
+                bot,
+                &w.container_id,
+                name.as_deref(),
+                VersionSource::Manual,
+            )
+            .await;
         let t2 = Instant::now();
-        let restarted = self.restart_after(&*rt, bot, &w.container_id, was_running).await;
+        let restarted = self
+            .restart_after(&*rt, bot, &w.container_id, was_running)
+            .await;
         let number = saved?;
         restarted?;
         tracing::info!(
@@ -80,27 +93,42 @@ impl Berth {
         let target = self.version_row(bot, version)?;
         let snaps = rt.list_snapshots(&w.container_id).await?;
         if !snaps.iter().any(|s| s.name == target.snapshot) {
-            return Err(Error::conflict(format!("v{version}'s snapshot no longer exists in containerd; it cannot be restored")));
+            return Err(Error::conflict(format!(
+                "v{version}'s snapshot no longer exists in containerd; it cannot be restored"
+            )));
         }
         // Saving an unchanged state would only add a duplicate of the current version.
         let active = current_active(&snaps);
-        let unchanged = active.is_some_and(|a| a.size.is_some_and(|s| s <= EMPTY_LAYER) && a.parent.is_some());
+        let unchanged =
+            active.is_some_and(|a| a.size.is_some_and(|s| s <= EMPTY_LAYER) && a.parent.is_some());
         let t0 = Instant::now();
         let was_running = self.stop_for_commit(&*rt, bot, &w.container_id).await?;
         let t1 = Instant::now();
         let result = async {
             let saved = if save && !unchanged {
                 let name = format!("before rollback to v{version}");
-                Some(self.commit(&*rt, bot, &w.container_id, Some(&name), VersionSource::BeforeRollback).await?)
+                Some(
+                    self.commit(
+                        &*rt,
+                        bot,
+                        &w.container_id,
+                        Some(&name),
+                        VersionSource::BeforeRollback,
+                    )
+                    .await?,
+                )
             } else {
                 None
             };
-            rt.checkout_version(&w.container_id, &target.snapshot).await?;
+            rt.checkout_version(&w.container_id, &target.snapshot)
+                .await?;
             Ok::<_, Error>(saved)
         }
         .await;
         let t2 = Instant::now();
-        let restarted = self.restart_after(&*rt, bot, &w.container_id, was_running).await;
+        let restarted = self
+            .restart_after(&*rt, bot, &w.container_id, was_running)
+            .await;
         let saved = result?;
         restarted?;
         tracing::info!(
@@ -112,22 +140,47 @@ impl Berth {
             restart_ms = t2.elapsed().as_millis() as u64,
             "rolled back"
         );
-        let note = saved.map(|n| format!("; the previous state is v{n}")).unwrap_or_default();
-        self.event(bot, "version-rollback", format!("rolled back to v{version}{note}"));
-        let state = if was_running { WorkspaceState::Running } else { WorkspaceState::Stopped };
-        Ok(RollbackResult { rolled_back_to: version, saved, state })
+        let note = saved
+            .map(|n| format!("; the previous state is v{n}"))
+            .unwrap_or_default();
+        self.event(
+            bot,
+            "version-rollback",
+            format!("rolled back to v{version}{note}"),
+        );
+        let state = if was_running {
+            WorkspaceState::Running
+        } else {
+            WorkspaceState::Stopped
+        };
+        Ok(RollbackResult {
+            rolled_back_to: version,
+            saved,
+            state,
+        })
     }
 
     /// Sets (or with `None` / blank clears) a version's name.
-    pub async fn rename_version(&self, bot: &str, version: u32, name: Option<&str>) -> Result<VersionInfo> {
+    pub async fn rename_version(
+        &self,
+        bot: &str,
+        version: u32,
+        name: Option<&str>,
+    ) -> Result<VersionInfo> {
         let name = clean_name(name)?;
         let lock = self.lock_for(bot);
         let _held = lock.lock().await;
         self.workspace_row_v(bot)?;
         self.version_row(bot, version)?;
-        self.inner.store.rename_version(bot, version, name.as_deref())?;
+        self.inner
+            .store
+            .rename_version(bot, version, name.as_deref())?;
         let label = name.unwrap_or_else(|| format!("Version {version}"));
-        self.event(bot, "version-renamed", format!("v{version} is now called {label:?}"));
+        self.event(
+            bot,
+            "version-renamed",
+            format!("v{version} is now called {label:?}"),
+        );
         drop(_held);
         self.version_info(bot, version).await
     }
@@ -143,7 +196,9 @@ impl Berth {
         if snaps.iter().any(|s| s.name == row.snapshot) {
             let list = build_list(&self.inner.store.list_versions(bot)?, &snaps);
             let v = list.versions.iter().find(|v| v.version == version);
-            let mut on_it: Vec<String> = v.map(|v| v.children.iter().map(|c| format!("v{c}")).collect()).unwrap_or_default();
+            let mut on_it: Vec<String> = v
+                .map(|v| v.children.iter().map(|c| format!("v{c}")).collect())
+                .unwrap_or_default();
             if list.current == Some(version) {
                 on_it.push("the workspace's current state".into());
             }
@@ -152,7 +207,11 @@ impl Berth {
                     "v{version} cannot be deleted because {} build{} on it; delete those first{}",
                     on_it.join(" and "),
                     if on_it.len() == 1 { "s" } else { "" },
-                    if list.current == Some(version) { " or roll back to another version" } else { "" }
+                    if list.current == Some(version) {
+                        " or roll back to another version"
+                    } else {
+                        ""
+                    }
                 )));
             }
             rt.delete_version(&w.container_id, &row.snapshot).await?;
@@ -168,7 +227,9 @@ impl Berth {
         let w = self.workspace_row_v(bot)?;
         let row = self.version_row(bot, version)?;
         if row.missing {
-            return Err(Error::conflict(format!("v{version}'s snapshot no longer exists in containerd")));
+            return Err(Error::conflict(format!(
+                "v{version}'s snapshot no longer exists in containerd"
+            )));
         }
         let started = Instant::now();
         let changes = rt.changes_since(&w.container_id, &row.snapshot).await?;
@@ -186,7 +247,12 @@ impl Berth {
                 size: c.size,
             })
             .collect();
-        Ok(VersionChanges { version, changes, truncated, elapsed_ms: started.elapsed().as_millis() as u64 })
+        Ok(VersionChanges {
+            version,
+            changes,
+            truncated,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
     }
 
     /// containerd is the truth: a version whose snapshot vanished is marked missing (and shown
@@ -215,21 +281,46 @@ impl Berth {
             for r in &rows {
                 let exists = snaps.iter().any(|s| s.name == r.snapshot);
                 if exists == r.missing {
-                    self.inner.store.set_version_missing(&w.bot, r.number, !exists)?;
-                    let what = if exists { "is back" } else { "is missing: its snapshot vanished from containerd" };
+                    self.inner
+                        .store
+                        .set_version_missing(&w.bot, r.number, !exists)?;
+                    let what = if exists {
+                        "is back"
+                    } else {
+                        "is missing: its snapshot vanished from containerd"
+                    };
                     self.event(&w.bot, "version-missing", format!("v{} {what}", r.number));
                 }
             }
             for s in snaps.iter().filter(|s| s.kind == SnapshotKind::Committed) {
                 let Some(number) = s.version() else { continue };
-                if rows.iter().any(|r| r.snapshot == s.name || r.number == number) {
+                if rows
+                    .iter()
+                    .any(|r| r.snapshot == s.name || r.number == number)
+                {
                     continue;
                 }
-                let name = s.labels.get(berth_runtime::LABEL_VERSION_NAME).map(String::as_str);
-                let source = s.labels.get(berth_runtime::LABEL_VERSION_SOURCE).map_or("adopted", String::as_str);
-                let parent = s.parent.as_ref().and_then(|p| snaps.iter().find(|x| &x.name == p)).and_then(SnapshotInfo::version);
-                self.inner.store.add_version(&w.bot, number, name, &s.name, parent, source)?;
-                self.event(&w.bot, "version-adopted", format!("found v{number} in containerd"));
+                let name = s
+                    .labels
+                    .get(berth_runtime::LABEL_VERSION_NAME)
+                    .map(String::as_str);
+                let source = s
+                    .labels
+                    .get(berth_runtime::LABEL_VERSION_SOURCE)
+                    .map_or("adopted", String::as_str);
+                let parent = s
+                    .parent
+                    .as_ref()
+                    .and_then(|p| snaps.iter().find(|x| &x.name == p))
+                    .and_then(SnapshotInfo::version);
+                self.inner
+                    .store
+                    .add_version(&w.bot, number, name, &s.name, parent, source)?;
+                self.event(
+                    &w.bot,
+                    "version-adopted",
+                    format!("found v{number} in containerd"),
+                );
             }
         }
         Ok(())
@@ -240,7 +331,10 @@ impl Berth {
     fn versions_runtime(&self) -> Result<std::sync::Arc<dyn Runtime>> {
         let rt = self.runtime()?;
         if !rt.capabilities().native_versions {
-            return Err(Error::new(ErrorCode::Unsupported, "this container backend has no native snapshots yet"));
+            return Err(Error::new(
+                ErrorCode::Unsupported,
+                "this container backend has no native snapshots yet",
+            ));
         }
         Ok(rt)
     }
@@ -248,7 +342,9 @@ impl Berth {
     fn workspace_row_v(&self, bot: &str) -> Result<berth_store::WorkspaceRow> {
         self.require_bot(bot)?;
         if self.is_creating(bot) {
-            return Err(Error::conflict(format!("{bot}'s workspace is being created")));
+            return Err(Error::conflict(format!(
+                "{bot}'s workspace is being created"
+            )));
         }
         self.inner
             .store
@@ -257,7 +353,10 @@ impl Berth {
     }
 
     fn version_row(&self, bot: &str, version: u32) -> Result<VersionRow> {
-        self.inner.store.get_version(bot, version)?.ok_or_else(|| Error::not_found(format!("{bot} has no version {version}")))
+        self.inner
+            .store
+            .get_version(bot, version)?
+            .ok_or_else(|| Error::not_found(format!("{bot} has no version {version}")))
     }
 
     async fn version_info(&self, bot: &str, version: u32) -> Result<VersionInfo> {
@@ -284,7 +383,13 @@ impl Berth {
     }
 
     /// Starts the task again (when it ran before) and waits for its bridge; records the state.
-    async fn restart_after(&self, rt: &dyn Runtime, bot: &str, id: &str, was_running: bool) -> Result<()> {
+    async fn restart_after(
+        &self,
+        rt: &dyn Runtime,
+        bot: &str,
+        id: &str,
+        was_running: bool,
+    ) -> Result<()> {
         if !was_running {
             self.set_state(bot, WorkspaceState::Stopped, None)?;
             return Ok(());
@@ -297,7 +402,10 @@ impl Berth {
             rt.start(id).await?;
             BridgeClient::wait_ready(&socket, BRIDGE_TIMEOUT)
                 .await
-                .map(|_| ()).map_err(|e| Error::unavailable(format!("the workspace's bridge did not answer: {e}")))
+                .map(|_| ())
+                .map_err(|e| {
+                    Error::unavailable(format!("the workspace's bridge did not answer: {e}"))
+                })
         }
         .await;
         match started {
@@ -310,30 +418,61 @@ impl Berth {
     }
 
     /// Commits the (stopped) writable layer as a new version and records it.
-    async fn commit(&self, rt: &dyn Runtime, bot: &str, id: &str, name: Option<&str>, source: VersionSource) -> Result<u32> {
+    async fn commit(
+        &self,
+        rt: &dyn Runtime,
+        bot: &str,
+        id: &str,
+        name: Option<&str>,
+        source: VersionSource,
+    ) -> Result<u32> {
         let number = self.inner.store.next_version_number(bot)?;
-        let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
         let snapshot = format!("{id}-v{number}-{millis:x}");
         let parent = current_active(&rt.list_snapshots(id).await?)
             .and_then(|a| a.parent.clone())
-            .and_then(|p| self.inner.store.list_versions(bot).ok()?.into_iter().find(|r| r.snapshot == p))
+            .and_then(|p| {
+                self.inner
+                    .store
+                    .list_versions(bot)
+                    .ok()?
+                    .into_iter()
+                    .find(|r| r.snapshot == p)
+            })
             .map(|r| r.number);
-        let labels = VersionLabels { bot: bot.into(), number, name: name.map(str::to_string), source: source.as_str().into() };
+        let labels = VersionLabels {
+            bot: bot.into(),
+            number,
+            name: name.map(str::to_string),
+            source: source.as_str().into(),
+        };
         rt.commit_version(id, &snapshot, &labels).await?;
-        self.inner.store.add_version(bot, number, name, &snapshot, parent, source.as_str())?;
+        self.inner
+            .store
+            .add_version(bot, number, name, &snapshot, parent, source.as_str())?;
         Ok(number)
     }
 }
 
 /// The workspace's writable layer: the newest active snapshot.
 fn current_active(snaps: &[SnapshotInfo]) -> Option<&SnapshotInfo> {
-    snaps.iter().filter(|s| s.kind == SnapshotKind::Active).max_by_key(|s| s.created_at)
+    snaps
+        .iter()
+        .filter(|s| s.kind == SnapshotKind::Active)
+        .max_by_key(|s| s.created_at)
 }
 
 fn clean_name(name: Option<&str>) -> Result<Option<String>> {
-    let Some(n) = name.map(str::trim).filter(|n| !n.is_empty()) else { return Ok(None) };
+    let Some(n) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
     if n.chars().count() > MAX_NAME || n.chars().any(char::is_control) {
-        return Err(Error::invalid(format!("a version name has at most {MAX_NAME} characters and no control characters")));
+        return Err(Error::invalid(format!(
+            "a version name has at most {MAX_NAME} characters and no control characters"
+        )));
     }
     Ok(Some(n.to_string()))
 }
@@ -341,21 +480,32 @@ fn clean_name(name: Option<&str>) -> Result<Option<String>> {
 /// Joins the database's rows with containerd's snapshots: lineage and sizes come from
 /// containerd, names and sources from the database.
 fn build_list(rows: &[VersionRow], snaps: &[SnapshotInfo]) -> VersionList {
-    let by_snapshot: HashMap<&str, u32> = rows.iter().map(|r| (r.snapshot.as_str(), r.number)).collect();
+    let by_snapshot: HashMap<&str, u32> = rows
+        .iter()
+        .map(|r| (r.snapshot.as_str(), r.number))
+        .collect();
     let active = current_active(snaps);
-    let current = active.and_then(|a| a.parent.as_deref()).and_then(|p| by_snapshot.get(p).copied());
+    let current = active
+        .and_then(|a| a.parent.as_deref())
+        .and_then(|p| by_snapshot.get(p).copied());
     let mut versions: Vec<VersionInfo> = rows
         .iter()
         .map(|r| {
             let snap = snaps.iter().find(|s| s.name == r.snapshot);
             let parent = match snap {
-                Some(s) => s.parent.as_deref().and_then(|p| by_snapshot.get(p).copied()),
+                Some(s) => s
+                    .parent
+                    .as_deref()
+                    .and_then(|p| by_snapshot.get(p).copied()),
                 None => r.parent,
             };
             VersionInfo {
                 version: r.number,
                 name: r.name.clone(),
-                display_name: r.name.clone().unwrap_or_else(|| format!("Version {}", r.number)),
+                display_name: r
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("Version {}", r.number)),
                 source: VersionSource::parse(&r.source),
                 created_at: r.created_at.clone(),
                 size: snap.and_then(|s| s.size),
@@ -366,11 +516,22 @@ fn build_list(rows: &[VersionRow], snaps: &[SnapshotInfo]) -> VersionList {
             }
         })
         .collect();
-    let links: Vec<(u32, u32)> = versions.iter().filter_map(|v| v.parent.map(|p| (p, v.version))).collect();
+    let links: Vec<(u32, u32)> = versions
+        .iter()
+        .filter_map(|v| v.parent.map(|p| (p, v.version)))
+        .collect();
     for (p, c) in links {
         if let Some(v) = versions.iter_mut().find(|v| v.version == p) {
             v.children.push(c);
         }
     }
-    VersionList { available: true, unavailable_reason: None, current, unsaved_bytes: active.and_then(|a| a.size).map(|s| s.saturating_sub(EMPTY_LAYER)), versions }
+    VersionList {
+        available: true,
+        unavailable_reason: None,
+        current,
+        unsaved_bytes: active
+            .and_then(|a| a.size)
+            .map(|s| s.saturating_sub(EMPTY_LAYER)),
+        versions,
+    }
 }

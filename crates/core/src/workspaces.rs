@@ -46,7 +46,13 @@ impl Berth {
             info.state = parse_state(&w.state);
             info.image = Some(w.image.clone());
             info.container_id = Some(w.container_id.clone());
-            info.network = w.network.as_deref().map(|n| if n == "host" { NetworkMode::Host } else { NetworkMode::Cni });
+            info.network = w.network.as_deref().map(|n| {
+                if n == "host" {
+                    NetworkMode::Host
+                } else {
+                    NetworkMode::Cni
+                }
+            });
             info.last_error = w.last_error.clone();
             info.created_at = Some(w.created_at.clone());
             info.updated_at = Some(w.updated_at.clone());
@@ -102,7 +108,9 @@ impl Berth {
         {
             let mut ops = self.inner.operations.lock().unwrap();
             if ops.contains_key(bot) {
-                return Err(Error::conflict(format!("a workspace for {bot} is already being created")));
+                return Err(Error::conflict(format!(
+                    "a workspace for {bot} is already being created"
+                )));
             }
             ops.insert(bot.to_string(), cancel.clone());
         }
@@ -110,13 +118,25 @@ impl Berth {
         let lock = self.lock_for(bot);
         let _held = lock.lock().await;
         let settings = self.settings()?;
-        let id = self.inner.store.get_workspace(bot)?.map_or_else(|| container_id(bot), |w| w.container_id);
+        let id = self
+            .inner
+            .store
+            .get_workspace(bot)?
+            .map_or_else(|| container_id(bot), |w| w.container_id);
         match rt.status(&id).await {
-            Ok(_) => return Err(Error::new(crate::model::ErrorCode::AlreadyExists, format!("{bot} already has a workspace"))),
+            Ok(_) => {
+                return Err(Error::new(
+                    crate::model::ErrorCode::AlreadyExists,
+                    format!("{bot} already has a workspace"),
+                ))
+            }
             Err(e) if e.kind == berth_runtime::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
-        let wanted = image.map(str::to_string).or(b.image_pref).unwrap_or(settings.default_image.clone());
+        let wanted = image
+            .map(str::to_string)
+            .or(b.image_pref)
+            .unwrap_or(settings.default_image.clone());
         let image = ImageRef::parse(&wanted)?;
         let policy = match policy.unwrap_or(settings.pull_policy) {
             PullPolicy::IfNotPresent => RtPolicy::IfNotPresent,
@@ -125,7 +145,11 @@ impl Berth {
         };
         self.notify(bot, WorkspaceState::Creating);
         self.event(bot, "create", format!("creating workspace from {image}"));
-        let network = if rt.capabilities().bridge_network { Network::Bridge } else { Network::Host };
+        let network = if rt.capabilities().bridge_network {
+            Network::Bridge
+        } else {
+            Network::Host
+        };
         let spec = WorkspaceSpec {
             id: id.clone(),
             bot: bot.to_string(),
@@ -150,10 +174,21 @@ impl Berth {
             Ok((bridge_version, restored)) => {
                 let store = &self.inner.store;
                 store.upsert_workspace(bot, &id, &image.to_string(), "running")?;
-                store.set_workspace_network(bot, Some(if network == Network::Host { "host" } else { "cni" }))?;
+                store.set_workspace_network(
+                    bot,
+                    Some(if network == Network::Host {
+                        "host"
+                    } else {
+                        "cni"
+                    }),
+                )?;
                 store.set_image_pref(bot, &image.to_string())?;
                 store.touch_recent_image(&image.short())?;
-                self.event(bot, "created", format!("workspace running (bridge {bridge_version})"));
+                self.event(
+                    bot,
+                    "created",
+                    format!("workspace running (bridge {bridge_version})"),
+                );
                 self.notify(bot, WorkspaceState::Running);
                 drop(_held);
                 drop(_guard);
@@ -167,7 +202,11 @@ impl Berth {
                     tracing::warn!(error = %cleanup, "cleanup after a failed create");
                 }
                 let _ = std::fs::remove_dir_all(self.inner.paths.socket_dir(&id));
-                let kind = if e.code == crate::model::ErrorCode::Cancelled { "cancelled" } else { "failed" };
+                let kind = if e.code == crate::model::ErrorCode::Cancelled {
+                    "cancelled"
+                } else {
+                    "failed"
+                };
                 self.event(bot, kind, format!("create {kind}: {}", e.message));
                 self.notify(bot, WorkspaceState::Absent);
                 Err(e)
@@ -190,17 +229,26 @@ impl Berth {
                 "the bridge binary is not installed; build it with scripts/build-bridge.sh",
             ));
         }
-        emit(CreateEvent::Resolving { image: spec.image.to_string() });
+        emit(CreateEvent::Resolving {
+            image: spec.image.to_string(),
+        });
         let sink = Aggregator::new(emit);
-        rt.ensure_image(&spec.image, policy, &sink, cancel).await.map_err(|e| Error::from(e).context("image pull failed"))?;
+        rt.ensure_image(&spec.image, policy, &sink, cancel)
+            .await
+            .map_err(|e| Error::from(e).context("image pull failed"))?;
         check(cancel)?;
         emit(CreateEvent::Creating);
-        std::fs::create_dir_all(&spec.socket_dir).map_err(crate::paths::io("creating the socket directory"))?;
+        std::fs::create_dir_all(&spec.socket_dir)
+            .map_err(crate::paths::io("creating the socket directory"))?;
         let _ = std::fs::remove_file(spec.socket_dir.join("bridge.sock"));
-        rt.create(spec).await.map_err(|e| Error::from(e).context("creating the container failed"))?;
+        rt.create(spec)
+            .await
+            .map_err(|e| Error::from(e).context("creating the container failed"))?;
         check(cancel)?;
         emit(CreateEvent::Starting);
-        rt.start(&spec.id).await.map_err(|e| Error::from(e).context("starting the workspace failed"))?;
+        rt.start(&spec.id)
+            .await
+            .map_err(|e| Error::from(e).context("starting the workspace failed"))?;
         check(cancel)?;
         emit(CreateEvent::WaitingBridge);
         self.wait_bridge(&spec.id, cancel).await
@@ -214,7 +262,10 @@ impl Berth {
         };
         let log = self.inner.paths.log_file(id);
         ready.map(|(_, h)| h.version).map_err(|e| {
-            Error::unavailable(format!("the workspace's bridge did not answer: {e} (see {})", log.display()))
+            Error::unavailable(format!(
+                "the workspace's bridge did not answer: {e} (see {})",
+                log.display()
+            ))
         })
     }
 
@@ -242,11 +293,13 @@ impl Berth {
         let lock = self.lock_for(bot);
         let _held = lock.lock().await;
         let w = self.workspace_row(bot)?;
-        std::fs::create_dir_all(self.inner.paths.socket_dir(&w.container_id)).map_err(crate::paths::io("socket dir"))?;
+        std::fs::create_dir_all(self.inner.paths.socket_dir(&w.container_id))
+            .map_err(crate::paths::io("socket dir"))?;
         let _ = std::fs::remove_file(self.inner.paths.bridge_socket(&w.container_id));
         let started = async {
             rt.start(&w.container_id).await?;
-            self.wait_bridge(&w.container_id, &CancellationToken::new()).await
+            self.wait_bridge(&w.container_id, &CancellationToken::new())
+                .await
         }
         .await;
         match started {
@@ -283,21 +336,36 @@ impl Berth {
         self.cancel_create(bot);
         let lock = self.lock_for(bot);
         let _held = lock.lock().await;
-        let id = self.inner.store.get_workspace(bot)?.map_or_else(|| container_id(bot), |w| w.container_id);
+        let id = self
+            .inner
+            .store
+            .get_workspace(bot)?
+            .map_or_else(|| container_id(bot), |w| w.container_id);
         rt.delete(&id).await?;
         let _ = std::fs::remove_dir_all(self.inner.paths.socket_dir(&id));
         // The runtime removed every snapshot of the workspace, versions included.
         let versions = self.inner.store.delete_versions(bot)?;
         if self.inner.store.get_workspace(bot)?.is_some() {
             self.inner.store.delete_workspace(bot)?;
-            self.event(bot, "deleted", format!("workspace deleted with {versions} version(s)"));
+            self.event(
+                bot,
+                "deleted",
+                format!("workspace deleted with {versions} version(s)"),
+            );
         }
         self.notify(bot, WorkspaceState::Absent);
         Ok(())
     }
 
-    pub(crate) fn set_state(&self, bot: &str, state: WorkspaceState, error: Option<&str>) -> Result<()> {
-        self.inner.store.set_workspace_state(bot, state_str(state), error)?;
+    pub(crate) fn set_state(
+        &self,
+        bot: &str,
+        state: WorkspaceState,
+        error: Option<&str>,
+    ) -> Result<()> {
+        self.inner
+            .store
+            .set_workspace_state(bot, state_str(state), error)?;
         self.notify(bot, state);
         Ok(())
     }

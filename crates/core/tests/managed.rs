@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use berth_core::{Berth, Options};
 
 fn prerequisites() -> bool {
-    let ok = unsafe { libc::geteuid() } == 0 && std::path::Path::new("/usr/bin/containerd").exists();
+    let ok =
+        unsafe { libc::geteuid() } == 0 && std::path::Path::new("/usr/bin/containerd").exists();
     if !ok && std::env::var_os("CI").is_some() {
         panic!("CI: this test needs root and /usr/bin/containerd (scripts/setup.sh installs it)");
     }
@@ -28,8 +29,14 @@ async fn berth_runs_its_own_containerd_when_none_answers() {
     if !prerequisites() {
         return;
     }
-    let dir = tempfile::Builder::new().prefix("berth-m").tempdir_in("/tmp").unwrap();
-    let options = Options { data_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+    let dir = tempfile::Builder::new()
+        .prefix("berth-m")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let options = Options {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
     let berth = Berth::open(options.clone()).await.unwrap();
     let mut settings = berth.settings().unwrap();
     settings.containerd_socket = dir.path().join("nothing-here.sock").display().to_string();
@@ -45,7 +52,11 @@ async fn berth_runs_its_own_containerd_when_none_answers() {
     assert!(after.version.is_some());
     assert_eq!(after.socket, berth.managed_socket().display().to_string());
     let pid_file = dir.path().join("containerd/containerd.pid");
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
 
     // A new process of Berth (the CLI, the app after a restart) finds it running.
     let again = Berth::open(options.clone()).await.unwrap();
@@ -57,7 +68,11 @@ async fn berth_runs_its_own_containerd_when_none_answers() {
     let reopened = Berth::open(options).await.unwrap();
     let status = reopened.status().await;
     assert!(status.connected && status.managed, "{status:?}");
-    let new_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let new_pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_ne!(new_pid, pid);
     assert!(reopened.stop_managed_containerd().unwrap());
     wait_gone(new_pid);

@@ -27,7 +27,10 @@ pub struct RuntimeError {
 
 impl RuntimeError {
     pub fn new(kind: ErrorKind, message: impl fmt::Display) -> Self {
-        Self { kind, message: message.to_string() }
+        Self {
+            kind,
+            message: message.to_string(),
+        }
     }
     pub fn not_found(m: impl fmt::Display) -> Self {
         Self::new(ErrorKind::NotFound, m)
@@ -49,7 +52,10 @@ impl RuntimeError {
     }
     /// Prefixes the message with what was being done, keeping the kind.
     pub fn context(self, what: impl fmt::Display) -> Self {
-        Self { kind: self.kind, message: format!("{what}: {}", self.message) }
+        Self {
+            kind: self.kind,
+            message: format!("{what}: {}", self.message),
+        }
     }
 }
 

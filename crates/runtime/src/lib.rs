@@ -11,11 +11,11 @@ mod versions;
 pub use error::{ErrorKind, Result, RuntimeError};
 pub use image_ref::ImageRef;
 pub use progress::{PullEvent, PullSink};
-pub use versions::{
-    FileChange, FileChangeKind, SnapshotInfo, SnapshotKind, VersionLabels, LABEL_VERSION, LABEL_VERSION_BOT,
-    LABEL_VERSION_NAME, LABEL_VERSION_SOURCE,
-};
 pub use tokio_util::sync::CancellationToken;
+pub use versions::{
+    FileChange, FileChangeKind, SnapshotInfo, SnapshotKind, VersionLabels, LABEL_VERSION,
+    LABEL_VERSION_BOT, LABEL_VERSION_NAME, LABEL_VERSION_SOURCE,
+};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -74,9 +74,16 @@ pub struct ContainerStatus {
 /// A change in a container's task that happened outside Berth's own calls (or inside them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuntimeEvent {
-    TaskStarted { id: String },
-    TaskExited { id: String, exit_status: u32 },
-    ContainerDeleted { id: String },
+    TaskStarted {
+        id: String,
+    },
+    TaskExited {
+        id: String,
+        exit_status: u32,
+    },
+    ContainerDeleted {
+        id: String,
+    },
     /// The event stream was interrupted and resumed: state must be re-read (events do not replay).
     Resynced,
 }
@@ -133,24 +140,36 @@ pub trait Runtime: Send + Sync + 'static {
     /// Berth's labels) and gives the container a fresh writable child of it. The task must not
     /// run (`Conflict`): committing the layer of a running task breaks the container.
     async fn commit_version(&self, _id: &str, _name: &str, _labels: &VersionLabels) -> Result<()> {
-        Err(RuntimeError::new(ErrorKind::Unsupported, "this backend has no native versions"))
+        Err(RuntimeError::new(
+            ErrorKind::Unsupported,
+            "this backend has no native versions",
+        ))
     }
 
     /// Gives the container a fresh writable layer on top of version snapshot `name` and removes
     /// the old writable layer. The task must not run (`Conflict`).
     async fn checkout_version(&self, _id: &str, _name: &str) -> Result<()> {
-        Err(RuntimeError::new(ErrorKind::Unsupported, "this backend has no native versions"))
+        Err(RuntimeError::new(
+            ErrorKind::Unsupported,
+            "this backend has no native versions",
+        ))
     }
 
     /// Every snapshot of the workspace (its versions and its writable layer), with parents and
     /// sizes. The writable layer has kind `Active`.
     async fn list_snapshots(&self, _id: &str) -> Result<Vec<SnapshotInfo>> {
-        Err(RuntimeError::new(ErrorKind::Unsupported, "this backend has no native versions"))
+        Err(RuntimeError::new(
+            ErrorKind::Unsupported,
+            "this backend has no native versions",
+        ))
     }
 
     /// Deletes a version snapshot; `Conflict` when another snapshot builds on it.
     async fn delete_version(&self, _id: &str, _name: &str) -> Result<()> {
-        Err(RuntimeError::new(ErrorKind::Unsupported, "this backend has no native versions"))
+        Err(RuntimeError::new(
+            ErrorKind::Unsupported,
+            "this backend has no native versions",
+        ))
     }
 
     /// Repairs what a crash in the middle of a version operation left behind (a missing or an
@@ -162,7 +181,10 @@ pub trait Runtime: Send + Sync + 'static {
     /// Files added, modified and deleted between version `name` and the workspace's current
     /// state, computed without stopping the workspace.
     async fn changes_since(&self, _id: &str, _name: &str) -> Result<Vec<FileChange>> {
-        Err(RuntimeError::new(ErrorKind::Unsupported, "this backend has no native versions"))
+        Err(RuntimeError::new(
+            ErrorKind::Unsupported,
+            "this backend has no native versions",
+        ))
     }
 
     /// The Unix socket of the workspace's bridge on the host.

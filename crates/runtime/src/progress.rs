@@ -4,7 +4,10 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PullEvent {
     /// The manifest is known: these layers (digest, compressed size) will be ensured, in order.
-    Resolved { image: String, layers: Vec<(String, u64)> },
+    Resolved {
+        image: String,
+        layers: Vec<(String, u64)>,
+    },
     /// `done` bytes of the layer are in the content store (monotonic per layer).
     Downloading { digest: String, done: u64 },
     /// The layer is complete; `existed` when nothing had to be fetched.

@@ -48,10 +48,18 @@ impl Store {
     pub fn next_version_number(&self, bot: &str) -> Result<u32> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let from_rows: u32 =
-            tx.query_row("SELECT coalesce(max(number), 0) FROM versions WHERE bot = ?1", [bot], |r| r.get(0))?;
-        let last: Option<u32> =
-            tx.query_row("SELECT last FROM version_counters WHERE bot = ?1", [bot], |r| r.get(0)).optional()?;
+        let from_rows: u32 = tx.query_row(
+            "SELECT coalesce(max(number), 0) FROM versions WHERE bot = ?1",
+            [bot],
+            |r| r.get(0),
+        )?;
+        let last: Option<u32> = tx
+            .query_row(
+                "SELECT last FROM version_counters WHERE bot = ?1",
+                [bot],
+                |r| r.get(0),
+            )
+            .optional()?;
         let next = last.unwrap_or(0).max(from_rows) + 1;
         tx.execute(
             "INSERT INTO version_counters (bot, last) VALUES (?1, ?2)
@@ -116,7 +124,9 @@ impl Store {
     /// The bot's versions, by number.
     pub fn list_versions(&self, bot: &str) -> Result<Vec<VersionRow>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM versions WHERE bot = ?1 ORDER BY number"))?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM versions WHERE bot = ?1 ORDER BY number"
+        ))?;
         let rows = stmt.query_map([bot], VersionRow::from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -134,9 +144,10 @@ impl Store {
 
     /// Sets (or with `None` clears) a version's name. `NotFound` when it does not exist.
     pub fn rename_version(&self, bot: &str, number: u32, name: Option<&str>) -> Result<()> {
-        let n = self
-            .conn()
-            .execute("UPDATE versions SET name = ?3 WHERE bot = ?1 AND number = ?2", params![bot, number, name])?;
+        let n = self.conn().execute(
+            "UPDATE versions SET name = ?3 WHERE bot = ?1 AND number = ?2",
+            params![bot, number, name],
+        )?;
         if n == 0 {
             return Err(not_found(bot, number));
         }
@@ -156,7 +167,10 @@ impl Store {
 
     /// Forgets one version. `NotFound` when it does not exist.
     pub fn delete_version(&self, bot: &str, number: u32) -> Result<()> {
-        let n = self.conn().execute("DELETE FROM versions WHERE bot = ?1 AND number = ?2", params![bot, number])?;
+        let n = self.conn().execute(
+            "DELETE FROM versions WHERE bot = ?1 AND number = ?2",
+            params![bot, number],
+        )?;
         if n == 0 {
             return Err(not_found(bot, number));
         }
@@ -166,7 +180,9 @@ impl Store {
     /// Forgets every version of the bot (its workspace was deleted); the counter stays, so
     /// numbers are not reused. Returns how many were removed.
     pub fn delete_versions(&self, bot: &str) -> Result<usize> {
-        Ok(self.conn().execute("DELETE FROM versions WHERE bot = ?1", [bot])?)
+        Ok(self
+            .conn()
+            .execute("DELETE FROM versions WHERE bot = ?1", [bot])?)
     }
 }
 
@@ -179,11 +195,17 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         s.create_bot("a").unwrap();
         assert_eq!(s.next_version_number("a").unwrap(), 1);
-        s.add_version("a", 1, Some("first"), "snap-1", None, "manual").unwrap();
+        s.add_version("a", 1, Some("first"), "snap-1", None, "manual")
+            .unwrap();
         assert_eq!(s.next_version_number("a").unwrap(), 2);
-        s.add_version("a", 2, None, "snap-2", Some(1), "manual").unwrap();
+        s.add_version("a", 2, None, "snap-2", Some(1), "manual")
+            .unwrap();
         s.delete_version("a", 2).unwrap();
-        assert_eq!(s.next_version_number("a").unwrap(), 3, "a deleted number is not reused");
+        assert_eq!(
+            s.next_version_number("a").unwrap(),
+            3,
+            "a deleted number is not reused"
+        );
         s.delete_versions("a").unwrap();
         assert_eq!(s.next_version_number("a").unwrap(), 4);
         assert!(s.next_version_number("nobody").is_err());
@@ -193,8 +215,11 @@ mod tests {
     fn rename_missing_and_cascade_on_bot_rename_and_delete() {
         let s = Store::open_in_memory().unwrap();
         s.create_bot("a").unwrap();
-        s.add_version("a", 1, None, "snap-1", None, "manual").unwrap();
-        assert!(s.add_version("a", 1, None, "snap-x", None, "manual").is_err());
+        s.add_version("a", 1, None, "snap-1", None, "manual")
+            .unwrap();
+        assert!(s
+            .add_version("a", 1, None, "snap-x", None, "manual")
+            .is_err());
         s.rename_version("a", 1, Some("named")).unwrap();
         s.set_version_missing("a", 1, true).unwrap();
         let v = s.get_version("a", 1).unwrap().unwrap();

@@ -2,6 +2,7 @@
 
 mod exec;
 mod files;
+mod pause;
 mod reaper;
 mod seed;
 mod service;

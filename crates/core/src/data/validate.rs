@@ -51,7 +51,9 @@ pub fn relative(name: &Path) -> Result<PathBuf, Refused> {
                 rel.push(n)
             }
             Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => return Err(refuse(name, "has an absolute path")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(refuse(name, "has an absolute path"))
+            }
             Component::ParentDir => return Err(refuse(name, "goes outside with '..'")),
         }
     }
@@ -82,7 +84,11 @@ fn stays_inside(rel: &Path, target: &Path) -> bool {
 
 /// Reads the whole gzip'd tar from `input` and refuses it at the first hostile entry.
 /// `cancelled` is polled between entries.
-pub fn check<R: Read>(input: R, max_expanded: u64, cancelled: &dyn Fn() -> bool) -> Result<Summary, io::Error> {
+pub fn check<R: Read>(
+    input: R,
+    max_expanded: u64,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Summary, io::Error> {
     let bad = |r: Refused| io::Error::new(io::ErrorKind::InvalidData, r.0);
     let mut s = Summary::default();
     let mut seen: HashSet<PathBuf> = HashSet::new();
@@ -95,18 +101,27 @@ pub fn check<R: Read>(input: R, max_expanded: u64, cancelled: &dyn Fn() -> bool)
             return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
         }
         let mut entry = entry?;
-        let name = PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(
-            entry.path_bytes().into_owned(),
-        ));
+        let name = PathBuf::from(
+            <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(
+                entry.path_bytes().into_owned(),
+            ),
+        );
         let kind = entry.header().entry_type();
-        if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() || kind.is_gnu_longname() || kind.is_gnu_longlink() {
+        if kind.is_pax_global_extensions()
+            || kind.is_pax_local_extensions()
+            || kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+        {
             continue;
         }
         let rel = relative(&name).map_err(bad)?;
         s.entries += 1;
         if rel.as_os_str().is_empty() {
             if !kind.is_dir() {
-                return Err(bad(refuse(&name, "is the archive root but not a directory")));
+                return Err(bad(refuse(
+                    &name,
+                    "is the archive root but not a directory",
+                )));
             }
             continue;
         }
@@ -141,7 +156,10 @@ pub fn check<R: Read>(input: R, max_expanded: u64, cancelled: &dyn Fn() -> bool)
             s.dirs += 1;
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
             if is_parent {
-                return Err(bad(refuse(&name, "replaces a directory of the archive with a file")));
+                return Err(bad(refuse(
+                    &name,
+                    "replaces a directory of the archive with a file",
+                )));
             }
             let size = entry.header().size().unwrap_or(0);
             s.bytes = s.bytes.saturating_add(size);
@@ -159,32 +177,57 @@ pub fn check<R: Read>(input: R, max_expanded: u64, cancelled: &dyn Fn() -> bool)
         } else if kind.is_symlink() {
             let target = entry
                 .link_name_bytes()
-                .map(|b| PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(b.into_owned())))
+                .map(|b| {
+                    PathBuf::from(
+                        <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(
+                            b.into_owned(),
+                        ),
+                    )
+                })
                 .ok_or_else(|| bad(refuse(&name, "is a symlink without a target")))?;
             if !stays_inside(&rel, &target) {
-                return Err(bad(refuse(&name, &format!("is a symlink pointing outside ({:?})", target))));
+                return Err(bad(refuse(
+                    &name,
+                    &format!("is a symlink pointing outside ({:?})", target),
+                )));
             }
             if is_parent {
-                return Err(bad(refuse(&name, "replaces a directory of the archive with a symlink")));
+                return Err(bad(refuse(
+                    &name,
+                    "replaces a directory of the archive with a symlink",
+                )));
             }
             s.links += 1;
             links.insert(rel.clone());
             non_dirs.insert(rel.clone());
             s.paths.push(rel);
         } else if kind.is_hard_link() {
-            let target = entry.link_name_bytes().map(|b| PathBuf::from(String::from_utf8_lossy(&b).to_string()));
+            let target = entry
+                .link_name_bytes()
+                .map(|b| PathBuf::from(String::from_utf8_lossy(&b).to_string()));
             match target {
                 Some(t) if relative(&t).is_err() => {
-                    return Err(bad(refuse(&name, &format!("is a hard link pointing outside ({:?})", t))))
+                    return Err(bad(refuse(
+                        &name,
+                        &format!("is a hard link pointing outside ({:?})", t),
+                    )))
                 }
-                _ => return Err(bad(refuse(&name, "is a hard link (not supported; archive without --hard-dereference)"))),
+                _ => {
+                    return Err(bad(refuse(
+                        &name,
+                        "is a hard link (not supported; archive without --hard-dereference)",
+                    )))
+                }
             }
         } else if kind.is_character_special() || kind.is_block_special() {
             return Err(bad(refuse(&name, "is a device")));
         } else if kind.is_fifo() {
             return Err(bad(refuse(&name, "is a FIFO")));
         } else {
-            return Err(bad(refuse(&name, &format!("has an unsupported type {:?}", kind))));
+            return Err(bad(refuse(
+                &name,
+                &format!("has an unsupported type {:?}", kind),
+            )));
         }
     }
     Ok(s)
@@ -201,7 +244,13 @@ mod tests {
         b.into_inner().unwrap().finish().unwrap()
     }
 
-    fn entry(b: &mut tar::Builder<GzEncoder<Vec<u8>>>, name: &[u8], kind: tar::EntryType, link: Option<&str>, data: &[u8]) {
+    fn entry(
+        b: &mut tar::Builder<GzEncoder<Vec<u8>>>,
+        name: &[u8],
+        kind: tar::EntryType,
+        link: Option<&str>,
+        data: &[u8],
+    ) {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
         h.set_size(data.len() as u64);
@@ -217,7 +266,9 @@ mod tests {
     }
 
     fn refused(gz: &[u8]) -> String {
-        check(gz, DEFAULT_MAX_EXPANDED, &|| false).unwrap_err().to_string()
+        check(gz, DEFAULT_MAX_EXPANDED, &|| false)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -236,9 +287,15 @@ mod tests {
     fn refuses_hostile_entries() {
         use tar::EntryType::*;
         let cases: Vec<(Vec<u8>, &str)> = vec![
-            (archive(|b| entry(b, b"/etc/x", Regular, None, b"x")), "absolute"),
+            (
+                archive(|b| entry(b, b"/etc/x", Regular, None, b"x")),
+                "absolute",
+            ),
             (archive(|b| entry(b, b"../x", Regular, None, b"x")), ".."),
-            (archive(|b| entry(b, b"a/../../x", Regular, None, b"x")), ".."),
+            (
+                archive(|b| entry(b, b"a/../../x", Regular, None, b"x")),
+                "..",
+            ),
             (
                 archive(|b| {
                     entry(b, b"l", Symlink, Some("sub"), b"");
@@ -246,9 +303,18 @@ mod tests {
                 }),
                 "symlink in the archive",
             ),
-            (archive(|b| entry(b, b"l", Symlink, Some("/etc"), b"")), "pointing outside"),
-            (archive(|b| entry(b, b"l", Symlink, Some("../.."), b"")), "pointing outside"),
-            (archive(|b| entry(b, b"h", Link, Some("/etc/passwd"), b"")), "hard link"),
+            (
+                archive(|b| entry(b, b"l", Symlink, Some("/etc"), b"")),
+                "pointing outside",
+            ),
+            (
+                archive(|b| entry(b, b"l", Symlink, Some("../.."), b"")),
+                "pointing outside",
+            ),
+            (
+                archive(|b| entry(b, b"h", Link, Some("/etc/passwd"), b"")),
+                "hard link",
+            ),
             (archive(|b| entry(b, b"d", Char, None, b"")), "device"),
             (archive(|b| entry(b, b"d", Block, None, b"")), "device"),
             (archive(|b| entry(b, b"p", Fifo, None, b"")), "FIFO"),

@@ -12,8 +12,8 @@ mod transfer;
 
 pub use model::*;
 pub use paths::*;
-pub use transfer::UploadPipe;
 use paths::{base_of, parent_of};
+pub use transfer::UploadPipe;
 
 use std::io;
 use std::pin::Pin;
@@ -38,7 +38,9 @@ impl Berth {
     pub async fn files_client(&self, bot: &str) -> Result<FilesClient> {
         let info = self.info(bot).await?;
         if info.state != WorkspaceState::Running {
-            return Err(Error::conflict(format!("{bot}'s workspace is not running; start it first")));
+            return Err(Error::conflict(format!(
+                "{bot}'s workspace is not running; start it first"
+            )));
         }
         let id = info.container_id.unwrap_or_default();
         Ok(FilesClient::connect(&self.inner.paths.bridge_socket(&id)).await?)
@@ -56,7 +58,10 @@ impl Berth {
         let (dir, entries) = c.list_all(&decode_path(path)?).await?;
         let mut entries: Vec<FileInfo> = entries.iter().map(info_of).collect();
         sort_entries(&mut entries);
-        Ok(DirListing { dir: info_of(&dir), entries })
+        Ok(DirListing {
+            dir: info_of(&dir),
+            entries,
+        })
     }
 
     /// Opens a text file for the editor (UTF-8, at most [`MAX_TEXT`]).
@@ -64,42 +69,104 @@ impl Berth {
         let c = self.files_client(bot).await?;
         let p = decode_path(path)?;
         let mut buf = Vec::new();
-        let r = c.read(&p, 0, None, true, LimitedVec { v: &mut buf, max: MAX_TEXT as usize }).await.map_err(|e| {
-            let e: Error = e.into();
-            if e.message.contains("too large") {
-                Error::new(crate::model::ErrorCode::Unsupported, format!("the file is larger than {} MiB; download it instead", MAX_TEXT >> 20))
-            } else {
-                e
-            }
+        let r = c
+            .read(
+                &p,
+                0,
+                None,
+                true,
+                LimitedVec {
+                    v: &mut buf,
+                    max: MAX_TEXT as usize,
+                },
+            )
+            .await
+            .map_err(|e| {
+                let e: Error = e.into();
+                if e.message.contains("too large") {
+                    Error::new(
+                        crate::model::ErrorCode::Unsupported,
+                        format!(
+                            "the file is larger than {} MiB; download it instead",
+                            MAX_TEXT >> 20
+                        ),
+                    )
+                } else {
+                    e
+                }
+            })?;
+        let content = String::from_utf8(buf).map_err(|_| {
+            Error::new(
+                crate::model::ErrorCode::Unsupported,
+                "the file is not UTF-8 text; download it instead",
+            )
         })?;
-        let content = String::from_utf8(buf)
-            .map_err(|_| Error::new(crate::model::ErrorCode::Unsupported, "the file is not UTF-8 text; download it instead"))?;
-        Ok(TextFile { info: info_of(&r.entry), content, revision: r.revision.unwrap_or_default() })
+        Ok(TextFile {
+            info: info_of(&r.entry),
+            content,
+            revision: r.revision.unwrap_or_default(),
+        })
     }
 
     /// Raw bytes of a small file (image preview), at most [`MAX_PREVIEW`].
     pub async fn file_read_bytes(&self, bot: &str, path: &str) -> Result<Vec<u8>> {
         let c = self.files_client(bot).await?;
         let mut buf = Vec::new();
-        c.read(&decode_path(path)?, 0, None, false, LimitedVec { v: &mut buf, max: MAX_PREVIEW as usize }).await?;
+        c.read(
+            &decode_path(path)?,
+            0,
+            None,
+            false,
+            LimitedVec {
+                v: &mut buf,
+                max: MAX_PREVIEW as usize,
+            },
+        )
+        .await?;
         Ok(buf)
     }
 
     /// Saves text; with `expected_revision`, fails with `conflict` if the file changed on disk.
-    pub async fn file_save_text(&self, bot: &str, path: &str, content: String, expected_revision: Option<String>) -> Result<SavedFile> {
+    pub async fn file_save_text(
+        &self,
+        bot: &str,
+        path: &str,
+        content: String,
+        expected_revision: Option<String>,
+    ) -> Result<SavedFile> {
         let c = self.files_client(bot).await?;
-        let opts = WriteOptions { expected_revision, want_revision: true, ..Default::default() };
-        let r = c.write(&decode_path(path)?, opts, io::Cursor::new(content.into_bytes())).await?;
-        Ok(SavedFile { info: info_of(&r.entry), revision: r.revision })
+        let opts = WriteOptions {
+            expected_revision,
+            want_revision: true,
+            ..Default::default()
+        };
+        let r = c
+            .write(
+                &decode_path(path)?,
+                opts,
+                io::Cursor::new(content.into_bytes()),
+            )
+            .await?;
+        Ok(SavedFile {
+            info: info_of(&r.entry),
+            revision: r.revision,
+        })
     }
 
     /// Creates an empty file `name` in `dir` (fails if it exists).
     pub async fn file_create(&self, bot: &str, dir: &str, name: &str) -> Result<SavedFile> {
         let c = self.files_client(bot).await?;
         let p = join_name(&decode_path(dir)?, name.as_bytes())?;
-        let opts = WriteOptions { must_not_exist: true, want_revision: true, ..Default::default() };
+        let opts = WriteOptions {
+            must_not_exist: true,
+            want_revision: true,
+            ..Default::default()
+        };
         let r = c.write(&p, opts, tokio::io::empty()).await?;
-        Ok(SavedFile { info: info_of(&r.entry), revision: r.revision })
+        Ok(SavedFile {
+            info: info_of(&r.entry),
+            revision: r.revision,
+        })
     }
 
     /// Creates directory `name` in `dir` (fails if it exists).
@@ -107,7 +174,10 @@ impl Berth {
         let c = self.files_client(bot).await?;
         let p = join_name(&decode_path(dir)?, name.as_bytes())?;
         if c.stat(&p).await.is_ok() {
-            return Err(Error::new(crate::model::ErrorCode::AlreadyExists, format!("{name} already exists")));
+            return Err(Error::new(
+                crate::model::ErrorCode::AlreadyExists,
+                format!("{name} already exists"),
+            ));
         }
         Ok(info_of(&c.mkdir(&p).await?))
     }
@@ -119,7 +189,13 @@ impl Berth {
     }
 
     /// Renames within the same directory.
-    pub async fn file_rename(&self, bot: &str, path: &str, new_name: &str, overwrite: bool) -> Result<FileInfo> {
+    pub async fn file_rename(
+        &self,
+        bot: &str,
+        path: &str,
+        new_name: &str,
+        overwrite: bool,
+    ) -> Result<FileInfo> {
         let c = self.files_client(bot).await?;
         let from = decode_path(path)?;
         let to = join_name(&parent_of(&from), new_name.as_bytes())?;
@@ -127,9 +203,18 @@ impl Berth {
     }
 
     /// Moves a path to an explicit new path.
-    pub async fn file_move(&self, bot: &str, from: &str, to: &str, overwrite: bool) -> Result<FileInfo> {
+    pub async fn file_move(
+        &self,
+        bot: &str,
+        from: &str,
+        to: &str,
+        overwrite: bool,
+    ) -> Result<FileInfo> {
         let c = self.files_client(bot).await?;
-        Ok(info_of(&c.rename(&decode_path(from)?, &decode_path(to)?, overwrite).await?))
+        Ok(info_of(
+            &c.rename(&decode_path(from)?, &decode_path(to)?, overwrite)
+                .await?,
+        ))
     }
 
     /// Deletes paths (directories only with `recursive`). `/` is refused.
@@ -145,11 +230,20 @@ impl Berth {
     pub async fn file_extract(&self, bot: &str, path: &str) -> Result<ExtractSummary> {
         let c = self.files_client(bot).await?;
         let r = c.extract(&decode_path(path)?).await?;
-        Ok(ExtractSummary { dir: encode_path(&r.dir), files: r.files, dirs: r.dirs })
+        Ok(ExtractSummary {
+            dir: encode_path(&r.dir),
+            files: r.files,
+            dirs: r.dirs,
+        })
     }
 
     /// Which of `names` already exist in `dir` (for the name-exists choice before an upload).
-    pub async fn file_existing_names(&self, bot: &str, dir: &str, names: &[String]) -> Result<Vec<String>> {
+    pub async fn file_existing_names(
+        &self,
+        bot: &str,
+        dir: &str,
+        names: &[String],
+    ) -> Result<Vec<String>> {
         let c = self.files_client(bot).await?;
         let d = decode_path(dir)?;
         let mut out = Vec::new();
@@ -163,9 +257,18 @@ impl Berth {
 
     /// Watches directories/files until `cancel` (or `emit` returns false: nobody listens any
     /// more), calling `emit` with coalesced changes.
-    pub async fn file_watch(&self, bot: &str, paths: &[String], cancel: CancellationToken, emit: impl Fn(FilesChanged) -> bool + Send) -> Result<()> {
+    pub async fn file_watch(
+        &self,
+        bot: &str,
+        paths: &[String],
+        cancel: CancellationToken,
+        emit: impl Fn(FilesChanged) -> bool + Send,
+    ) -> Result<()> {
         let c = self.files_client(bot).await?;
-        let raw = paths.iter().map(|p| decode_path(p)).collect::<Result<Vec<_>>>()?;
+        let raw = paths
+            .iter()
+            .map(|p| decode_path(p))
+            .collect::<Result<Vec<_>>>()?;
         let mut s = c.watch(&raw).await?;
         loop {
             tokio::select! {
@@ -181,7 +284,6 @@ impl Berth {
             }
         }
     }
-
 }
 
 /// An `AsyncWrite` into a Vec that fails past `max` bytes.
@@ -191,7 +293,11 @@ struct LimitedVec<'a> {
 }
 
 impl AsyncWrite for LimitedVec<'_> {
-    fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        b: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if self.v.len() + b.len() > self.max {
             return Poll::Ready(Err(io::Error::other("file too large")));
         }
@@ -212,7 +318,12 @@ mod tests {
 
     #[test]
     fn path_tokens_round_trip() {
-        for p in [&b"/data/a b"[..], b"/data/new\nline", b"/data/\xff\xfe", "/data/日本".as_bytes()] {
+        for p in [
+            &b"/data/a b"[..],
+            b"/data/new\nline",
+            b"/data/\xff\xfe",
+            "/data/日本".as_bytes(),
+        ] {
             assert_eq!(decode_path(&encode_path(p)).unwrap(), p);
         }
         assert!(encode_path(b"/data/\xff").starts_with("hex:"));
@@ -222,10 +333,25 @@ mod tests {
     #[test]
     fn natural_order_dirs_first() {
         let mk = |name: &str, kind| FileInfo {
-            path: format!("/d/{name}"), name: name.into(), lossy: false, kind, size: 0, mode: 0, modified_ms: 0,
-            link_target: None, target_kind: None, uid: 0, gid: 0,
+            path: format!("/d/{name}"),
+            name: name.into(),
+            lossy: false,
+            kind,
+            size: 0,
+            mode: 0,
+            modified_ms: 0,
+            link_target: None,
+            target_kind: None,
+            uid: 0,
+            gid: 0,
         };
-        let mut v = vec![mk("file10", FileType::File), mk("file2", FileType::File), mk("zdir", FileType::Dir), mk("B", FileType::File), mk("a", FileType::File)];
+        let mut v = vec![
+            mk("file10", FileType::File),
+            mk("file2", FileType::File),
+            mk("zdir", FileType::Dir),
+            mk("B", FileType::File),
+            mk("a", FileType::File),
+        ];
         sort_entries(&mut v);
         let names: Vec<_> = v.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["zdir", "a", "B", "file2", "file10"]);

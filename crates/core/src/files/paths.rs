@@ -24,14 +24,17 @@ pub fn decode_path(s: &str) -> Result<Vec<u8>> {
         return hex::decode(h).map_err(|_| Error::invalid(format!("bad path token {s:?}")));
     }
     if !s.starts_with('/') {
-        return Err(Error::invalid(format!("{s:?} is not a container path (it must start with /)")));
+        return Err(Error::invalid(format!(
+            "{s:?} is not a container path (it must start with /)"
+        )));
     }
     Ok(s.as_bytes().to_vec())
 }
 
 /// Joins a directory and a single name (no `/`, not `.` or `..`).
 pub fn join_name(dir: &[u8], name: &[u8]) -> Result<Vec<u8>> {
-    if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." || name.contains(&0) {
+    if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." || name.contains(&0)
+    {
         return Err(Error::invalid(format!(
             "{:?} is not a valid name (no '/', not '.' or '..')",
             String::from_utf8_lossy(name)
@@ -69,7 +72,10 @@ pub fn info_of(e: &FileEntry) -> FileInfo {
         size: e.size,
         mode: e.mode,
         modified_ms: e.mtime_ms,
-        link_target: e.link_target.as_ref().map(|t| String::from_utf8_lossy(t).to_string()),
+        link_target: e
+            .link_target
+            .as_ref()
+            .map(|t| String::from_utf8_lossy(t).to_string()),
         target_kind: e.target_kind.map(Into::into),
         uid: e.uid,
         gid: e.gid,
@@ -117,7 +123,11 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 /// Directories (and links to them) first, then natural name order.
 pub fn sort_entries(v: &mut [FileInfo]) {
     let dirlike = |e: &FileInfo| e.kind == FileType::Dir || e.target_kind == Some(FileType::Dir);
-    v.sort_by(|a, b| dirlike(b).cmp(&dirlike(a)).then_with(|| natural_cmp(&a.name, &b.name)));
+    v.sort_by(|a, b| {
+        dirlike(b)
+            .cmp(&dirlike(a))
+            .then_with(|| natural_cmp(&a.name, &b.name))
+    });
 }
 
 /// A "keep both" name: `report.txt` → `report (2).txt`, `dir` → `dir (2)`.

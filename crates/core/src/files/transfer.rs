@@ -29,7 +29,13 @@ struct Counted<T> {
 
 impl<T> Counted<T> {
     fn new(inner: T, report: Arc<dyn Fn(u64) + Send + Sync>, cancel: CancellationToken) -> Self {
-        Counted { inner, n: 0, last: Instant::now(), report, cancel }
+        Counted {
+            inner,
+            n: 0,
+            last: Instant::now(),
+            report,
+            cancel,
+        }
     }
     fn tick(&mut self, k: usize) {
         self.n += k as u64;
@@ -45,7 +51,11 @@ fn cancelled_io() -> io::Error {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if self.cancel.is_cancelled() {
             return Poll::Ready(Err(cancelled_io()));
         }
@@ -60,7 +70,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        b: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if self.cancel.is_cancelled() {
             return Poll::Ready(Err(cancelled_io()));
         }
@@ -89,35 +103,69 @@ struct UploadItem {
 }
 
 /// Walks `src` (following a top-level symlink, not descending into linked directories).
-fn walk_host(src: &Path, dest: Vec<u8>, out: &mut Vec<UploadItem>, skipped: &mut Vec<(PathBuf, String)>) -> io::Result<()> {
+fn walk_host(
+    src: &Path,
+    dest: Vec<u8>,
+    out: &mut Vec<UploadItem>,
+    skipped: &mut Vec<(PathBuf, String)>,
+) -> io::Result<()> {
     let m = std::fs::metadata(src)?;
     if m.is_dir() {
-        out.push(UploadItem { host: src.to_path_buf(), dest: dest.clone(), dir: true, size: 0 });
+        out.push(UploadItem {
+            host: src.to_path_buf(),
+            dest: dest.clone(),
+            dir: true,
+            size: 0,
+        });
         let mut stack = vec![(src.to_path_buf(), dest)];
         while let Some((dir, cdest)) = stack.pop() {
             let mut names: Vec<_> = std::fs::read_dir(&dir)?.collect::<io::Result<Vec<_>>>()?;
             names.sort_by_key(|e| e.file_name());
             for de in names {
                 let host = de.path();
-                let child = join_name(&cdest, de.file_name().as_bytes()).map_err(|e| io::Error::other(e.message))?;
+                let child = join_name(&cdest, de.file_name().as_bytes())
+                    .map_err(|e| io::Error::other(e.message))?;
                 let lm = std::fs::symlink_metadata(&host)?;
                 if lm.file_type().is_symlink() {
                     match std::fs::metadata(&host) {
-                        Ok(t) if t.is_file() => out.push(UploadItem { host, dest: child, dir: false, size: t.len() }),
-                        _ => skipped.push((host, "symbolic link to a directory or nothing: skipped".into())),
+                        Ok(t) if t.is_file() => out.push(UploadItem {
+                            host,
+                            dest: child,
+                            dir: false,
+                            size: t.len(),
+                        }),
+                        _ => skipped.push((
+                            host,
+                            "symbolic link to a directory or nothing: skipped".into(),
+                        )),
                     }
                 } else if lm.is_dir() {
-                    out.push(UploadItem { host: host.clone(), dest: child.clone(), dir: true, size: 0 });
+                    out.push(UploadItem {
+                        host: host.clone(),
+                        dest: child.clone(),
+                        dir: true,
+                        size: 0,
+                    });
                     stack.push((host, child));
                 } else if lm.is_file() {
-                    out.push(UploadItem { host, dest: child, dir: false, size: lm.len() });
+                    out.push(UploadItem {
+                        host,
+                        dest: child,
+                        dir: false,
+                        size: lm.len(),
+                    });
                 } else {
                     skipped.push((host, "not a regular file: skipped".into()));
                 }
             }
         }
     } else if m.is_file() {
-        out.push(UploadItem { host: src.to_path_buf(), dest, dir: false, size: m.len() });
+        out.push(UploadItem {
+            host: src.to_path_buf(),
+            dest,
+            dir: false,
+            size: m.len(),
+        });
     } else {
         skipped.push((src.to_path_buf(), "not a regular file: skipped".into()));
     }
@@ -140,10 +188,16 @@ impl Berth {
         let dest = decode_path(dest_dir)?;
         match c.stat(&dest).await {
             Ok(e) if e.is_dir_like() => {}
-            Ok(_) => return Err(Error::invalid(format!("{} is not a directory", String::from_utf8_lossy(&dest)))),
+            Ok(_) => {
+                return Err(Error::invalid(format!(
+                    "{} is not a directory",
+                    String::from_utf8_lossy(&dest)
+                )))
+            }
             Err(e) => return Err(Error::from(e).context("upload destination")),
         }
-        self.upload_to(&c, sources, &dest, true, on_exists, cancel, emit).await
+        self.upload_to(&c, sources, &dest, true, on_exists, cancel, emit)
+            .await
     }
 
     /// Uploads to explicit targets: with `into_dir` each source goes to `dest/<its name>`,
@@ -164,7 +218,9 @@ impl Berth {
         let mut skipped = Vec::new();
         for src in sources {
             let target = if into_dir {
-                let name = src.file_name().ok_or_else(|| Error::invalid(format!("{} has no name", src.display())))?;
+                let name = src
+                    .file_name()
+                    .ok_or_else(|| Error::invalid(format!("{} has no name", src.display())))?;
                 match resolve_target(c, dest, name.as_bytes(), on_exists).await? {
                     Some(t) => t,
                     None => {
@@ -191,17 +247,41 @@ impl Berth {
         for (host, why) in skipped {
             id += 1;
             sum.skipped += 1;
-            emit(TransferItem { id, target: host.display().to_string(), name: name_of(&host), state: TransferState::Skipped, done: 0, total: 0, error: Some(why) });
+            emit(TransferItem {
+                id,
+                target: host.display().to_string(),
+                name: name_of(&host),
+                state: TransferState::Skipped,
+                done: 0,
+                total: 0,
+                error: Some(why),
+            });
         }
         let first = id + 1;
         for (i, it) in items.iter().enumerate().filter(|(_, it)| !it.dir) {
-            emit(TransferItem { id: first + i as u32, target: encode_path(&it.dest), name: name_of(&it.host), state: TransferState::Queued, done: 0, total: it.size, error: None });
+            emit(TransferItem {
+                id: first + i as u32,
+                target: encode_path(&it.dest),
+                name: name_of(&it.host),
+                state: TransferState::Queued,
+                done: 0,
+                total: it.size,
+                error: None,
+            });
         }
         for (i, it) in items.iter().enumerate() {
             let id = first + i as u32;
             if cancel.is_cancelled() {
                 if !it.dir {
-                    emit(TransferItem { id, target: encode_path(&it.dest), name: name_of(&it.host), state: TransferState::Cancelled, done: 0, total: it.size, error: None });
+                    emit(TransferItem {
+                        id,
+                        target: encode_path(&it.dest),
+                        name: name_of(&it.host),
+                        state: TransferState::Cancelled,
+                        done: 0,
+                        total: it.size,
+                        error: None,
+                    });
                 }
                 sum.cancelled = true;
                 continue;
@@ -209,11 +289,27 @@ impl Berth {
             if it.dir {
                 if let Err(e) = c.mkdir(&it.dest).await {
                     sum.failed += 1;
-                    emit(TransferItem { id, target: encode_path(&it.dest), name: name_of(&it.host), state: TransferState::Failed, done: 0, total: 0, error: Some(Error::from(e).message) });
+                    emit(TransferItem {
+                        id,
+                        target: encode_path(&it.dest),
+                        name: name_of(&it.host),
+                        state: TransferState::Failed,
+                        done: 0,
+                        total: 0,
+                        error: Some(Error::from(e).message),
+                    });
                 }
                 continue;
             }
-            let row = |state, done, error| TransferItem { id, target: encode_path(&it.dest), name: name_of(&it.host), state, done, total: it.size, error };
+            let row = |state, done, error| TransferItem {
+                id,
+                target: encode_path(&it.dest),
+                name: name_of(&it.host),
+                state,
+                done,
+                total: it.size,
+                error,
+            };
             emit(row(TransferState::Running, 0, None));
             let r = async {
                 let f = std::fs::File::open(&it.host).map_err(|e| Error::invalid(format!("cannot open {}: {e}", it.host.display())))?;
@@ -258,32 +354,68 @@ impl Berth {
         emit: Arc<dyn Fn(TransferItem) + Send + Sync>,
     ) -> Result<TransferSummary> {
         let c = self.files_client(bot).await?;
-        let raw = paths.iter().map(|p| decode_path(p)).collect::<Result<Vec<_>>>()?;
+        let raw = paths
+            .iter()
+            .map(|p| decode_path(p))
+            .collect::<Result<Vec<_>>>()?;
         if raw.is_empty() {
             return Err(Error::invalid("nothing to download"));
         }
         let single = if raw.len() == 1 {
             let e = c.stat(&raw[0]).await?;
-            (e.kind == FileKind::File || (e.kind == FileKind::Symlink && e.target_kind == Some(FileKind::File))).then_some(e)
+            (e.kind == FileKind::File
+                || (e.kind == FileKind::Symlink && e.target_kind == Some(FileKind::File)))
+            .then_some(e)
         } else {
             None
         };
         let total = single.as_ref().map(|e| e.size).unwrap_or(0);
         let name = name_of(host_dest);
         let target = host_dest.display().to_string();
-        let row = |state, done, error| TransferItem { id: 1, target: target.clone(), name: name.clone(), state, done, total, error };
+        let row = |state, done, error| TransferItem {
+            id: 1,
+            target: target.clone(),
+            name: name.clone(),
+            state,
+            done,
+            total,
+            error,
+        };
         emit(row(TransferState::Running, 0, None));
         let tmp = temp_beside(host_dest);
         let r = async {
-            let f = tokio::fs::File::create(&tmp).await.map_err(|e| Error::invalid(format!("cannot create {}: {e}", tmp.display())))?;
+            let f = tokio::fs::File::create(&tmp)
+                .await
+                .map_err(|e| Error::invalid(format!("cannot create {}: {e}", tmp.display())))?;
             let em = emit.clone();
             let (t2, n2) = (target.clone(), name.clone());
-            let report: Arc<dyn Fn(u64) + Send + Sync> = Arc::new(move |n| em(TransferItem { id: 1, target: t2.clone(), name: n2.clone(), state: TransferState::Running, done: n, total, error: None }));
+            let report: Arc<dyn Fn(u64) + Send + Sync> = Arc::new(move |n| {
+                em(TransferItem {
+                    id: 1,
+                    target: t2.clone(),
+                    name: n2.clone(),
+                    state: TransferState::Running,
+                    done: n,
+                    total,
+                    error: None,
+                })
+            });
             let mut out = Counted::new(f, report, cancel.clone());
             let n = if single.is_some() {
-                let f = std::fs::File::create(&tmp).map_err(|e| Error::invalid(format!("cannot create {}: {e}", tmp.display())))?;
+                let f = std::fs::File::create(&tmp)
+                    .map_err(|e| Error::invalid(format!("cannot create {}: {e}", tmp.display())))?;
                 let (em, t3, n3) = (emit.clone(), target.clone(), name.clone());
-                let progress = throttled(move |n| em(TransferItem { id: 1, target: t3.clone(), name: n3.clone(), state: TransferState::Running, done: n, total, error: None }));
+                let progress = throttled(move |n| {
+                    em(TransferItem {
+                        id: 1,
+                        target: t3.clone(),
+                        name: n3.clone(),
+                        state: TransferState::Running,
+                        done: n,
+                        total,
+                        error: None,
+                    })
+                });
                 tokio::select! {
                     r = c.read_to_file(&raw[0], f, progress) => r.map(|r| r.bytes),
                     _ = cancel.cancelled() => return Err(Error::cancelled()),
@@ -296,8 +428,12 @@ impl Berth {
             }
             let n = n?;
             // Flushed (not fsync'd, like cp): the rename below only happens after every byte arrived.
-            tokio::io::AsyncWriteExt::flush(&mut out.inner).await.map_err(|e| Error::internal(format!("writing {}: {e}", tmp.display())))?;
-            tokio::fs::rename(&tmp, host_dest).await.map_err(|e| Error::invalid(format!("cannot write {}: {e}", host_dest.display())))?;
+            tokio::io::AsyncWriteExt::flush(&mut out.inner)
+                .await
+                .map_err(|e| Error::internal(format!("writing {}: {e}", tmp.display())))?;
+            tokio::fs::rename(&tmp, host_dest).await.map_err(|e| {
+                Error::invalid(format!("cannot write {}: {e}", host_dest.display()))
+            })?;
             Ok::<_, Error>(n)
         }
         .await;
@@ -329,7 +465,8 @@ impl Berth {
         let c = self.files_client(bot).await?;
         let p = decode_path(path)?;
         let name = base_of(&p);
-        std::fs::create_dir(host_dir).map_err(|e| Error::invalid(format!("cannot create {}: {e}", host_dir.display())))?;
+        std::fs::create_dir(host_dir)
+            .map_err(|e| Error::invalid(format!("cannot create {}: {e}", host_dir.display())))?;
         let (w, r) = tokio::io::duplex(256 * 1024);
         let dir = host_dir.to_path_buf();
         let consumer = tokio::task::spawn_blocking(move || {
@@ -359,14 +496,22 @@ impl Berth {
             }
             (_, Err(e)) => {
                 let _ = std::fs::remove_dir_all(host_dir);
-                Err(Error::internal(format!("extracting into {}: {e}", host_dir.display())))
+                Err(Error::internal(format!(
+                    "extracting into {}: {e}",
+                    host_dir.display()
+                )))
             }
         }
     }
 }
 
 /// Where `name` goes in `dir` given the name-exists choice; `None` means skip.
-async fn resolve_target(c: &FilesClient, dir: &[u8], name: &[u8], on_exists: OnExists) -> Result<Option<Vec<u8>>> {
+async fn resolve_target(
+    c: &FilesClient,
+    dir: &[u8],
+    name: &[u8],
+    on_exists: OnExists,
+) -> Result<Option<Vec<u8>>> {
     let t = join_name(dir, name)?;
     if c.stat(&t).await.is_err() {
         return Ok(Some(t));
@@ -403,7 +548,10 @@ pub struct UploadPipe {
 impl UploadPipe {
     pub async fn write(&mut self, b: &[u8]) -> Result<()> {
         use tokio::io::AsyncWriteExt;
-        let w = self.writer.as_mut().ok_or_else(|| Error::invalid("the upload is finished"))?;
+        let w = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| Error::invalid("the upload is finished"))?;
         if w.write_all(b).await.is_err() {
             // The writer side failed: its error is the real one.
             self.writer = None;
@@ -431,19 +579,38 @@ impl Drop for UploadPipe {
 impl Berth {
     /// Starts an upload of `name` into `dir` fed through [`UploadPipe::write`]; `None` when the
     /// name exists and `on_exists` is `Skip`.
-    pub async fn upload_pipe(&self, bot: &str, dir: &str, name: &str, on_exists: OnExists) -> Result<Option<UploadPipe>> {
+    pub async fn upload_pipe(
+        &self,
+        bot: &str,
+        dir: &str,
+        name: &str,
+        on_exists: OnExists,
+    ) -> Result<Option<UploadPipe>> {
         let c = self.files_client(bot).await?;
-        let Some(target) = resolve_target(&c, &decode_path(dir)?, name.as_bytes(), on_exists).await? else {
+        let Some(target) =
+            resolve_target(&c, &decode_path(dir)?, name.as_bytes(), on_exists).await?
+        else {
             return Ok(None);
         };
         let (w, r) = tokio::io::duplex(256 * 1024);
         let t2 = target.clone();
         let task = tokio::spawn(async move {
-            let opts = WriteOptions { create_parents: true, want_revision: true, ..Default::default() };
+            let opts = WriteOptions {
+                create_parents: true,
+                want_revision: true,
+                ..Default::default()
+            };
             let res = c.write(&t2, opts, r).await?;
-            Ok(SavedFile { info: info_of(&res.entry), revision: res.revision })
+            Ok(SavedFile {
+                info: info_of(&res.entry),
+                revision: res.revision,
+            })
         });
-        Ok(Some(UploadPipe { writer: Some(w), task, target: encode_path(&target) }))
+        Ok(Some(UploadPipe {
+            writer: Some(w),
+            task,
+            target: encode_path(&target),
+        }))
     }
 }
 
@@ -460,11 +627,15 @@ fn throttled(f: impl Fn(u64) + Send + Sync + 'static) -> impl Fn(u64) + Send + '
 }
 
 fn name_of(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| p.display().to_string())
+    p.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| p.display().to_string())
 }
 
 fn temp_beside(p: &Path) -> PathBuf {
-    let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     p.with_file_name(format!(".{name}.berth-part-{}", std::process::id()))
 }
-

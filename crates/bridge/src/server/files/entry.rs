@@ -27,12 +27,17 @@ pub fn from_meta(p: &Path, m: &Metadata) -> FileEntry {
     let kind = kind_of(m);
     let (link_target, target_kind) = if kind == FileKind::Symlink {
         let target = std::fs::read_link(p).map(|t| bytes(&t)).unwrap_or_default();
-        let tk = std::fs::metadata(p).map(|m| kind_of(&m)).unwrap_or(FileKind::Unspecified);
+        let tk = std::fs::metadata(p)
+            .map(|m| kind_of(&m))
+            .unwrap_or(FileKind::Unspecified);
         (target, tk)
     } else {
         (Vec::new(), FileKind::Unspecified)
     };
-    let name = p.file_name().map(|n| bytes(Path::new(n))).unwrap_or_else(|| b"/".to_vec());
+    let name = p
+        .file_name()
+        .map(|n| bytes(Path::new(n)))
+        .unwrap_or_else(|| b"/".to_vec());
     FileEntry {
         path: bytes(p),
         name,

@@ -19,6 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::server::pause::Paused;
 use berth_bridge::proto::{
     files_server::Files, read_chunk, ArchiveRequest, DataChunk, DeleteReply, DeleteRequest,
     ExtractReply, FileEntry, FilePath, ListPage, ListRequest, ReadChunk, ReadRequest,
@@ -72,7 +73,10 @@ pub struct ChanWriter {
 
 impl ChanWriter {
     pub fn new(tx: mpsc::Sender<Result<DataChunk, Status>>) -> Self {
-        ChanWriter { tx, buf: Vec::with_capacity(CHUNK) }
+        ChanWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        }
     }
     fn send(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
@@ -120,10 +124,15 @@ fn extract_target(archive: &Path) -> Result<(PathBuf, bool), Status> {
     };
     let stem = &raw[..raw.len() - cut];
     if stem.is_empty() {
-        return Err(Status::invalid_argument("the archive has no name to extract into"));
+        return Err(Status::invalid_argument(
+            "the archive has no name to extract into",
+        ));
     }
     use std::os::unix::ffi::OsStrExt;
-    let dir = archive.parent().unwrap_or(Path::new("/")).join(std::ffi::OsStr::from_bytes(stem));
+    let dir = archive
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .join(std::ffi::OsStr::from_bytes(stem));
     Ok((dir, zip))
 }
 
@@ -139,14 +148,21 @@ impl Files for FilesService {
     async fn list(&self, req: Request<ListRequest>) -> Result<Response<Self::ListStream>, Status> {
         let req = req.into_inner();
         let p = normalise(&req.path)?;
-        let page = if req.page_size == 0 { 1000 } else { req.page_size.min(10_000) } as usize;
+        let page = if req.page_size == 0 {
+            1000
+        } else {
+            req.page_size.min(10_000)
+        } as usize;
         // Open first, so a missing directory is the call's status.
         let (dir_entry, rd) = blocking({
             let p = p.clone();
             move || {
                 let m = std::fs::metadata(&p).map_err(|e| io_status("cannot list", &p, e))?;
                 if !m.is_dir() {
-                    return Err(Status::failed_precondition(format!("{} is not a directory", show(&p))));
+                    return Err(Status::failed_precondition(format!(
+                        "{} is not a directory",
+                        show(&p)
+                    )));
                 }
                 let rd = std::fs::read_dir(&p).map_err(|e| io_status("cannot list", &p, e))?;
                 Ok((entry::lstat(&p)?, rd))
@@ -171,14 +187,20 @@ impl Files for FilesService {
                     Err(_) => continue, // vanished between readdir and lstat
                 }
                 if entries.len() == page {
-                    let msg = ListPage { dir: first.take(), entries: std::mem::take(&mut entries) };
+                    let msg = ListPage {
+                        dir: first.take(),
+                        entries: std::mem::take(&mut entries),
+                    };
                     if tx.blocking_send(Ok(msg)).is_err() {
                         return;
                     }
                 }
             }
             if !entries.is_empty() || first.is_some() {
-                let _ = tx.blocking_send(Ok(ListPage { dir: first.take(), entries }));
+                let _ = tx.blocking_send(Ok(ListPage {
+                    dir: first.take(),
+                    entries,
+                }));
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -195,7 +217,10 @@ impl Files for FilesService {
                 let f = File::open(&p).map_err(|e| io_status("cannot read", &p, e))?;
                 let m = f.metadata().map_err(|e| io_status("cannot read", &p, e))?;
                 if m.is_dir() {
-                    return Err(Status::failed_precondition(format!("{} is a directory", show(&p))));
+                    return Err(Status::failed_precondition(format!(
+                        "{} is a directory",
+                        show(&p)
+                    )));
                 }
                 Ok((f, entry::lstat(&p)?))
             }
@@ -206,7 +231,8 @@ impl Files for FilesService {
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::task::spawn_blocking(move || {
             let mut f = file;
-            let send = |c: read_chunk::Chunk| tx.blocking_send(Ok(ReadChunk { chunk: Some(c) })).is_ok();
+            let send =
+                |c: read_chunk::Chunk| tx.blocking_send(Ok(ReadChunk { chunk: Some(c) })).is_ok();
             if !send(read_chunk::Chunk::Entry(ent)) {
                 return;
             }
@@ -245,7 +271,10 @@ impl Files for FilesService {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn write(&self, req: Request<Streaming<WriteInput>>) -> Result<Response<WriteReply>, Status> {
+    async fn write(
+        &self,
+        req: Request<Streaming<WriteInput>>,
+    ) -> Result<Response<WriteReply>, Status> {
         write::write(req.into_inner()).await.map(Response::new)
     }
 
@@ -264,7 +293,9 @@ impl Files for FilesService {
         let req = req.into_inner();
         let p = normalise(&req.path)?;
         if p == Path::new("/") {
-            return Err(Status::permission_denied("cannot delete the root directory /"));
+            return Err(Status::permission_denied(
+                "cannot delete the root directory /",
+            ));
         }
         check_writable(&p)?;
         let existed = blocking(move || {
@@ -294,7 +325,9 @@ impl Files for FilesService {
         let from = normalise(&req.from)?;
         let to = normalise(&req.to)?;
         if from == Path::new("/") || to == Path::new("/") {
-            return Err(Status::permission_denied("cannot move the root directory /"));
+            return Err(Status::permission_denied(
+                "cannot move the root directory /",
+            ));
         }
         if to.starts_with(&from) && to != from {
             return Err(Status::invalid_argument(format!(
@@ -307,7 +340,8 @@ impl Files for FilesService {
         let e = blocking(move || {
             std::fs::symlink_metadata(&from).map_err(|e| io_status("cannot move", &from, e))?;
             if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| io_status("cannot create", parent, e))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| io_status("cannot create", parent, e))?;
             }
             if req.overwrite {
                 std::fs::rename(&from, &to)
@@ -334,7 +368,10 @@ impl Files for FilesService {
 
     type ArchiveStream = Out<DataChunk>;
 
-    async fn archive(&self, req: Request<ArchiveRequest>) -> Result<Response<Self::ArchiveStream>, Status> {
+    async fn archive(
+        &self,
+        req: Request<ArchiveRequest>,
+    ) -> Result<Response<Self::ArchiveStream>, Status> {
         let req = req.into_inner();
         let pause = req.pause_processes;
         let paths = req
@@ -359,12 +396,14 @@ impl Files for FilesService {
             match targz::write_targz(ChanWriter::new(tx), &items, 1) {
                 Ok(mut w) => {
                     if let Err(e) = w.flush() {
-                        let _ = err_tx.blocking_send(Err(Status::internal(format!("archive: {e}"))));
+                        let _ =
+                            err_tx.blocking_send(Err(Status::internal(format!("archive: {e}"))));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
                 Err(e) => {
-                    let _ = err_tx.blocking_send(Err(Status::internal(format!("cannot archive: {e}"))));
+                    let _ =
+                        err_tx.blocking_send(Err(Status::internal(format!("cannot archive: {e}"))));
                 }
             }
         });
@@ -390,7 +429,11 @@ impl Files for FilesService {
                 targz::extract_targz(io::BufReader::with_capacity(CHUNK, f), &dest, false)
             };
             match r {
-                Ok(c) => Ok(ExtractReply { dir: bytes(&dest), files: c.files, dirs: c.dirs }),
+                Ok(c) => Ok(ExtractReply {
+                    dir: bytes(&dest),
+                    files: c.files,
+                    dirs: c.dirs,
+                }),
                 Err(e) => {
                     let _ = std::fs::remove_dir_all(&dest);
                     Err(match e.kind() {
@@ -412,7 +455,10 @@ impl Files for FilesService {
 
     type WatchStream = Out<WatchEvent>;
 
-    async fn watch(&self, req: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(
+        &self,
+        req: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
         let paths = req
             .into_inner()
             .paths
@@ -453,30 +499,4 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
         return std::fs::rename(from, to);
     }
     Err(e)
-}
-
-/// Every other process of the workspace stopped (SIGSTOP) until dropped (SIGCONT), so an
-/// archive sees no file half-written. Only as PID 1: `kill(-1, …)` from PID 1 of a PID namespace
-/// reaches every process of the namespace except the caller. Stopped processes (terminals
-/// included) simply continue afterwards.
-struct Paused(bool);
-
-impl Paused {
-    fn all_others() -> Self {
-        if std::process::id() != 1 {
-            return Paused(false);
-        }
-        // SAFETY: plain syscall.
-        unsafe { libc::kill(-1, libc::SIGSTOP) };
-        Paused(true)
-    }
-}
-
-impl Drop for Paused {
-    fn drop(&mut self) {
-        if self.0 {
-            // SAFETY: plain syscall.
-            unsafe { libc::kill(-1, libc::SIGCONT) };
-        }
-    }
 }

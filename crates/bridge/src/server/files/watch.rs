@@ -52,7 +52,9 @@ pub fn start(paths: Vec<PathBuf>) -> Result<mpsc::Receiver<Result<WatchEvent, St
         watcher
             .watch(p, RecursiveMode::NonRecursive)
             .map_err(|e| match e.kind {
-                notify::ErrorKind::PathNotFound => Status::not_found(format!("cannot watch {}: it does not exist", show(p))),
+                notify::ErrorKind::PathNotFound => {
+                    Status::not_found(format!("cannot watch {}: it does not exist", show(p)))
+                }
                 _ => Status::internal(format!("cannot watch {}: {e}", show(p))),
             })?;
     }
@@ -78,7 +80,10 @@ pub fn start(paths: Vec<PathBuf>) -> Result<mpsc::Receiver<Result<WatchEvent, St
             if set.is_empty() && !over {
                 continue;
             }
-            let ev = WatchEvent { paths: set.iter().map(|p| bytes(p)).collect(), overflow: over };
+            let ev = WatchEvent {
+                paths: set.iter().map(|p| bytes(p)).collect(),
+                overflow: over,
+            };
             if tx.send(Ok(ev)).await.is_err() {
                 return;
             }

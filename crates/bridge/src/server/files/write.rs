@@ -30,12 +30,20 @@ impl Drop for TempGuard {
 
 pub async fn write(mut inbound: Streaming<WriteInput>) -> Result<WriteReply, Status> {
     let start: WriteStart = match inbound.message().await? {
-        Some(WriteInput { input: Some(write_input::Input::Start(s)) }) => s,
-        _ => return Err(Status::invalid_argument("the first write message must be `start`")),
+        Some(WriteInput {
+            input: Some(write_input::Input::Start(s)),
+        }) => s,
+        _ => {
+            return Err(Status::invalid_argument(
+                "the first write message must be `start`",
+            ))
+        }
     };
     if let Some(r) = &start.expected_revision {
         if !r.starts_with("sha256:") {
-            return Err(Status::invalid_argument("expected_revision must be \"sha256:<hex>\""));
+            return Err(Status::invalid_argument(
+                "expected_revision must be \"sha256:<hex>\"",
+            ));
         }
     }
     let requested = normalise(&start.path)?;
@@ -73,17 +81,23 @@ pub async fn write(mut inbound: Streaming<WriteInput>) -> Result<WriteReply, Sta
     let mut failed: Option<Status> = None;
     loop {
         match inbound.message().await {
-            Ok(Some(WriteInput { input: Some(write_input::Input::Data(d)) })) => {
+            Ok(Some(WriteInput {
+                input: Some(write_input::Input::Data(d)),
+            })) => {
                 if tx.send(d).await.is_err() {
                     break; // the writer failed; its error is reported below
                 }
             }
-            Ok(Some(WriteInput { input: Some(write_input::Input::Commit(true)) })) => {
+            Ok(Some(WriteInput {
+                input: Some(write_input::Input::Commit(true)),
+            })) => {
                 committed = true;
                 break;
             }
             Ok(Some(_)) => {
-                failed = Some(Status::invalid_argument("unexpected message in a write stream"));
+                failed = Some(Status::invalid_argument(
+                    "unexpected message in a write stream",
+                ));
                 break;
             }
             Ok(None) => break,
@@ -100,7 +114,9 @@ pub async fn write(mut inbound: Streaming<WriteInput>) -> Result<WriteReply, Sta
     }
     let (written, revision) = written.map_err(|e| io_status("cannot write", &target, e))?;
     if !committed {
-        return Err(Status::cancelled("the upload ended before it was committed; nothing was changed"));
+        return Err(Status::cancelled(
+            "the upload ended before it was committed; nothing was changed",
+        ));
     }
     let reply = tokio::task::spawn_blocking(move || -> Result<WriteReply, Status> {
         if let Some(expected) = &start.expected_revision {
@@ -129,12 +145,19 @@ pub async fn write(mut inbound: Streaming<WriteInput>) -> Result<WriteReply, Sta
             }
         }
         if start.must_not_exist && fs::symlink_metadata(&target).is_ok() {
-            return Err(Status::already_exists(format!("{} already exists", show(&target))));
+            return Err(Status::already_exists(format!(
+                "{} already exists",
+                show(&target)
+            )));
         }
         fs::rename(&tmp, &target).map_err(|e| io_status("cannot replace", &target, e))?;
         let mut e = entry::lstat(&target)?;
         e.path = super::path::bytes(&requested);
-        Ok(WriteReply { entry: Some(e), revision: revision.unwrap_or_default(), written })
+        Ok(WriteReply {
+            entry: Some(e),
+            revision: revision.unwrap_or_default(),
+            written,
+        })
     })
     .await
     .map_err(|e| Status::internal(e.to_string()))??;
@@ -143,13 +166,17 @@ pub async fn write(mut inbound: Streaming<WriteInput>) -> Result<WriteReply, Sta
 }
 
 /// Resolves the real target (writes follow symlinks), checks it, and creates the temp file.
-fn prepare(requested: &Path, start: &WriteStart) -> Result<(PathBuf, PathBuf, Option<fs::Metadata>), Status> {
+fn prepare(
+    requested: &Path,
+    start: &WriteStart,
+) -> Result<(PathBuf, PathBuf, Option<fs::Metadata>), Status> {
     let target = match fs::symlink_metadata(requested) {
         Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(requested) {
             Ok(real) => real,
             // A dangling link: write where it points (relative to its directory).
             Err(_) => {
-                let t = fs::read_link(requested).map_err(|e| io_status("cannot read link", requested, e))?;
+                let t = fs::read_link(requested)
+                    .map_err(|e| io_status("cannot read link", requested, e))?;
                 requested.parent().unwrap_or(Path::new("/")).join(t)
             }
         },
@@ -158,17 +185,26 @@ fn prepare(requested: &Path, start: &WriteStart) -> Result<(PathBuf, PathBuf, Op
     check_writable(&target)?;
     let existing = match fs::metadata(&target) {
         Ok(m) if m.is_dir() => {
-            return Err(Status::failed_precondition(format!("{} is a directory", show(&target))))
+            return Err(Status::failed_precondition(format!(
+                "{} is a directory",
+                show(&target)
+            )))
         }
         Ok(m) => {
             if start.must_not_exist {
-                return Err(Status::already_exists(format!("{} already exists", show(requested))));
+                return Err(Status::already_exists(format!(
+                    "{} already exists",
+                    show(requested)
+                )));
             }
             Some(m)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if start.expected_revision.is_some() {
-                return Err(Status::aborted(format!("{} was deleted since it was read", show(&target))));
+                return Err(Status::aborted(format!(
+                    "{} was deleted since it was read",
+                    show(&target)
+                )));
             }
             None
         }
@@ -178,9 +214,15 @@ fn prepare(requested: &Path, start: &WriteStart) -> Result<(PathBuf, PathBuf, Op
     if start.create_parents {
         fs::create_dir_all(&parent).map_err(|e| io_status("cannot create", &parent, e))?;
     } else if !parent.is_dir() {
-        return Err(Status::not_found(format!("the directory {} does not exist", show(&parent))));
+        return Err(Status::not_found(format!(
+            "the directory {} does not exist",
+            show(&parent)
+        )));
     }
-    let name = target.file_name().map(|n| n.to_string_lossy().chars().take(40).collect::<String>()).unwrap_or_default();
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().chars().take(40).collect::<String>())
+        .unwrap_or_default();
     let tmp = parent.join(format!(
         ".{name}.berth-{}-{}.tmp",
         std::process::id(),

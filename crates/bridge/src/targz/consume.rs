@@ -1,24 +1,19 @@
-//! Reusable tar.gz producer and consumer (the Files service's archive/extract; the Data issue's
-//! export/import of `/data`). Both are synchronous over `Write`/`Read`, so callers stream them
-//! through a bounded channel from a blocking thread and memory stays constant.
+//! The hostile-archive-safe tar.gz and zip consumer (the Files service's extract, the Data
+//! issue's import). Synchronous over `Read`, so memory stays constant.
 //!
-//! The consumer is safe against hostile archives: absolute names, `..`, writing through a
-//! symlink (one from the archive or one already on disk), links pointing out of the destination
-//! and hard links are all refused with `InvalidData`. The caller removes the destination when
-//! extraction fails.
+//! Absolute names, `..`, writing through a symlink (one from the archive or one already on disk),
+//! links pointing out of the destination and hard links are all refused with `InvalidData`. The
+//! caller removes the destination when extraction fails.
 
-use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 
 /// What an extraction created.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -26,56 +21,6 @@ pub struct Counts {
     pub files: u64,
     pub dirs: u64,
     pub links: u64,
-}
-
-/// Names for `sources` inside one archive: de-duplicated, children of an included parent dropped,
-/// base names made unique (`a`, `a (2)`, …).
-pub fn plan(sources: &[PathBuf]) -> Vec<(PathBuf, PathBuf)> {
-    let mut uniq: Vec<PathBuf> = Vec::new();
-    for s in sources {
-        if !uniq.contains(s) {
-            uniq.push(s.clone());
-        }
-    }
-    let kept: Vec<PathBuf> = uniq
-        .iter()
-        .filter(|p| !uniq.iter().any(|q| q != *p && p.starts_with(q)))
-        .cloned()
-        .collect();
-    let mut used = HashSet::new();
-    let mut out = Vec::new();
-    for p in kept {
-        let base: OsString = p.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "root".into());
-        let mut name = base.clone();
-        let mut i = 2;
-        while !used.insert(name.clone()) {
-            let mut n = base.clone();
-            n.push(format!(" ({i})"));
-            name = n;
-            i += 1;
-        }
-        out.push((p, PathBuf::from(name)));
-    }
-    out
-}
-
-/// Writes a gzip'd tar of `(source, name in archive)` pairs into `out`. Symlinks are stored as
-/// links, directories recursively; sockets are skipped.
-pub fn write_targz<W: Write>(out: W, items: &[(PathBuf, PathBuf)], level: u32) -> io::Result<W> {
-    let gz = GzEncoder::new(out, Compression::new(level));
-    let mut tar = tar::Builder::new(gz);
-    tar.follow_symlinks(false);
-    tar.mode(tar::HeaderMode::Complete);
-    for (src, name) in items {
-        let meta = fs::symlink_metadata(src)?;
-        if meta.is_dir() {
-            tar.append_dir_all(name, src)?;
-        } else {
-            tar.append_path_with_name(src, name)?;
-        }
-    }
-    let gz = tar.into_inner()?;
-    gz.finish()
 }
 
 /// Where extracted entries go, with the safety rules shared by tar and zip.
@@ -93,7 +38,11 @@ fn hostile(msg: impl Into<String>) -> io::Error {
 impl SafeDest {
     /// `root` must exist and be a directory.
     pub fn new(root: &Path) -> Self {
-        SafeDest { root: root.to_path_buf(), preserve_owner: false, counts: Counts::default() }
+        SafeDest {
+            root: root.to_path_buf(),
+            preserve_owner: false,
+            counts: Counts::default(),
+        }
     }
 
     /// The destination of an archive name: relative, no `..`, and every existing ancestor inside
@@ -105,10 +54,16 @@ impl SafeDest {
                 Component::Normal(n) => rel.push(n),
                 Component::CurDir => {}
                 Component::RootDir | Component::Prefix(_) => {
-                    return Err(hostile(format!("archive entry {:?} has an absolute path", name)))
+                    return Err(hostile(format!(
+                        "archive entry {:?} has an absolute path",
+                        name
+                    )))
                 }
                 Component::ParentDir => {
-                    return Err(hostile(format!("archive entry {:?} goes outside with '..'", name)))
+                    return Err(hostile(format!(
+                        "archive entry {:?} goes outside with '..'",
+                        name
+                    )))
                 }
             }
         }
@@ -121,10 +76,16 @@ impl SafeDest {
             at.push(c);
             match fs::symlink_metadata(&at) {
                 Ok(m) if m.file_type().is_symlink() => {
-                    return Err(hostile(format!("archive entry {:?} goes through a symlink", name)))
+                    return Err(hostile(format!(
+                        "archive entry {:?} goes through a symlink",
+                        name
+                    )))
                 }
                 Ok(m) if !m.is_dir() => {
-                    return Err(hostile(format!("archive entry {:?} goes through a file", name)))
+                    return Err(hostile(format!(
+                        "archive entry {:?} goes through a file",
+                        name
+                    )))
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -142,7 +103,10 @@ impl SafeDest {
     /// Removes whatever non-directory sits at `p` (a previous entry of the same name).
     fn clear(p: &Path) -> io::Result<()> {
         match fs::symlink_metadata(p) {
-            Ok(m) if m.is_dir() => Err(hostile(format!("archive entry {:?} replaces a directory", p))),
+            Ok(m) if m.is_dir() => Err(hostile(format!(
+                "archive entry {:?} replaces a directory",
+                p
+            ))),
             Ok(_) => fs::remove_file(p),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
@@ -153,7 +117,12 @@ impl SafeDest {
         let p = self.resolve(name)?;
         match fs::symlink_metadata(&p) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(hostile(format!("archive entry {:?} replaces a file with a directory", name))),
+            Ok(_) => {
+                return Err(hostile(format!(
+                    "archive entry {:?} replaces a file with a directory",
+                    name
+                )))
+            }
             Err(_) => {
                 fs::create_dir(&p)?;
                 self.counts.dirs += 1;
@@ -199,9 +168,14 @@ impl SafeDest {
     pub fn symlink(&mut self, name: &Path, target: &Path) -> io::Result<()> {
         let p = self.resolve(name)?;
         if target.is_absolute() {
-            return Err(hostile(format!("archive link {:?} points to an absolute path {:?}", name, target)));
+            return Err(hostile(format!(
+                "archive link {:?} points to an absolute path {:?}",
+                name, target
+            )));
         }
-        let rel = p.strip_prefix(&self.root).map_err(|_| hostile("link outside"))?;
+        let rel = p
+            .strip_prefix(&self.root)
+            .map_err(|_| hostile("link outside"))?;
         let mut depth: i64 = rel.components().count() as i64 - 1;
         for c in target.components() {
             match c {
@@ -210,7 +184,10 @@ impl SafeDest {
                 _ => {}
             }
             if depth < 0 {
-                return Err(hostile(format!("archive link {:?} points outside with {:?}", name, target)));
+                return Err(hostile(format!(
+                    "archive link {:?} points outside with {:?}",
+                    name, target
+                )));
             }
         }
         Self::clear(&p)?;
@@ -247,8 +224,15 @@ pub fn extract_targz<R: Read>(input: R, dest: &Path, preserve_owner: bool) -> io
                 .ok_or_else(|| hostile("symlink without a target"))?;
             sink.symlink(&name, &target)?;
         } else if kind.is_hard_link() {
-            return Err(hostile(format!("archive entry {:?} is a hard link (not supported)", name)));
-        } else if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() || kind.is_gnu_longname() || kind.is_gnu_longlink() {
+            return Err(hostile(format!(
+                "archive entry {:?} is a hard link (not supported)",
+                name
+            )));
+        } else if kind.is_pax_global_extensions()
+            || kind.is_pax_local_extensions()
+            || kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+        {
             // handled by the tar reader
         } else {
             // devices, fifos: skipped
@@ -260,9 +244,12 @@ pub fn extract_targz<R: Read>(input: R, dest: &Path, preserve_owner: bool) -> io
 /// Extracts a zip file into the existing directory `dest`.
 pub fn extract_zip(file: File, dest: &Path) -> io::Result<Counts> {
     let mut sink = SafeDest::new(dest);
-    let mut ar = zip::ZipArchive::new(file).map_err(|e| hostile(format!("not a valid zip: {e}")))?;
+    let mut ar =
+        zip::ZipArchive::new(file).map_err(|e| hostile(format!("not a valid zip: {e}")))?;
     for i in 0..ar.len() {
-        let mut f = ar.by_index(i).map_err(|e| hostile(format!("zip entry {i}: {e}")))?;
+        let mut f = ar
+            .by_index(i)
+            .map_err(|e| hostile(format!("zip entry {i}: {e}")))?;
         let raw = PathBuf::from(std::ffi::OsStr::from_bytes(f.name_raw()).to_os_string());
         let mode = f.unix_mode();
         if f.is_dir() {
@@ -281,19 +268,7 @@ pub fn extract_zip(file: File, dest: &Path) -> io::Result<Counts> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plan_dedupes_and_uniquifies() {
-        let p = plan(&[
-            "/data/a".into(),
-            "/data/a/b".into(),
-            "/tmp/a".into(),
-            "/data/a".into(),
-            "/x/c".into(),
-        ]);
-        let names: Vec<_> = p.iter().map(|(_, n)| n.display().to_string()).collect();
-        assert_eq!(names, ["a", "a (2)", "c"]);
-    }
+    use crate::targz::write_targz;
 
     #[test]
     fn round_trip_and_hostile_entries() {
@@ -307,7 +282,10 @@ mod tests {
         let c = extract_targz(&gz[..], dst.path(), false).unwrap();
         assert_eq!(fs::read(dst.path().join("d/e/f.txt")).unwrap(), b"hello");
         assert_eq!(fs::read(dst.path().join("d/empty")).unwrap(), b"");
-        assert_eq!(fs::read_link(dst.path().join("d/link")).unwrap(), Path::new("e/f.txt"));
+        assert_eq!(
+            fs::read_link(dst.path().join("d/link")).unwrap(),
+            Path::new("e/f.txt")
+        );
         assert_eq!(c.files, 2);
 
         let d = tempfile::tempdir().unwrap();
@@ -319,7 +297,9 @@ mod tests {
         assert!(s.symlink(Path::new("l"), Path::new("../..")).is_err());
         s.symlink(Path::new("l"), Path::new("sub")).unwrap();
         fs::create_dir(d.path().join("sub")).unwrap();
-        assert!(s.file(Path::new("l/x"), &mut &b"x"[..], None, None, None).is_err());
+        assert!(s
+            .file(Path::new("l/x"), &mut &b"x"[..], None, None, None)
+            .is_err());
         assert!(!d.path().join("sub/x").exists());
     }
 }
