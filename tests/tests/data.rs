@@ -100,9 +100,10 @@ async fn data_round_trip_foreign_archives_hostile_and_keep() {
     let out = host.path().join("export.tar.gz");
     let progress = std::sync::atomic::AtomicU64::new(0);
     let size = berth
-        .export_data(&bot, &out, &|n| progress.store(n, std::sync::atomic::Ordering::Relaxed), &CancellationToken::new())
+        .export_data(&bot, &out, &|p| progress.store(p.archive, std::sync::atomic::Ordering::Relaxed), &CancellationToken::new())
         .await
-        .expect("export");
+        .expect("export")
+        .bytes;
     assert_eq!(std::fs::metadata(&out).unwrap().len(), size);
     assert_eq!(progress.load(std::sync::atomic::Ordering::Relaxed), size);
     // GNU tar reads it.

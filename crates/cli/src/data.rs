@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use berth_core::data::{validate::DEFAULT_MAX_EXPANDED, ImportOptions};
+use berth_core::data::{validate::DEFAULT_MAX_EXPANDED, DataProgress, ImportOptions};
 use berth_core::{Berth, CancellationToken, Error};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -36,17 +36,30 @@ fn ctrl_c_cancels() -> (CancellationToken, tokio::task::JoinHandle<()>) {
     (cancel, h)
 }
 
+/// Shows a transfer's progress on `bar`: source bytes of the known total, else archive bytes.
+fn on_bar(bar: &ProgressBar) -> impl Fn(DataProgress) + Send + Sync {
+    let bar = bar.clone();
+    move |p| {
+        if p.total > 0 {
+            bar.set_length(p.total);
+            bar.set_position(p.done);
+        } else {
+            bar.set_position(p.archive);
+        }
+    }
+}
+
 pub async fn export(berth: &Berth, bot: &str, file: &Path) -> Result<i32, Error> {
     let bar = bytes_bar(None);
     let (cancel, h) = ctrl_c_cancels();
-    let p = bar.clone();
-    let r = berth
-        .export_data(bot, file, &move |n| p.set_position(n), &cancel)
-        .await;
+    let r = berth.export_data(bot, file, &on_bar(&bar), &cancel).await;
     h.abort();
     bar.finish_and_clear();
-    let n = r?;
-    println!("exported {bot}'s /data to {} ({n} bytes)", file.display());
+    let r = r?;
+    println!("exported {bot}'s /data to {} ({} bytes)", file.display(), r.bytes);
+    if r.skipped > 0 {
+        eprintln!("left out {} FIFO(s), socket(s) or device(s): they cannot be archived", r.skipped);
+    }
     Ok(0)
 }
 
@@ -60,13 +73,12 @@ pub async fn import(
     let size = std::fs::metadata(file).map(|m| m.len()).ok();
     let bar = bytes_bar(size);
     let (cancel, h) = ctrl_c_cancels();
-    let p = bar.clone();
     let opts = ImportOptions {
         replace,
         max_expanded: max_size.unwrap_or(DEFAULT_MAX_EXPANDED),
     };
     let r = berth
-        .import_data(bot, file, &opts, &move |n| p.set_position(n), &cancel)
+        .import_data(bot, file, &opts, &on_bar(&bar), &cancel)
         .await;
     h.abort();
     bar.finish_and_clear();
@@ -89,9 +101,8 @@ pub async fn rm(berth: &Berth, bot: &str, keep_data: bool) -> Result<i32, Error>
         if has_workspace {
             eprintln!("Preserving {bot}'s /data");
             let bar = bytes_bar(None);
-            let p = bar.clone();
             let kept = berth
-                .delete_workspace_keeping(bot, true, &move |n| p.set_position(n))
+                .delete_workspace_keeping(bot, true, &on_bar(&bar))
                 .await;
             bar.finish_and_clear();
             if let Some(k) = kept? {
@@ -112,9 +123,8 @@ pub async fn restore(berth: &Berth, bot: &str) -> Result<i32, Error> {
         return Err(Error::not_found(format!("{bot} has no kept data")));
     }
     let bar = bytes_bar(berth.kept_data(bot).map(|k| k.size));
-    let p = bar.clone();
     let r = berth
-        .restore_kept_data(bot, &move |n| p.set_position(n))
+        .restore_kept_data(bot, &on_bar(&bar))
         .await;
     bar.finish_and_clear();
     r?;

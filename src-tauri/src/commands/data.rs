@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use berth_core::data::{ArchivePreview, ImportOptions, ImportReport, KeptDataInfo};
+use berth_core::data::{
+    ArchivePreview, DataProgress, ExportReport, ImportOptions, ImportReport, KeptDataInfo,
+};
 use berth_core::CancellationToken;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, Runtime, State};
@@ -34,20 +36,38 @@ fn data_state<R: Runtime>(app: &AppHandle<R>) -> Arc<DataState> {
 }
 
 fn is_targz(p: &std::path::Path) -> bool {
-    let n = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let n = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     n.ends_with(".tar.gz") || n.ends_with(".tgz")
 }
 
 /// Validates the archive, counts conflicts with `/data` and remembers it under a new id.
-async fn preview<R: Runtime>(app: &AppHandle<R>, state: &AppState, bot: &str, path: PathBuf) -> IpcResult<ArchivePreview> {
+async fn preview<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &AppState,
+    bot: &str,
+    path: PathBuf,
+) -> IpcResult<ArchivePreview> {
     if !is_targz(&path) {
-        return Err(berth_core::Error::invalid(format!("{} is not a .tar.gz or .tgz archive", path.display())).into());
+        return Err(berth_core::Error::invalid(format!(
+            "{} is not a .tar.gz or .tgz archive",
+            path.display()
+        ))
+        .into());
     }
-    let s = state.berth.inspect_archive(&path, berth_core::data::validate::DEFAULT_MAX_EXPANDED).await?;
+    let s = state
+        .berth
+        .inspect_archive(&path, berth_core::data::validate::DEFAULT_MAX_EXPANDED)
+        .await?;
     let conflicts = state.berth.data_conflicts(bot, &s.paths).await?;
     let st = data_state(app);
     let id = format!("archive-{}", st.next.fetch_add(1, Ordering::Relaxed) + 1);
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     st.archives.lock().unwrap().insert(id.clone(), path);
     Ok(ArchivePreview {
         archive_id: id,
@@ -68,19 +88,39 @@ pub async fn data_export<R: Runtime>(
     state: State<'_, AppState>,
     bot: String,
     transfer_id: String,
-    on_progress: Channel<u64>,
-) -> IpcResult<Option<u64>> {
+    on_progress: Channel<DataProgress>,
+) -> IpcResult<Option<ExportReport>> {
     use tauri_plugin_dialog::DialogExt;
     let (tx, rx) = tokio::sync::oneshot::channel();
-    app.dialog().file().set_file_name(format!("{bot}-data.tar.gz")).save_file(move |p| {
-        let _ = tx.send(p);
-    });
-    let Some(Some(picked)) = rx.await.ok() else { return Ok(None) };
-    let dest = picked.into_path().map_err(|e| berth_core::Error::invalid(e.to_string()))?;
+    app.dialog()
+        .file()
+        .set_file_name(format!("{bot}-data.tar.gz"))
+        .save_file(move |p| {
+            let _ = tx.send(p);
+        });
+    let Some(Some(picked)) = rx.await.ok() else {
+        return Ok(None);
+    };
+    let dest = picked
+        .into_path()
+        .map_err(|e| berth_core::Error::invalid(e.to_string()))?;
     let st = data_state(&app);
     let cancel = CancellationToken::new();
-    st.cancels.lock().unwrap().insert(transfer_id.clone(), cancel.clone());
-    let r = state.berth.export_data(&bot, &dest, &move |n| { let _ = on_progress.send(n); }, &cancel).await;
+    st.cancels
+        .lock()
+        .unwrap()
+        .insert(transfer_id.clone(), cancel.clone());
+    let r = state
+        .berth
+        .export_data(
+            &bot,
+            &dest,
+            &move |n| {
+                let _ = on_progress.send(n);
+            },
+            &cancel,
+        )
+        .await;
     st.cancels.lock().unwrap().remove(&transfer_id);
     Ok(Some(r?))
 }
@@ -88,13 +128,15 @@ pub async fn data_export<R: Runtime>(
 /// Cancels a running export or import; false when none runs under that id.
 #[tauri::command]
 pub async fn data_cancel<R: Runtime>(app: AppHandle<R>, transfer_id: String) -> IpcResult<bool> {
-    Ok(match data_state(&app).cancels.lock().unwrap().get(&transfer_id) {
-        Some(c) => {
-            c.cancel();
-            true
-        }
-        None => false,
-    })
+    Ok(
+        match data_state(&app).cancels.lock().unwrap().get(&transfer_id) {
+            Some(c) => {
+                c.cancel();
+                true
+            }
+            None => false,
+        },
+    )
 }
 
 /// Opens a file dialog for a .tar.gz and previews it; `null` when cancelled.
@@ -106,11 +148,18 @@ pub async fn data_pick_archive<R: Runtime>(
 ) -> IpcResult<Option<ArchivePreview>> {
     use tauri_plugin_dialog::DialogExt;
     let (tx, rx) = tokio::sync::oneshot::channel();
-    app.dialog().file().add_filter("tar.gz", &["gz", "tgz"]).pick_file(move |p| {
-        let _ = tx.send(p);
-    });
-    let Some(Some(picked)) = rx.await.ok() else { return Ok(None) };
-    let path = picked.into_path().map_err(|e| berth_core::Error::invalid(e.to_string()))?;
+    app.dialog()
+        .file()
+        .add_filter("tar.gz", &["gz", "tgz"])
+        .pick_file(move |p| {
+            let _ = tx.send(p);
+        });
+    let Some(Some(picked)) = rx.await.ok() else {
+        return Ok(None);
+    };
+    let path = picked
+        .into_path()
+        .map_err(|e| berth_core::Error::invalid(e.to_string()))?;
     Ok(Some(preview(&app, &state, &bot, path).await?))
 }
 
@@ -138,7 +187,7 @@ pub async fn data_import<R: Runtime>(
     archive_id: String,
     replace: bool,
     transfer_id: String,
-    on_progress: Channel<u64>,
+    on_progress: Channel<DataProgress>,
 ) -> IpcResult<ImportReport> {
     let st = data_state(&app);
     let path = st
@@ -149,9 +198,26 @@ pub async fn data_import<R: Runtime>(
         .cloned()
         .ok_or_else(|| berth_core::Error::not_found("that archive is gone; choose it again"))?;
     let cancel = CancellationToken::new();
-    st.cancels.lock().unwrap().insert(transfer_id.clone(), cancel.clone());
-    let opts = ImportOptions { replace, ..Default::default() };
-    let r = state.berth.import_data(&bot, &path, &opts, &move |n| { let _ = on_progress.send(n); }, &cancel).await;
+    st.cancels
+        .lock()
+        .unwrap()
+        .insert(transfer_id.clone(), cancel.clone());
+    let opts = ImportOptions {
+        replace,
+        ..Default::default()
+    };
+    let r = state
+        .berth
+        .import_data(
+            &bot,
+            &path,
+            &opts,
+            &move |n| {
+                let _ = on_progress.send(n);
+            },
+            &cancel,
+        )
+        .await;
     st.cancels.lock().unwrap().remove(&transfer_id);
     if r.is_ok() {
         st.archives.lock().unwrap().remove(&archive_id);
@@ -173,8 +239,17 @@ pub async fn data_kept_delete(state: State<'_, AppState>, bot: String) -> IpcRes
 
 /// Restores the kept data into the running workspace (replacing `/data`); false when none.
 #[tauri::command]
-pub async fn data_restore(state: State<'_, AppState>, bot: String, on_progress: Channel<u64>) -> IpcResult<bool> {
-    Ok(state.berth.restore_kept_data(&bot, &move |n| { let _ = on_progress.send(n); }).await?)
+pub async fn data_restore(
+    state: State<'_, AppState>,
+    bot: String,
+    on_progress: Channel<DataProgress>,
+) -> IpcResult<bool> {
+    Ok(state
+        .berth
+        .restore_kept_data(&bot, &move |n| {
+            let _ = on_progress.send(n);
+        })
+        .await?)
 }
 
 /// Deletes the workspace; with `keep_data` first preserves `/data` (progress in bytes).
@@ -183,8 +258,13 @@ pub async fn workspace_delete_keeping(
     state: State<'_, AppState>,
     bot: String,
     keep_data: bool,
-    on_progress: Channel<u64>,
+    on_progress: Channel<DataProgress>,
 ) -> IpcResult<Option<KeptDataInfo>> {
-    let kept = state.berth.delete_workspace_keeping(&bot, keep_data, &move |n| { let _ = on_progress.send(n); }).await?;
+    let kept = state
+        .berth
+        .delete_workspace_keeping(&bot, keep_data, &move |n| {
+            let _ = on_progress.send(n);
+        })
+        .await?;
     Ok(kept.as_ref().map(KeptDataInfo::from))
 }

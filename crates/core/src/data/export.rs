@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use berth_runtime::CancellationToken;
 use tokio::io::AsyncWriteExt;
 
-use super::{now_nonce, DATA};
+use super::{now_nonce, DataProgress, ExportReport, ProgressFn, DATA};
 use crate::{Berth, Error, Result};
 
 /// A temporary sibling of `dest` (same directory, so the final rename is atomic).
@@ -20,7 +20,8 @@ fn part_path(dest: &Path) -> PathBuf {
 
 impl Berth {
     /// Writes `/data` of the running workspace as a .tar.gz to `dest` (temp file, fsync,
-    /// rename). `progress` gets the archive bytes written so far. Returns the archive's size.
+    /// rename). `progress` gets the archive bytes written so far (`done`/`total`: source bytes,
+    /// 0 until the bridge reports them). Returns what was written.
     ///
     /// Consistency: the workspace's processes are stopped (SIGSTOP from the bridge, PID 1)
     /// while the archive is written and continued afterwards; terminals survive.
@@ -28,9 +29,9 @@ impl Berth {
         &self,
         bot: &str,
         dest: &Path,
-        progress: &(dyn Fn(u64) + Send + Sync),
+        progress: ProgressFn<'_>,
         cancel: &CancellationToken,
-    ) -> Result<u64> {
+    ) -> Result<ExportReport> {
         let c = self.files_client(bot).await?;
         let (_, children) = c.list_all(DATA).await?;
         let paths: Vec<Vec<u8>> = children.iter().map(|e| e.path.clone()).collect();
@@ -74,7 +75,8 @@ impl Berth {
                     let _ = d.sync_all();
                 }
             }
-            Ok(n)
+            // TODO(issue 6, export helper): entry counts and skipped count from the bridge.
+            Ok(ExportReport { bytes: n, ..Default::default() })
         }
         .await;
         if result.is_err() {
@@ -88,7 +90,7 @@ impl Berth {
 struct Counting<'a, W> {
     inner: W,
     n: u64,
-    progress: &'a (dyn Fn(u64) + Send + Sync),
+    progress: ProgressFn<'a>,
 }
 
 impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counting<'_, W> {
@@ -100,7 +102,7 @@ impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counting<'_, W>
         let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
         if let std::task::Poll::Ready(Ok(n)) = &r {
             self.n += *n as u64;
-            (self.progress)(self.n);
+            (self.progress)(DataProgress { archive: self.n, ..Default::default() });
         }
         r
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use berth_bridge::{FileKind, FilesClient, WriteOptions};
 use berth_runtime::CancellationToken;
 
-use super::{join, now_nonce, show, validate, DATA};
+use super::{join, now_nonce, show, validate, DataProgress, ProgressFn, DATA};
 use crate::{Berth, Error, Result};
 
 /// How to import.
@@ -90,12 +90,11 @@ impl Berth {
         bot: &str,
         src: &Path,
         opts: &ImportOptions,
-        progress: &(dyn Fn(u64) + Send + Sync),
+        progress: ProgressFn<'_>,
         cancel: &CancellationToken,
     ) -> Result<ImportResult> {
-        let summary = check_file(src.to_path_buf(), opts.max_expanded, cancel.clone()).await?;
         let c = self.files_client(bot).await?;
-        let r = import_with(&c, src, opts, summary, progress, cancel).await?;
+        let r = import_file(&c, src, opts, progress, cancel).await?;
         self.event(
             bot,
             "imported",
@@ -105,12 +104,25 @@ impl Berth {
     }
 }
 
-pub(super) async fn import_with(
+/// Validates `src` on the host and imports it into `/data` through `c`, all-or-nothing.
+/// The one entry point for import, restore and restore-at-create.
+pub(super) async fn import_file(
+    c: &FilesClient,
+    src: &Path,
+    opts: &ImportOptions,
+    progress: ProgressFn<'_>,
+    cancel: &CancellationToken,
+) -> Result<ImportResult> {
+    let summary = check_file(src.to_path_buf(), opts.max_expanded, cancel.clone()).await?;
+    import_with(c, src, opts, summary, progress, cancel).await
+}
+
+async fn import_with(
     c: &FilesClient,
     src: &Path,
     opts: &ImportOptions,
     summary: validate::Summary,
-    progress: &(dyn Fn(u64) + Send + Sync),
+    progress: ProgressFn<'_>,
     cancel: &CancellationToken,
 ) -> Result<ImportResult> {
     {
@@ -120,6 +132,7 @@ pub(super) async fn import_with(
         let upload = format!("/.berth-import-{nonce}.tar.gz").into_bytes();
         let file = std::fs::File::open(src)
             .map_err(|e| Error::invalid(format!("cannot open {}: {e}", src.display())))?;
+        let total = file.metadata().map(|m| m.len()).unwrap_or(0);
         let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<u64>();
         let opts_w = WriteOptions {
             must_not_exist: true,
@@ -136,7 +149,7 @@ pub(super) async fn import_with(
                     let _ = c.delete(&upload, false).await;
                     return Err(Error::cancelled());
                 }
-                Some(n) = prx.recv() => progress(n),
+                Some(n) = prx.recv() => progress(DataProgress { archive: n, done: n, total }),
                 r = &mut up => break r,
             }
         };
@@ -173,7 +186,7 @@ pub(super) async fn import_with(
 }
 
 /// Runs the validation on a blocking thread.
-pub(super) async fn check_file(
+async fn check_file(
     src: PathBuf,
     max: u64,
     cancel: CancellationToken,

@@ -7,7 +7,8 @@ use std::time::UNIX_EPOCH;
 use berth_bridge::FilesClient;
 use berth_runtime::CancellationToken;
 
-use super::import::{check_file, import_with, ImportOptions};
+use super::import::{import_file, ImportOptions};
+use super::ProgressFn;
 use crate::{Berth, Error, Result};
 
 /// A kept archive of a deleted workspace's `/data`.
@@ -24,7 +25,7 @@ impl Berth {
     pub async fn preserve_data(
         &self,
         bot: &str,
-        progress: &(dyn Fn(u64) + Send + Sync),
+        progress: ProgressFn<'_>,
     ) -> Result<KeptData> {
         let path = self.kept_data_path(bot);
         self.export_data(bot, &path, progress, &CancellationToken::new())
@@ -80,9 +81,8 @@ impl Berth {
             ..Default::default()
         };
         let cancel = CancellationToken::new();
-        let summary = check_file(kept.path.clone(), opts.max_expanded, cancel.clone()).await?;
         let c = FilesClient::connect(&self.inner.paths.bridge_socket(id)).await?;
-        import_with(&c, &kept.path, &opts, summary, &|_| {}, &cancel)
+        import_file(&c, &kept.path, &opts, &|_| {}, &cancel)
             .await
             .map_err(|e| e.context("restoring the kept data"))?;
         std::fs::remove_file(&kept.path)
@@ -96,7 +96,7 @@ impl Berth {
     pub async fn restore_kept_data(
         &self,
         bot: &str,
-        progress: &(dyn Fn(u64) + Send + Sync),
+        progress: ProgressFn<'_>,
     ) -> Result<bool> {
         let Some(kept) = self.kept_data(bot) else {
             return Ok(false);
@@ -120,7 +120,7 @@ impl Berth {
         &self,
         bot: &str,
         keep_data: bool,
-        progress: &(dyn Fn(u64) + Send + Sync),
+        progress: ProgressFn<'_>,
     ) -> Result<Option<KeptData>> {
         let mut kept = None;
         if keep_data {

@@ -19,7 +19,10 @@ pub mod validate;
 
 pub use import::{ImportOptions, ImportResult};
 pub use kept::KeptData;
-pub use model::{ArchivePreview, ImportReport, KeptDataInfo};
+pub use model::{ArchivePreview, DataProgress, ExportReport, ImportReport, KeptDataInfo};
+
+/// Where progress goes.
+pub type ProgressFn<'a> = &'a (dyn Fn(DataProgress) + Send + Sync);
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

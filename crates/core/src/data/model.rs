@@ -56,3 +56,38 @@ pub struct KeptDataInfo {
     #[ts(type = "number")]
     pub modified_ms: u64,
 }
+
+/// Progress of a data transfer (export, import, preserve, restore), for a bar, speed and time
+/// left. Export: `archive` bytes written, `done` of `total` source bytes read from `/data`.
+/// Import/restore: `archive` = `done` bytes of the `total`-byte archive sent to the workspace.
+/// `total` is 0 while unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct DataProgress {
+    #[ts(type = "number")]
+    pub archive: u64,
+    #[ts(type = "number")]
+    pub done: u64,
+    #[ts(type = "number")]
+    pub total: u64,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct ExportReport {
+    /// Size of the archive.
+    #[ts(type = "number")]
+    pub bytes: u64,
+    #[ts(type = "number")]
+    pub files: u64,
+    #[ts(type = "number")]
+    pub dirs: u64,
+    #[ts(type = "number")]
+    pub links: u64,
+    /// FIFOs, sockets and devices left out (they cannot be archived meaningfully).
+    #[ts(type = "number")]
+    pub skipped: u64,
+}
