@@ -588,3 +588,38 @@ pub fn network_leftovers(ns: &str, container_id: &str) -> Vec<String> {
     }
     found
 }
+
+/// VmHWM / VmRSS of a process in KiB.
+pub fn mem_kib(pid: u32, key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs the CLI, sampling its peak RSS until it exits; returns (success, stderr, peak KiB, time).
+pub fn cli_peak(env: &TestEnv, args: &[&str]) -> (bool, String, u64, Duration) {
+    let t0 = Instant::now();
+    let mut child = Command::new(berth_binary())
+        .args(args)
+        .env("BERTH_CONTAINERD_SOCKET", &env.socket)
+        .env("BERTH_NAMESPACE", &env.ns)
+        .env("BERTH_DATA_DIR", env.data_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    loop {
+        if let Some(h) = mem_kib(child.id(), "VmHWM:") {
+            peak = peak.max(h);
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let ok = child.wait().unwrap().success();
+    (ok, err, peak, t0.elapsed())
+}

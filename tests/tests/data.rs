@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use berth_core::data::ImportOptions;
 use berth_core::{Berth, CancellationToken};
-use berth_tests::{create, sh, TestEnv, BUSYBOX};
+use berth_tests::{cli_peak, create, sh, TestEnv, BUSYBOX};
 use flate2::write::GzEncoder;
 
 /// Everything about `/data` below the root that must survive a round trip: type, name, mode,
@@ -298,4 +298,50 @@ async fn data_round_trip_foreign_archives_hostile_and_keep() {
     if berth.info(&bot).await.is_ok_and(|i| i.state == berth_core::model::WorkspaceState::Running) {
         same(&listing(&berth, &bot).await, &tree, "rm --keep-data killed");
     }
+}
+
+/// The issue's sizes: 20,000 small files and a 1 GiB file export and import back to an
+/// identical tree (checksum listing), through the CLI (the app's core code), with the client's
+/// memory flat while it streams them and GNU tar reading the export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_round_trip_at_scale() {
+    let Some(env) = TestEnv::new("data-scale") else { return };
+    let berth = env.berth().await;
+    let bot = format!("ds-{}", berth_tests::suffix());
+    create(&berth, &bot, &env.image(BUSYBOX)).await.0.expect("create");
+    let host = tempfile::tempdir().unwrap();
+    sh(
+        &berth,
+        &bot,
+        "set -e; mkdir -p /data/small; cd /data/small
+         i=0; while [ $i -lt 20000 ]; do echo \"file $i\" > f$i; i=$((i+1)); done
+         head -c 1073741824 /dev/urandom > /data/big",
+    )
+    .await;
+    let before = listing(&berth, &bot).await;
+    assert_eq!(before.lines().filter(|l| l.starts_with("F ")).count(), 20_001);
+
+    let out = host.path().join("scale.tar.gz");
+    let out_s = out.to_str().unwrap();
+    let (ok, err, export_peak, export_time) = cli_peak(&env, &["export", &bot, out_s]);
+    assert!(ok, "export: {err}");
+    let list = Command::new("tar").arg("-tzf").arg(&out).output().unwrap();
+    assert!(list.status.success(), "GNU tar: {}", String::from_utf8_lossy(&list.stderr));
+    let names = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(names.lines().filter(|l| l.starts_with("small/f")).count(), 20_000);
+
+    sh(&berth, &bot, "rm -rf /data/small /data/big").await;
+    let (ok, err, import_peak, import_time) = cli_peak(&env, &["import", &bot, out_s]);
+    assert!(ok, "import: {err}");
+    same(&listing(&berth, &bot).await, &before, "20,000 files + 1 GiB round trip");
+    eprintln!(
+        "scale round trip: export {export_time:?} (peak RSS {} MiB), import {import_time:?} (peak RSS {} MiB), archive {} MiB",
+        export_peak / 1024,
+        import_peak / 1024,
+        std::fs::metadata(&out).unwrap().len() >> 20
+    );
+    // Streaming: a 1 GiB archive goes through the client in a small, constant amount of memory.
+    assert!(export_peak < 128 * 1024, "export peak RSS {export_peak} KiB");
+    assert!(import_peak < 128 * 1024, "import peak RSS {import_peak} KiB");
+    berth.delete_bot(&bot).await.expect("delete");
 }

@@ -4,14 +4,14 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_core::files::{encode_path, FileType, OnExists, TransferItem, TransferState};
 use berth_core::model::ErrorCode;
 use berth_core::{Berth, CancellationToken};
-use berth_tests::{create, sh, TestEnv, BUSYBOX};
+use berth_tests::{cli_peak, create, mem_kib, sh, TestEnv, BUSYBOX};
 use sha2::{Digest, Sha256};
 
 async fn workspace(env: &TestEnv, prefix: &str) -> (Berth, String) {
@@ -373,41 +373,6 @@ async fn files_big_directory_and_watch() {
     assert_eq!(e.code, ErrorCode::NotFound, "{e:?}");
 
     berth.delete_bot(&bot).await.expect("delete");
-}
-
-/// VmHWM / VmRSS of a process in KiB.
-fn mem_kib(pid: u32, key: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Runs the CLI, sampling its peak RSS until it exits; returns (success, stderr, peak KiB, time).
-fn cli_peak(env: &TestEnv, args: &[&str]) -> (bool, String, u64, Duration) {
-    let t0 = Instant::now();
-    let mut child = Command::new(berth_tests::berth_binary())
-        .args(args)
-        .env("BERTH_CONTAINERD_SOCKET", &env.socket)
-        .env("BERTH_NAMESPACE", &env.ns)
-        .env("BERTH_DATA_DIR", env.data_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut peak = 0;
-    loop {
-        if let Some(h) = mem_kib(child.id(), "VmHWM:") {
-            peak = peak.max(h);
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    let ok = child.wait().unwrap().success();
-    (ok, err, peak, t0.elapsed())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
