@@ -31,18 +31,7 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 
-scripts/services.sh status >/dev/null 2>&1 || scripts/services.sh start
-eval "$(scripts/services.sh env)"
-image="${image:-$BERTH_TEST_REGISTRY/berth-test/busybox:1}"
-profile=release
-[[ "${BENCH_DEBUG:-}" == 1 ]] && profile=debug
-if [[ $profile == release ]]; then
-	cargo build --release --quiet -p berth-cli
-else
-	cargo build --quiet -p berth-cli
-fi
-scripts/build-bridge.sh >/dev/null
-berth="$BERTH_REPO_ROOT/target/$profile/berth"
+bench_prepare
 
 work=$(mktemp -d /tmp/berth-bench-files.XXXXXX)
 export BERTH_NAMESPACE="bench-files-$$"

@@ -32,15 +32,7 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 
-scripts/services.sh status >/dev/null 2>&1 || scripts/services.sh start
-eval "$(scripts/services.sh env)"
-image="${image:-$BERTH_TEST_REGISTRY/berth-test/busybox:1}"
-# --debug: time the debug build (faster to get; the containerd work dominates anyway).
-profile=release
-[[ "${BENCH_DEBUG:-}" == 1 ]] && profile=debug
-if [[ $profile == release ]]; then cargo build --release -p berth-cli; else cargo build -p berth-cli; fi
-[[ -x target/bridge/berth-bridge ]] || scripts/build-bridge.sh
-berth="$PWD/target/$profile/berth"
+bench_prepare
 
 work="$(mktemp -d /tmp/berth-bench-v.XXXXXX)"
 export BERTH_DATA_DIR="$work/data" BERTH_NAMESPACE="bench-v-$$" BERTH_LOG=info NO_COLOR=1

@@ -43,3 +43,22 @@ wait_pid_exit() {
 		sleep 0.1
 	done
 }
+
+# bench_prepare: what every benchmark needs first. Starts the test services if they are not
+# running and loads their environment, builds the CLI (release; debug with BENCH_DEBUG=1) and
+# the bridge. Sets $profile, $berth (the CLI to time) and $image (the default busybox test image
+# unless $image is already set, e.g. by --image).
+bench_prepare() {
+	scripts/services.sh status >/dev/null 2>&1 || scripts/services.sh start
+	eval "$(scripts/services.sh env)"
+	image="${image:-$BERTH_TEST_REGISTRY/berth-test/busybox:1}"
+	profile=release
+	[[ "${BENCH_DEBUG:-}" == 1 ]] && profile=debug
+	if [[ $profile == release ]]; then
+		cargo build --release --quiet -p berth-cli
+	else
+		cargo build --quiet -p berth-cli
+	fi
+	scripts/build-bridge.sh >/dev/null
+	berth="$BERTH_REPO_ROOT/target/$profile/berth"
+}
