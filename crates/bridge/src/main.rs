@@ -16,6 +16,10 @@ fn main() -> ExitCode {
         std::env::set_var("PATH", DEFAULT_PATH);
     }
     let cfg = server::Config::from_env();
+    if let Err(e) = server::recover_data(&cfg) {
+        // Keep going: the next import retries, and nothing was deleted that a rollback needs.
+        eprintln!("berth-bridge: cannot recover an interrupted import: {e}");
+    }
     if let Err(e) = server::seed(&cfg) {
         // Keep serving: exec and health are still useful for diagnosing a broken /data.
         eprintln!(

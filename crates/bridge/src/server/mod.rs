@@ -1,5 +1,6 @@
 //! The bridge server: configuration, socket setup, serving, and orderly shutdown.
 
+mod data;
 mod exec;
 mod files;
 mod pause;
@@ -18,6 +19,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio_stream::wrappers::UnixListenerStream;
 
 use berth_bridge::proto::bridge_server::BridgeServer;
+use berth_bridge::proto::data_server::DataServer;
 use berth_bridge::proto::files_server::FilesServer;
 use berth_bridge::proto::terminal_server::TerminalServer;
 use reaper::Reaper;
@@ -45,6 +47,13 @@ impl Config {
             templates_dir: path("BERTH_TEMPLATES_DIR", "/opt/berth/templates"),
         }
     }
+}
+
+/// Finishes or rolls back an import that a crash interrupted. Must run before [`seed`]: a
+/// replace of older bridges could leave `/data` missing with the old tree aside, and seeding
+/// would create an empty `/data` in its place.
+pub fn recover_data(cfg: &Config) -> io::Result<()> {
+    data::recover_at_start(&cfg.data_dir)
 }
 
 /// Seeds the data directory. Synchronous and before serving, so the first exec already sees it.
@@ -90,6 +99,7 @@ pub async fn run(cfg: Config) -> io::Result<()> {
         .initial_connection_window_size(Some(16 * 1024 * 1024))
         .add_service(BridgeServer::new(svc))
         .add_service(FilesServer::new(files::FilesService))
+        .add_service(DataServer::new(data::DataService::new(&cfg.data_dir)))
         .add_service(TerminalServer::new(terminal::TerminalService {
             data_dir: cfg.data_dir.clone(),
             reaper: reaper.clone(),
