@@ -19,6 +19,7 @@ pub const COMMANDS: &[&str] = &[
     "workspace_delete",
     "activity_list",
     "image_recent",
+    "workspace_change_image",
     "data_export",
     "data_cancel",
     "data_pick_archive",

@@ -41,6 +41,7 @@ pub fn builder<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<
         commands::workspace_delete,
         commands::activity_list,
         commands::image_recent,
+        commands::change_image::workspace_change_image,
         commands::data::data_export,
         commands::data::data_cancel,
         commands::data::data_pick_archive,

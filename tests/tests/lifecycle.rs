@@ -13,11 +13,13 @@ fn phase(e: &CreateEvent) -> u8 {
         CreateEvent::Resolving { .. } => 0,
         CreateEvent::Pulling(_) => 1,
         CreateEvent::Unpacking { .. } => 2,
+        // Only in a change of image (tests/tests/change_image.rs).
+        CreateEvent::Preserving | CreateEvent::RemovingOld => 2,
         CreateEvent::Creating => 3,
         CreateEvent::Starting => 4,
         CreateEvent::WaitingBridge => 5,
         // Only with kept data (tests/tests/data.rs); between the bridge and complete.
-        CreateEvent::Restoring => 5,
+        CreateEvent::Restoring | CreateEvent::DataTransfer(_) => 5,
         CreateEvent::Complete { .. } => 6,
         CreateEvent::Failed { .. } => 7,
     }

@@ -10,7 +10,7 @@ mod versions;
 use std::io::Write;
 use std::path::PathBuf;
 
-use berth_core::model::{PullPolicy, WorkspaceState};
+use berth_core::model::{PullPolicy, WorkspaceInfo, WorkspaceState};
 use berth_core::{Berth, Error, ExecRequest, Options};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -49,6 +49,14 @@ enum Command {
         /// Image reference (default: the bot's last image, else the default image).
         #[arg(long)]
         image: Option<String>,
+        #[arg(long, value_enum)]
+        pull: Option<Pull>,
+    },
+    /// Recreate a bot's workspace on another image, keeping /data (its versions go with the
+    /// old workspace).
+    ChangeImage {
+        bot: String,
+        image: String,
         #[arg(long, value_enum)]
         pull: Option<Pull>,
     },
@@ -185,6 +193,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
     .await?;
     match cli.command {
         Command::Create { bot, image, pull } => create(&berth, &bot, image, pull).await,
+        Command::ChangeImage { bot, image, pull } => change_image(&berth, &bot, &image, pull).await,
         Command::Ls {
             target: None, json, ..
         } => ls(&berth, json),
@@ -294,27 +303,67 @@ async fn create(
     if berth.bots()?.iter().all(|b| b.name != bot) {
         berth.create_bot(bot)?;
     }
-    let policy = pull.map(|p| match p {
+    let shown = Shown::start(berth, bot);
+    let result = berth
+        .create_workspace(bot, image.as_deref(), policy(pull), &|e| shown.view.show(e))
+        .await;
+    shown.end();
+    print_ready(bot, result?);
+    Ok(0)
+}
+
+async fn change_image(
+    berth: &Berth,
+    bot: &str,
+    image: &str,
+    pull: Option<Pull>,
+) -> Result<i32, Error> {
+    let shown = Shown::start(berth, bot);
+    let result = berth
+        .change_image(bot, image, policy(pull), &|e| shown.view.show(e))
+        .await;
+    shown.end();
+    print_ready(bot, result?);
+    Ok(0)
+}
+
+fn policy(pull: Option<Pull>) -> Option<PullPolicy> {
+    pull.map(|p| match p {
         Pull::Always => PullPolicy::Always,
         Pull::IfNotPresent => PullPolicy::IfNotPresent,
         Pull::Never => PullPolicy::Never,
-    });
-    let view = progress::CreateView::new();
-    let emit = |e| view.show(e);
-    // Ctrl-C cancels the create, which then removes what it made.
-    let canceller = berth.clone();
-    let name = bot.to_string();
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            canceller.cancel_create(&name);
+    })
+}
+
+/// A create or change of image shown on the terminal; Ctrl-C cancels it (it then removes what
+/// it made).
+struct Shown {
+    view: progress::CreateView,
+    ctrl_c: tokio::task::JoinHandle<()>,
+}
+
+impl Shown {
+    fn start(berth: &Berth, bot: &str) -> Self {
+        let canceller = berth.clone();
+        let name = bot.to_string();
+        let ctrl_c = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                canceller.cancel_create(&name);
+            }
+        });
+        Self {
+            view: progress::CreateView::new(),
+            ctrl_c,
         }
-    });
-    let result = berth
-        .create_workspace(bot, image.as_deref(), policy, &emit)
-        .await;
-    ctrl_c.abort();
-    view.finish();
-    let info = result?;
+    }
+
+    fn end(self) {
+        self.ctrl_c.abort();
+        self.view.finish();
+    }
+}
+
+fn print_ready(bot: &str, info: WorkspaceInfo) {
     println!(
         "{} is {} ({})",
         bot,
@@ -324,7 +373,6 @@ async fn create(
     if info.data_restored == Some(true) {
         println!("kept data restored into /data");
     }
-    Ok(0)
 }
 
 fn ls(berth: &Berth, json: bool) -> Result<i32, Error> {

@@ -1,9 +1,11 @@
-//! Create progress in a terminal: a total bar with bytes, speed and ETA, a bar per layer, and a
-//! line per phase. Plain lines when stderr is not a terminal.
+//! Create (and change-of-image) progress in a terminal: a total bar with bytes, speed and ETA, a
+//! bar per layer, a line per phase and a bytes bar for the data phases (preserving, restoring).
+//! Plain lines when stderr is not a terminal.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use berth_core::data::DataProgress;
 use berth_core::model::{CreateEvent, LayerStatus};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -17,6 +19,8 @@ struct View {
     total: Option<ProgressBar>,
     layers: HashMap<String, ProgressBar>,
     phase: Option<ProgressBar>,
+    /// The bytes of the running data phase.
+    data: Option<ProgressBar>,
 }
 
 impl CreateView {
@@ -77,11 +81,52 @@ impl CreateView {
                 });
                 phase.set_position(u64::from(layer));
             }
+            CreateEvent::Preserving => self.data_phase(&mut v, "Keeping /data"),
+            CreateEvent::RemovingOld => {
+                Self::end_data(&mut v);
+                self.line("Deleting the old workspace (its data is kept)")
+            }
+            CreateEvent::DataTransfer(p) => self.data_progress(&mut v, p),
             CreateEvent::Creating => self.line("Creating container"),
             CreateEvent::Starting => self.line("Starting"),
             CreateEvent::WaitingBridge => self.line("Waiting for the bridge"),
-            CreateEvent::Restoring => self.line("Restoring kept data"),
+            CreateEvent::Restoring => self.data_phase(&mut v, "Restoring kept data"),
             CreateEvent::Complete { .. } | CreateEvent::Failed { .. } => {}
+        }
+    }
+
+    fn data_phase(&self, v: &mut View, title: &str) {
+        Self::end_data(v);
+        self.line(title);
+    }
+
+    fn end_data(v: &mut View) {
+        if let Some(bar) = v.data.take() {
+            bar.abandon();
+        }
+    }
+
+    /// Bytes of the known total with speed and ETA, else the bytes written so far.
+    fn data_progress(&self, v: &mut View, p: DataProgress) {
+        let bar = v.data.get_or_insert_with(|| {
+            let bar = self.multi.add(ProgressBar::new(p.total));
+            let template = if p.total > 0 {
+                "data  [{bar:30}] {percent:>3}% {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"
+            } else {
+                "data  {bytes} {bytes_per_sec}"
+            };
+            bar.set_style(
+                ProgressStyle::with_template(template)
+                    .unwrap()
+                    .progress_chars("=> "),
+            );
+            bar
+        });
+        if p.total > 0 {
+            bar.set_length(p.total);
+            bar.set_position(p.done);
+        } else {
+            bar.set_position(p.archive);
         }
     }
 
@@ -96,6 +141,7 @@ impl CreateView {
             .iter()
             .chain(v.layers.values())
             .chain(v.phase.iter())
+            .chain(v.data.iter())
         {
             bar.abandon();
         }

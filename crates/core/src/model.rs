@@ -134,8 +134,10 @@ pub struct PullProgress {
 }
 
 /// An event of a workspace create, in order: `resolving`, `pulling`*, `unpacking`*, `creating`,
-/// `starting`, `waitingBridge`, then exactly one of `complete` or `failed`. No `pulling` event
-/// follows an `unpacking` one.
+/// `starting`, `waitingBridge`, `restoring` and `dataTransfer`* (only with kept data), then
+/// exactly one of `complete` or `failed`. A change of image has `preserving`, `dataTransfer`*
+/// and `removingOld` between `unpacking` and `creating`. No `pulling` event follows an
+/// `unpacking` one, and no `dataTransfer` outlives its phase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "phase", rename_all = "camelCase")]
 #[ts(export)]
@@ -149,11 +151,18 @@ pub enum CreateEvent {
         layer: u32,
         layers: u32,
     },
+    /// Change of image: the old workspace's `/data` is being written to the kept archive.
+    Preserving,
+    /// Change of image: the old workspace is being deleted (its data is kept).
+    RemovingOld,
     Creating,
     Starting,
     WaitingBridge,
     /// Kept data is being restored into `/data` (issue 6).
     Restoring,
+    /// Bytes of the running data phase (`preserving` or `restoring`), at most ten a second;
+    /// the last one is where the transfer ended.
+    DataTransfer(crate::data::DataProgress),
     Complete {
         info: WorkspaceInfo,
     },

@@ -1,5 +1,9 @@
 //! A bot's workspace: create (one operation with phases, cancellable, leaving nothing behind on
-//! failure), info, start, stop, delete.
+//! failure), info, start, stop, delete. Change of image (keeping `/data`) is in [`change_image`].
+
+mod change_image;
+mod data_phase;
+mod operation;
 
 use std::time::Duration;
 
@@ -7,22 +11,19 @@ use berth_bridge::BridgeClient;
 use berth_runtime::{CancellationToken, ImageRef, Network, PullPolicy as RtPolicy, WorkspaceSpec};
 
 use crate::bots::{parse_state, state_str};
-use crate::model::{CreateEvent, NetworkMode, PullPolicy, WorkspaceInfo, WorkspaceState};
+use crate::model::{CreateEvent, NetworkMode, PullPolicy, Settings, WorkspaceInfo, WorkspaceState};
 use crate::progress::Aggregator;
 use crate::{container_id, Berth, Error, Result};
+use data_phase::DataPhase;
+use operation::Operation;
+
+/// Where a create's phases go.
+pub(crate) type Emit<'a> = &'a (dyn Fn(CreateEvent) + Send + Sync);
 
 /// How long SIGTERM has before SIGKILL on stop.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How long a started bridge has to answer.
 const BRIDGE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Removes the operation's cancel token however the create ends.
-struct OperationGuard<'a>(&'a Berth, String);
-impl Drop for OperationGuard<'_> {
-    fn drop(&mut self) {
-        self.0.inner.operations.lock().unwrap().remove(&self.1);
-    }
-}
 
 impl Berth {
     /// Everything known about the bot's workspace, with the state read live from the runtime.
@@ -85,14 +86,10 @@ impl Berth {
         bot: &str,
         image: Option<&str>,
         policy: Option<PullPolicy>,
-        emit: &(dyn Fn(CreateEvent) + Send + Sync),
+        emit: Emit<'_>,
     ) -> Result<WorkspaceInfo> {
         let result = self.create_inner(bot, image, policy, emit).await;
-        match &result {
-            Ok(info) => emit(CreateEvent::Complete { info: info.clone() }),
-            Err(e) => emit(CreateEvent::Failed { error: e.body() }),
-        }
-        result
+        finish(emit, result)
     }
 
     async fn create_inner(
@@ -100,108 +97,149 @@ impl Berth {
         bot: &str,
         image: Option<&str>,
         policy: Option<PullPolicy>,
-        emit: &(dyn Fn(CreateEvent) + Send + Sync),
+        emit: Emit<'_>,
     ) -> Result<WorkspaceInfo> {
         let b = self.require_bot(bot)?;
         let rt = self.runtime()?;
-        let cancel = CancellationToken::new();
-        {
-            let mut ops = self.inner.operations.lock().unwrap();
-            if ops.contains_key(bot) {
-                return Err(Error::conflict(format!(
-                    "a workspace for {bot} is already being created"
-                )));
-            }
-            ops.insert(bot.to_string(), cancel.clone());
-        }
-        let _guard = OperationGuard(self, bot.to_string());
+        let op = Operation::create(self, bot)?;
         let lock = self.lock_for(bot);
-        let _held = lock.lock().await;
-        let settings = self.settings()?;
+        let held = lock.lock().await;
         let id = self
             .inner
             .store
             .get_workspace(bot)?
             .map_or_else(|| container_id(bot), |w| w.container_id);
-        match rt.status(&id).await {
-            Ok(_) => {
-                return Err(Error::new(
-                    crate::model::ErrorCode::AlreadyExists,
-                    format!("{bot} already has a workspace"),
-                ))
-            }
-            Err(e) if e.kind == berth_runtime::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
+        ensure_absent(&*rt, bot, &id).await?;
+        let settings = self.settings()?;
         let wanted = image
             .map(str::to_string)
             .or(b.image_pref)
             .unwrap_or(settings.default_image.clone());
-        let image = ImageRef::parse(&wanted)?;
-        let policy = match policy.unwrap_or(settings.pull_policy) {
-            PullPolicy::IfNotPresent => RtPolicy::IfNotPresent,
-            PullPolicy::Always => RtPolicy::Always,
-            PullPolicy::Never => RtPolicy::Never,
-        };
+        let (image, policy) = request(&wanted, policy, &settings)?;
         self.notify(bot, WorkspaceState::Creating);
         self.event(bot, "create", format!("creating workspace from {image}"));
+        let spec = self.workspace_spec(&*rt, bot, &id, image);
+        let outcome = match self.pull(&*rt, &spec.image, policy, &op.cancel, emit).await {
+            Ok(()) => self.build(&*rt, &spec, &op.cancel, emit).await,
+            Err(e) => Err(e),
+        };
+        let restored = self.settle(&*rt, &spec, outcome).await?;
+        drop(held);
+        drop(op);
+        let mut info = self.info(bot).await?;
+        info.data_restored = Some(restored);
+        Ok(info)
+    }
+
+    /// What the new workspace will be: container `id` of `bot` on `image`, on the CNI bridge
+    /// when the runtime has one.
+    fn workspace_spec(
+        &self,
+        rt: &dyn berth_runtime::Runtime,
+        bot: &str,
+        id: &str,
+        image: ImageRef,
+    ) -> WorkspaceSpec {
         let network = if rt.capabilities().bridge_network {
             Network::Bridge
         } else {
             Network::Host
         };
-        let spec = WorkspaceSpec {
-            id: id.clone(),
+        WorkspaceSpec {
+            id: id.to_string(),
             bot: bot.to_string(),
-            image: image.clone(),
+            image,
             runtime_dir: self.inner.paths.runtime_dir(),
-            socket_dir: self.inner.paths.socket_dir(&id),
-            log_path: self.inner.paths.log_file(&id),
+            socket_dir: self.inner.paths.socket_dir(id),
+            log_path: self.inner.paths.log_file(id),
             network,
-        };
-        let outcome = self.run_create(&*rt, &spec, policy, &cancel, emit).await;
-        // Kept data goes back before the workspace is reported ready; the archive is removed
-        // only after a successful restore, so a failure keeps it.
-        let outcome = match outcome {
-            Ok(v) if self.kept_data(bot).is_some() => {
-                emit(CreateEvent::Restoring);
-                self.restore_into(bot, &id).await.map(|r| (v, r))
-            }
-            Ok(v) => Ok((v, false)),
-            Err(e) => Err(e),
-        };
+        }
+    }
+
+    /// Resolves, pulls and unpacks `image` (phases `resolving`, `pulling`, `unpacking`).
+    async fn pull(
+        &self,
+        rt: &dyn berth_runtime::Runtime,
+        image: &ImageRef,
+        policy: RtPolicy,
+        cancel: &CancellationToken,
+        emit: Emit<'_>,
+    ) -> Result<()> {
+        if !self.inner.paths.runtime_dir().join("bridge").is_file() {
+            return Err(Error::new(
+                crate::model::ErrorCode::Unavailable,
+                "the bridge binary is not installed; build it with scripts/build-bridge.sh",
+            ));
+        }
+        emit(CreateEvent::Resolving {
+            image: image.to_string(),
+        });
+        let sink = Aggregator::new(emit);
+        rt.ensure_image(image, policy, &sink, cancel)
+            .await
+            .map_err(|e| Error::from(e).context("image pull failed"))?;
+        check(cancel)
+    }
+
+    /// The part of a create after the image is local: container, start, bridge, and the kept
+    /// data restored before the workspace counts as ready. Returns the bridge's version and
+    /// whether data was restored. The archive is removed only after a successful restore.
+    async fn build(
+        &self,
+        rt: &dyn berth_runtime::Runtime,
+        spec: &WorkspaceSpec,
+        cancel: &CancellationToken,
+        emit: Emit<'_>,
+    ) -> Result<(String, bool)> {
+        let bridge_version = self.run_create(rt, spec, cancel, emit).await?;
+        if self.kept_data(&spec.bot).is_none() {
+            return Ok((bridge_version, false));
+        }
+        emit(CreateEvent::Restoring);
+        let phase = DataPhase::new(emit);
+        let restored = self
+            .restore_into(&spec.bot, &spec.id, &|p| phase.report(p), cancel)
+            .await;
+        phase.finish();
+        Ok((bridge_version, restored?))
+    }
+
+    /// Records a built workspace as running, or removes whatever a failed one left behind.
+    /// Returns whether kept data was restored.
+    async fn settle(
+        &self,
+        rt: &dyn berth_runtime::Runtime,
+        spec: &WorkspaceSpec,
+        outcome: Result<(String, bool)>,
+    ) -> Result<bool> {
+        let bot = &spec.bot;
         match outcome {
             Ok((bridge_version, restored)) => {
                 let store = &self.inner.store;
-                store.upsert_workspace(bot, &id, &image.to_string(), "running")?;
-                store.set_workspace_network(
-                    bot,
-                    Some(if network == Network::Host {
-                        "host"
-                    } else {
-                        "cni"
-                    }),
-                )?;
-                store.set_image_pref(bot, &image.to_string())?;
-                store.touch_recent_image(&image.short())?;
+                let image = spec.image.to_string();
+                store.upsert_workspace(bot, &spec.id, &image, "running")?;
+                let network = if spec.network == Network::Host {
+                    "host"
+                } else {
+                    "cni"
+                };
+                store.set_workspace_network(bot, Some(network))?;
+                store.set_image_pref(bot, &image)?;
+                store.touch_recent_image(&spec.image.short())?;
                 self.event(
                     bot,
                     "created",
                     format!("workspace running (bridge {bridge_version})"),
                 );
                 self.notify(bot, WorkspaceState::Running);
-                drop(_held);
-                drop(_guard);
-                let mut info = self.info(bot).await?;
-                info.data_restored = Some(restored);
-                Ok(info)
+                Ok(restored)
             }
             Err(e) => {
                 // Leave nothing behind: container, task, writable layer, socket directory.
-                if let Err(cleanup) = rt.delete(&id).await {
+                if let Err(cleanup) = rt.delete(&spec.id).await {
                     tracing::warn!(error = %cleanup, "cleanup after a failed create");
                 }
-                let _ = std::fs::remove_dir_all(self.inner.paths.socket_dir(&id));
+                let _ = std::fs::remove_dir_all(&spec.socket_dir);
                 let kind = if e.code == crate::model::ErrorCode::Cancelled {
                     "cancelled"
                 } else {
@@ -214,29 +252,14 @@ impl Berth {
         }
     }
 
+    /// Container, start, bridge (phases `creating`, `starting`, `waitingBridge`).
     async fn run_create(
         &self,
         rt: &dyn berth_runtime::Runtime,
         spec: &WorkspaceSpec,
-        policy: RtPolicy,
         cancel: &CancellationToken,
-        emit: &(dyn Fn(CreateEvent) + Send + Sync),
+        emit: Emit<'_>,
     ) -> Result<String> {
-        let bridge = spec.runtime_dir.join("bridge");
-        if !bridge.is_file() {
-            return Err(Error::new(
-                crate::model::ErrorCode::Unavailable,
-                "the bridge binary is not installed; build it with scripts/build-bridge.sh",
-            ));
-        }
-        emit(CreateEvent::Resolving {
-            image: spec.image.to_string(),
-        });
-        let sink = Aggregator::new(emit);
-        rt.ensure_image(&spec.image, policy, &sink, cancel)
-            .await
-            .map_err(|e| Error::from(e).context("image pull failed"))?;
-        check(cancel)?;
         emit(CreateEvent::Creating);
         std::fs::create_dir_all(&spec.socket_dir)
             .map_err(crate::paths::io("creating the socket directory"))?;
@@ -269,15 +292,9 @@ impl Berth {
         })
     }
 
-    /// Cancels a running create; Ok(false) when none runs.
+    /// Cancels a running create or change of image; false when none runs.
     pub fn cancel_create(&self, bot: &str) -> bool {
-        match self.inner.operations.lock().unwrap().get(bot) {
-            Some(t) => {
-                t.cancel();
-                true
-            }
-            None => false,
-        }
+        operation::cancel(self, bot)
     }
 
     fn workspace_row(&self, bot: &str) -> Result<berth_store::WorkspaceRow> {
@@ -291,7 +308,14 @@ impl Berth {
     pub async fn start(&self, bot: &str) -> Result<WorkspaceInfo> {
         let rt = self.runtime()?;
         let lock = self.lock_for(bot);
-        let _held = lock.lock().await;
+        let held = lock.lock().await;
+        self.start_locked(&*rt, bot).await?;
+        drop(held);
+        self.info(bot).await
+    }
+
+    /// Starts the workspace and waits for its bridge; the caller holds the bot's lock.
+    async fn start_locked(&self, rt: &dyn berth_runtime::Runtime, bot: &str) -> Result<()> {
         let w = self.workspace_row(bot)?;
         std::fs::create_dir_all(self.inner.paths.socket_dir(&w.container_id))
             .map_err(crate::paths::io("socket dir"))?;
@@ -306,14 +330,13 @@ impl Berth {
             Ok(_) => {
                 self.set_state(bot, WorkspaceState::Running, None)?;
                 self.event(bot, "started", "workspace started");
+                Ok(())
             }
             Err(e) => {
                 self.event(bot, "failed", format!("start failed: {}", e.message));
-                return Err(e);
+                Err(e)
             }
         }
-        drop(_held);
-        self.info(bot).await
     }
 
     pub async fn stop(&self, bot: &str) -> Result<WorkspaceInfo> {
@@ -336,6 +359,11 @@ impl Berth {
         self.cancel_create(bot);
         let lock = self.lock_for(bot);
         let _held = lock.lock().await;
+        self.delete_locked(&*rt, bot).await
+    }
+
+    /// Deletes the workspace; the caller holds the bot's lock.
+    async fn delete_locked(&self, rt: &dyn berth_runtime::Runtime, bot: &str) -> Result<()> {
         let id = self
             .inner
             .store
@@ -376,5 +404,41 @@ fn check(cancel: &CancellationToken) -> Result<()> {
         Err(Error::cancelled())
     } else {
         Ok(())
+    }
+}
+
+/// Emits the operation's last event (`complete` or `failed`) and passes its result on.
+fn finish(emit: Emit<'_>, result: Result<WorkspaceInfo>) -> Result<WorkspaceInfo> {
+    match &result {
+        Ok(info) => emit(CreateEvent::Complete { info: info.clone() }),
+        Err(e) => emit(CreateEvent::Failed { error: e.body() }),
+    }
+    result
+}
+
+/// The image to pull and how, from the request and the settings.
+fn request(
+    image: &str,
+    policy: Option<PullPolicy>,
+    settings: &Settings,
+) -> Result<(ImageRef, RtPolicy)> {
+    let image = ImageRef::parse(image)?;
+    let policy = match policy.unwrap_or(settings.pull_policy) {
+        PullPolicy::IfNotPresent => RtPolicy::IfNotPresent,
+        PullPolicy::Always => RtPolicy::Always,
+        PullPolicy::Never => RtPolicy::Never,
+    };
+    Ok((image, policy))
+}
+
+/// Refuses to create over an existing container.
+async fn ensure_absent(rt: &dyn berth_runtime::Runtime, bot: &str, id: &str) -> Result<()> {
+    match rt.status(id).await {
+        Ok(_) => Err(Error::new(
+            crate::model::ErrorCode::AlreadyExists,
+            format!("{bot} already has a workspace"),
+        )),
+        Err(e) if e.kind == berth_runtime::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }

@@ -1,6 +1,7 @@
 //! The IPC commands: each parses its arguments, calls one core function and maps the error.
 //! Features add their commands in a submodule of their own (`commands/<feature>.rs`).
 
+pub mod change_image;
 pub mod data;
 pub mod files;
 pub mod terminal;

@@ -27,9 +27,19 @@ impl Berth {
         bot: &str,
         progress: ProgressFn<'_>,
     ) -> Result<KeptData> {
+        self.preserve_with(bot, progress, &CancellationToken::new())
+            .await
+    }
+
+    /// [`Berth::preserve_data`], cancellable (a cancelled preserve leaves no archive).
+    pub(crate) async fn preserve_with(
+        &self,
+        bot: &str,
+        progress: ProgressFn<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<KeptData> {
         let path = self.kept_data_path(bot);
-        self.export_data(bot, &path, progress, &CancellationToken::new())
-            .await?;
+        self.export_data(bot, &path, progress, cancel).await?;
         self.event(bot, "preserved", format!("data kept in {}", path.display()));
         self.kept_data(bot)
             .ok_or_else(|| Error::internal("the kept archive vanished"))
@@ -71,8 +81,15 @@ impl Berth {
     }
 
     /// Restores the kept archive into the just-created workspace `id` (before the store knows
-    /// it is running); removes the archive only after success.
-    pub(crate) async fn restore_into(&self, bot: &str, id: &str) -> Result<bool> {
+    /// it is running); removes the archive only after success. `progress` gets the archive's
+    /// bytes sent of its size.
+    pub(crate) async fn restore_into(
+        &self,
+        bot: &str,
+        id: &str,
+        progress: ProgressFn<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<bool> {
         let Some(kept) = self.kept_data(bot) else {
             return Ok(false);
         };
@@ -80,9 +97,8 @@ impl Berth {
             replace: true,
             ..Default::default()
         };
-        let cancel = CancellationToken::new();
         let c = FilesClient::connect(&self.inner.paths.bridge_socket(id)).await?;
-        import_file(&c, &kept.path, &opts, &|_| {}, &cancel)
+        import_file(&c, &kept.path, &opts, progress, cancel)
             .await
             .map_err(|e| e.context("restoring the kept data"))?;
         std::fs::remove_file(&kept.path)
