@@ -6,4 +6,4 @@ mod consume;
 mod produce;
 
 pub use consume::{extract_targz, extract_zip, Counts, SafeDest};
-pub use produce::{plan, write_targz};
+pub use produce::{plan, source_total, write_targz, write_targz_counted, Summary};
