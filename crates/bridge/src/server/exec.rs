@@ -7,7 +7,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, watch};
 use tonic::{Status, Streaming};
 
+use super::process::{apply_env, code_and_signal, spawn_failed, working_dir, Group};
 use super::reaper::{Exit, Reaper};
 use berth_bridge::proto::{
     exec_input, exec_output, ExecExit, ExecInput, ExecOutput, ExecStart, ExecStarted,
@@ -33,8 +34,7 @@ pub type OutTx = mpsc::Sender<Result<ExecOutput, Status>>;
 
 /// A spawned process, ready to be driven by [`Session::run`].
 pub struct Session {
-    pid: i32,
-    reaper: Reaper,
+    group: Group,
     exit: tokio::sync::oneshot::Receiver<Exit>,
     stdin: Option<pipe::Sender>,
     stdout: pipe::Receiver,
@@ -51,41 +51,11 @@ pub fn spawn(start: ExecStart, data_dir: &Path, reaper: &Reaper) -> Result<Sessi
     if program.is_empty() {
         return Err(Status::invalid_argument("argv[0] is empty"));
     }
-    let cwd = if start.cwd.is_empty() {
-        data_dir.to_path_buf()
-    } else {
-        PathBuf::from(&start.cwd)
-    };
-    // Check cwd ourselves: a failed chdir in the child reports ENOENT just like a missing
-    // program, and the caller deserves to know which one it was.
-    match std::fs::metadata(&cwd) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(Status::invalid_argument(format!(
-                "working directory {:?} is not a directory",
-                cwd
-            )))
-        }
-        Err(_) => {
-            return Err(Status::not_found(format!(
-                "working directory {:?} not found",
-                cwd
-            )))
-        }
-    }
+    let cwd = working_dir(&start.cwd, data_dir)?;
 
     let mut cmd = Command::new(OsStr::from_bytes(program));
     cmd.args(start.argv[1..].iter().map(|a| OsStr::from_bytes(a)));
-    for kv in &start.env {
-        match kv.split_once('=') {
-            Some((k, v)) if !k.is_empty() => cmd.env(k, v),
-            _ => {
-                return Err(Status::invalid_argument(format!(
-                    "env entry {kv:?} is not K=V"
-                )))
-            }
-        };
-    }
+    apply_env(&mut cmd, &start.env)?;
     cmd.current_dir(&cwd)
         // Own process group, so kills and shutdown signals reach the whole pipeline.
         .process_group(0)
@@ -97,21 +67,14 @@ pub fn spawn(start: ExecStart, data_dir: &Path, reaper: &Reaper) -> Result<Sessi
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
 
-    let (mut child, exit) = reaper.spawn(&mut cmd).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            Status::not_found(format!("executable {program_name:?} not found"))
-        }
-        std::io::ErrorKind::PermissionDenied => {
-            Status::permission_denied(format!("executable {program_name:?} is not executable"))
-        }
-        _ => Status::internal(format!("cannot start {program_name:?}: {e}")),
-    })?;
+    let (mut child, exit) = reaper
+        .spawn(&mut cmd)
+        .map_err(|e| spawn_failed(&program_name, e))?;
     let pid = child.id() as i32;
     let internal = |e: std::io::Error| Status::internal(format!("pipe setup: {e}"));
     // From here on the session owns the pid: dropping it kills the group if still running.
     let mut session = Session {
-        pid,
-        reaper: reaper.clone(),
+        group: Group::new(pid, reaper, "exec"),
         exit,
         stdin: None,
         stdout: pipe::Receiver::from_owned_fd(child.stdout.take().expect("piped").into())
@@ -132,7 +95,7 @@ impl Session {
     pub async fn run(mut self, inbound: Streaming<ExecInput>, tx: OutTx) {
         let started = ExecOutput {
             output: Some(exec_output::Output::Started(ExecStarted {
-                pid: self.pid as u32,
+                pid: self.group.pid as u32,
             })),
         };
         if tx.send(Ok(started)).await.is_err() {
@@ -164,37 +127,16 @@ impl Session {
             ),
         );
         drop(stdin_task);
-        let exit = match out.0 .0 {
-            Ok(Exit::Code(c)) => ExecExit {
-                code: Some(c),
-                signal: None,
-            },
-            Ok(Exit::Signal(s)) => ExecExit {
-                code: None,
-                signal: Some(s),
-            },
-            Err(_) => {
-                let _ = tx.send(Err(Status::internal("lost the exit status"))).await;
-                return;
-            }
+        let Some((code, signal)) = code_and_signal(out.0 .0) else {
+            let _ = tx.send(Err(Status::internal("lost the exit status"))).await;
+            return;
         };
+        let exit = ExecExit { code, signal };
         let _ = tx
             .send(Ok(ExecOutput {
                 output: Some(exec_output::Output::Exit(exit)),
             }))
             .await;
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        // Only signals if the child is still unreaped (the reaper checks under its lock).
-        if self.reaper.kill_group(self.pid, libc::SIGKILL) {
-            eprintln!(
-                "berth-bridge: exec pid {} cancelled, killed its process group",
-                self.pid
-            );
-        }
     }
 }
 

@@ -4,6 +4,7 @@ mod data;
 mod exec;
 mod files;
 mod pause;
+mod process;
 mod reaper;
 mod seed;
 mod service;

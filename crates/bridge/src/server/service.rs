@@ -10,6 +10,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::exec::{self, OUTPUT_QUEUE};
+use super::process::serve;
 use super::reaper::Reaper;
 use berth_bridge::proto::{
     bridge_server::Bridge, exec_input, ExecInput, ExecOutput, HealthReply, HealthRequest,
@@ -53,14 +54,7 @@ impl Bridge for Service {
         // Spawn before answering, so "not found" is the call's status rather than a stream item.
         let session = exec::spawn(start, &self.data_dir, &self.reaper)?;
         let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
-        let closed = tx.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = session.run(inbound, tx) => {}
-                // The client dropped the call: dropping the session kills the process group.
-                _ = closed.closed() => {}
-            }
-        });
+        serve(session.run(inbound, tx.clone()), tx);
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

@@ -23,6 +23,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::process::{apply_env, code_and_signal, serve, spawn_failed, working_dir, Group};
 use super::reaper::{Exit, Reaper};
 use berth_bridge::proto::{
     terminal_input, terminal_output, terminal_server, TerminalExit, TerminalInput, TerminalOutput,
@@ -68,14 +69,7 @@ impl terminal_server::Terminal for TerminalService {
         };
         let session = spawn(start, &self.data_dir, &self.reaper, Path::new("/"))?;
         let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
-        let closed = tx.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = session.run(inbound, tx) => {}
-                // The client dropped the call: dropping the session kills the process group.
-                _ = closed.closed() => {}
-            }
-        });
+        serve(session.run(inbound, tx.clone()), tx);
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -91,10 +85,9 @@ pub fn choose_shell(root: &Path) -> Option<&'static str> {
 }
 
 struct Session {
-    pid: i32,
+    group: Group,
     program: String,
     master: Arc<AsyncFd<OwnedFd>>,
-    reaper: Reaper,
     exit: oneshot::Receiver<Exit>,
 }
 
@@ -131,24 +124,7 @@ fn spawn(
         return Err(Status::invalid_argument("argv[0] is empty"));
     }
     let program = String::from_utf8_lossy(&argv[0]).into_owned();
-    let cwd = if start.cwd.is_empty() {
-        data_dir.to_path_buf()
-    } else {
-        PathBuf::from(&start.cwd)
-    };
-    match std::fs::metadata(&cwd) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(Status::invalid_argument(format!(
-                "working directory {cwd:?} is not a directory"
-            )))
-        }
-        Err(_) => {
-            return Err(Status::not_found(format!(
-                "working directory {cwd:?} not found"
-            )))
-        }
-    }
+    let cwd = working_dir(&start.cwd, data_dir)?;
 
     let ws = winsize(start.size.as_ref());
     let (master, slave) = openpty(&ws).map_err(|e| Status::internal(format!("openpty: {e}")))?;
@@ -164,16 +140,7 @@ fn spawn(
     if std::env::var_os("HOME").is_none() {
         cmd.env("HOME", "/root");
     }
-    for kv in &start.env {
-        match kv.split_once('=') {
-            Some((k, v)) if !k.is_empty() => cmd.env(k, v),
-            _ => {
-                return Err(Status::invalid_argument(format!(
-                    "env entry {kv:?} is not K=V"
-                )))
-            }
-        };
-    }
+    apply_env(&mut cmd, &start.env)?;
     cmd.current_dir(&cwd)
         .stdin(stdio(&slave)?)
         .stdout(stdio(&slave)?)
@@ -199,15 +166,7 @@ fn spawn(
     let spawned = reaper.spawn(&mut cmd);
     drop(cmd); // closes our copies of the slave in the Command
     drop(slave); // only the child holds the slave now: its exit makes the master read EIO
-    let (child, exit) = spawned.map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            Status::not_found(format!("executable {program:?} not found"))
-        }
-        std::io::ErrorKind::PermissionDenied => {
-            Status::permission_denied(format!("executable {program:?} is not executable"))
-        }
-        _ => Status::internal(format!("cannot start {program:?}: {e}")),
-    })?;
+    let (child, exit) = spawned.map_err(|e| spawn_failed(&program, e))?;
     let pid = child.id() as i32;
     drop(child); // never waited here: the reaper owns waitpid
     set_nonblocking(&master).map_err(|e| Status::internal(format!("pty master: {e}")))?;
@@ -216,10 +175,9 @@ fn spawn(
     let master = unsafe { AsyncFd::register(master) }
         .map_err(|e| Status::internal(format!("pty master: {}", e.into_parts().1)))?;
     Ok(Session {
-        pid,
+        group: Group::new(pid, reaper, "terminal"),
         program,
         master: Arc::new(master),
-        reaper: reaper.clone(),
         exit,
     })
 }
@@ -228,7 +186,7 @@ impl Session {
     async fn run(mut self, inbound: Streaming<TerminalInput>, tx: OutTx) {
         let started = TerminalOutput {
             output: Some(terminal_output::Output::Started(TerminalStarted {
-                pid: self.pid as u32,
+                pid: self.group.pid as u32,
                 program: self.program.clone(),
             })),
         };
@@ -238,7 +196,7 @@ impl Session {
         let input = AbortOnDrop(tokio::spawn(feed_input(
             inbound,
             self.master.clone(),
-            self.pid,
+            self.group.pid,
         )));
         let (exited_tx, exited_rx) = watch::channel(false);
         let exit_rx = &mut self.exit;
@@ -249,36 +207,16 @@ impl Session {
         };
         let (waited, ()) = tokio::join!(wait, pump(&self.master, &tx, exited_rx));
         drop(input);
-        let exit = match waited.0 {
-            Ok(Exit::Code(c)) => TerminalExit {
-                code: Some(c),
-                signal: None,
-            },
-            Ok(Exit::Signal(s)) => TerminalExit {
-                code: None,
-                signal: Some(s),
-            },
-            Err(_) => {
-                let _ = tx.send(Err(Status::internal("lost the exit status"))).await;
-                return;
-            }
+        let Some((code, signal)) = code_and_signal(waited.0) else {
+            let _ = tx.send(Err(Status::internal("lost the exit status"))).await;
+            return;
         };
+        let exit = TerminalExit { code, signal };
         let _ = tx
             .send(Ok(TerminalOutput {
                 output: Some(terminal_output::Output::Exit(exit)),
             }))
             .await;
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        if self.reaper.kill_group(self.pid, libc::SIGKILL) {
-            eprintln!(
-                "berth-bridge: terminal pid {} closed, killed its process group",
-                self.pid
-            );
-        }
     }
 }
 
