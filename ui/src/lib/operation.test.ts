@@ -118,4 +118,55 @@ describe("reduce", () => {
       0, 0, 1, 2, 3, 3, 4,
     ]);
   });
+
+  it("restoring kept data in a create belongs to the start step", () => {
+    expect(stepOf("restoring")).toBe(3);
+  });
+});
+
+describe("change of image", () => {
+  const progress = (done: number, total = 1000): CreateEvent => ({ phase: "dataTransfer", archive: done / 2, done, total });
+  const sequence: CreateEvent[] = [
+    { phase: "resolving", image: "docker.io/library/debian:12" },
+    pulling(200),
+    { phase: "unpacking", layer: 1, layers: 2 },
+    { phase: "preserving" },
+    progress(400),
+    progress(1000),
+    { phase: "removingOld" },
+    { phase: "creating" },
+    { phase: "starting" },
+    { phase: "waitingBridge" },
+    { phase: "restoring" },
+    progress(300, 600),
+    progress(600, 600),
+  ];
+  const start = () => newOperation("b", "debian:12", null, "changeImage");
+
+  it("walks the seven steps in the backend's order", () => {
+    let op = start();
+    const steps: number[] = [];
+    for (const ev of sequence) {
+      op = reduce(op, ev);
+      steps.push(stepOf(op.phase, op.kind));
+    }
+    expect(steps).toEqual([0, 0, 1, 2, 2, 2, 2, 3, 4, 4, 5, 5, 5]);
+    expect(stepOf("complete", "changeImage")).toBe(6);
+  });
+
+  it("keeps the data phase's bytes and clears them when the phase ends", () => {
+    let op = sequence.slice(0, 6).reduce(reduce, start());
+    expect(op.data).toEqual({ archive: 500, done: 1000, total: 1000 });
+    op = reduce(op, { phase: "removingOld" });
+    expect(op.data).toBeNull();
+    op = sequence.slice(6).reduce(reduce, op);
+    expect(op.phase).toBe("restoring");
+    expect(op.data).toEqual({ archive: 300, done: 600, total: 600 });
+  });
+
+  it("drops data progress outside a data phase", () => {
+    const op = reduce(run([pulling(50)]), progress(10));
+    expect(op.data).toBeNull();
+    expect(op.phase).toBe("pulling");
+  });
 });

@@ -1,13 +1,27 @@
-//! The create operation as data: a pure reducer over CreateEvents. Kept free of Svelte and IPC
-//! so its rules (percent never goes back, phases only move forward, terminal states stick) are
-//! unit-tested directly; `stores/operations.svelte.ts` holds one of these per bot.
-import type { CreateEvent, ErrorBody, PullPolicy, PullProgress, WorkspaceInfo } from "./ipc";
+//! The create (or change-of-image) operation as data: a pure reducer over CreateEvents. Kept
+//! free of Svelte and IPC so its rules (percent never goes back, phases only move forward,
+//! terminal states stick) are unit-tested directly; `stores/operations.svelte.ts` holds one of
+//! these per bot.
+import type { CreateEvent, DataProgress, ErrorBody, PullPolicy, PullProgress, WorkspaceInfo } from "./ipc";
 import { percentOf } from "./format";
 
-export type Phase = "resolving" | "pulling" | "unpacking" | "creating" | "starting" | "waitingBridge" | "restoring" | "complete";
+export type Phase =
+  | "resolving"
+  | "pulling"
+  | "unpacking"
+  | "preserving"
+  | "removingOld"
+  | "creating"
+  | "starting"
+  | "waitingBridge"
+  | "restoring"
+  | "complete";
 export type Outcome = "active" | "complete" | "failed" | "cancelled";
+/** A create, or a change of image (the workspace recreated on another image keeping /data). */
+export type OperationKind = "create" | "changeImage";
 
 export interface Operation {
+  kind: OperationKind;
   bot: string;
   /** What the user asked for, so "Try again" repeats it exactly. */
   requestedImage: string | null;
@@ -20,37 +34,63 @@ export interface Operation {
   /** Overall percent; only ever grows, null while unknown (hidden in the UI). */
   percent: number | null;
   unpack: { layer: number; layers: number } | null;
+  /** Bytes of the running data phase (preserving, restoring); null outside them. */
+  data: DataProgress | null;
   error: ErrorBody | null;
   info: WorkspaceInfo | null;
   cancelling: boolean;
 }
 
-const ORDER: Phase[] = ["resolving", "pulling", "unpacking", "creating", "starting", "waitingBridge", "restoring", "complete"];
+const ORDER: Phase[] = [
+  "resolving",
+  "pulling",
+  "unpacking",
+  "preserving",
+  "removingOld",
+  "creating",
+  "starting",
+  "waitingBridge",
+  "restoring",
+  "complete",
+];
 
-/** Stepper steps; each phase belongs to one. */
+/** Stepper steps of a create; each phase belongs to one (restoring kept data to "start"). */
 export const STEPS = ["pull", "unpack", "create", "start", "ready"] as const;
-export type Step = (typeof STEPS)[number];
+/** Stepper steps of a change of image, in the order the backend runs them. */
+export const CHANGE_STEPS = ["pull", "unpack", "preserve", "create", "start", "restore", "ready"] as const;
+export type Step = (typeof CHANGE_STEPS)[number];
 
-export function stepOf(phase: Phase): number {
-  switch (phase) {
-    case "resolving":
-    case "pulling":
-      return 0;
-    case "unpacking":
-      return 1;
-    case "creating":
-      return 2;
-    case "starting":
-    case "waitingBridge":
-    case "restoring":
-      return 3;
-    case "complete":
-      return 4;
-  }
+const STEP_OF: Record<Phase, Step> = {
+  resolving: "pull",
+  pulling: "pull",
+  unpacking: "unpack",
+  preserving: "preserve",
+  removingOld: "preserve",
+  creating: "create",
+  starting: "start",
+  waitingBridge: "start",
+  restoring: "restore",
+  complete: "ready",
+};
+
+export function stepsOf(kind: OperationKind): readonly Step[] {
+  return kind === "changeImage" ? CHANGE_STEPS : STEPS;
 }
 
-export function newOperation(bot: string, image: string | null, pullPolicy: PullPolicy | null): Operation {
+/** The index of the phase's step among the operation kind's steps. */
+export function stepOf(phase: Phase, kind: OperationKind = "create"): number {
+  const step = kind === "create" && phase === "restoring" ? "start" : STEP_OF[phase];
+  return stepsOf(kind).indexOf(step);
+}
+
+export function newOperation(
+  bot: string,
+  image: string | null,
+  pullPolicy: PullPolicy | null,
+  kind: OperationKind = "create",
+): Operation {
   return {
+    kind,
     bot,
     requestedImage: image,
     pullPolicy,
@@ -60,6 +100,7 @@ export function newOperation(bot: string, image: string | null, pullPolicy: Pull
     pull: null,
     percent: null,
     unpack: null,
+    data: null,
     error: null,
     info: null,
     cancelling: false,
@@ -74,9 +115,16 @@ function grow(prev: number | null, next: number | null): number | null {
 export function reduce(op: Operation, ev: CreateEvent): Operation {
   if (op.outcome !== "active") return op; // terminal states stick: late events change nothing
   if (ev.phase === "failed") return fail(op, ev.error);
+  if (ev.phase === "dataTransfer") {
+    // Progress of the data phase under way; none belongs to a phase that has ended.
+    if (op.phase !== "preserving" && op.phase !== "restoring") return op;
+    const { phase: _phase, ...data } = ev;
+    return { ...op, data };
+  }
   // A phase never goes back; a stale event from an earlier phase is dropped.
   if (ORDER.indexOf(ev.phase) < ORDER.indexOf(op.phase)) return op;
   const next: Operation = { ...op, phase: ev.phase };
+  if (ev.phase !== op.phase) next.data = null;
   switch (ev.phase) {
     case "resolving":
       next.image = ev.image;

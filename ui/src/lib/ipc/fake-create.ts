@@ -1,6 +1,7 @@
-//! The fake backend's `workspace_create`: plays a realistic CreateEvent sequence (resolve, a pull
-//! of three layers sharing bandwidth, unpack, create, start, wait for the bridge) over about two
-//! seconds, and stops as soon as the operation is cancelled. Mock builds only.
+//! The fake backend's `workspace_create` and `workspace_change_image`: plays a realistic
+//! CreateEvent sequence (resolve, a pull of three layers sharing bandwidth, unpack, create, start,
+//! wait for the bridge; for a change of image also preserving and restoring /data with byte
+//! progress) over a few seconds, and stops as soon as the operation is cancelled. Mock builds only.
 import { AppError } from "./errors";
 import type { CreateEvent } from "./generated/CreateEvent";
 import type { LayerProgress } from "./generated/LayerProgress";
@@ -34,13 +35,35 @@ function digest(seed: string, i: number): string {
   return `sha256:${hex.slice(0, 64)}`;
 }
 
-/** Runs the plan up to the point where the container is running; throws `AppError` on failure
- *  or cancellation. The caller emits `complete` with the final info. */
-export async function playCreate(plan: CreatePlan): Promise<void> {
-  const step = async (ms: number) => {
+/** A delay of the plan that throws `Cancelled` once the operation is cancelled. */
+function stepper(plan: CreatePlan) {
+  return async (ms: number) => {
     await sleep(ms * plan.slowdown);
     if (plan.isCancelled()) throw new AppError("Cancelled", "Workspace creation was cancelled");
   };
+}
+
+/** Runs the plan up to the point where the container is running; throws `AppError` on failure
+ *  or cancellation. The caller emits `complete` with the final info. */
+export async function playCreate(plan: CreatePlan): Promise<void> {
+  await playPull(plan);
+  await playStart(plan);
+}
+
+/** A data phase (`preserving` or `restoring`): `total` bytes in ten reports. */
+export async function playData(plan: CreatePlan, phase: "preserving" | "restoring", total: number): Promise<void> {
+  const step = stepper(plan);
+  plan.emit({ phase });
+  for (let i = 0; i <= 10; i++) {
+    const done = Math.round((total * i) / 10);
+    plan.emit({ phase: "dataTransfer", archive: Math.round(done * 0.4), done, total });
+    await step(110);
+  }
+}
+
+/** Resolve, pull and unpack. */
+export async function playPull(plan: CreatePlan): Promise<void> {
+  const step = stepper(plan);
   plan.emit({ phase: "resolving", image: plan.image });
   await step(150);
 
@@ -104,6 +127,11 @@ export async function playCreate(plan: CreatePlan): Promise<void> {
     plan.emit({ phase: "unpacking", layer: i, layers: layers.length });
     await step(160);
   }
+}
+
+/** Create the container, start it, wait for the bridge. */
+export async function playStart(plan: CreatePlan): Promise<void> {
+  const step = stepper(plan);
   plan.emit({ phase: "creating" });
   await step(220);
   plan.emit({ phase: "starting" });

@@ -1,5 +1,6 @@
-//! Mock data commands for the mock backend (issue 6): export with byte progress and cancel,
-//! a previewed archive (chosen or dropped) imported by merge or replace, kept data per bot.
+//! Mock data commands for the mock backend (issue 6): export with DataProgress and cancel (its
+//! report leaves out two FIFOs), a previewed archive (chosen or dropped) imported by merge or
+//! replace, kept data per bot (restored with progress).
 import { AppError } from "./errors";
 import type { ArchivePreview } from "./generated/ArchivePreview";
 import type { KeptDataInfo } from "./generated/KeptDataInfo";
@@ -23,14 +24,16 @@ export function fakeDataCommands(
     if (state === undefined) throw new AppError("NotFound", `no bot named "${bot}"`);
     if (state !== "running") throw new AppError("Conflict", `${bot}'s workspace is not running; start it first`);
   };
-  /** Streams `total` bytes of progress in 8 steps; throws Cancelled when asked. */
-  const stream = async (a: Args, total: number) => {
+  /** Streams `total` bytes of DataProgress in 8 steps (`archive` is the compressed share);
+   *  throws Cancelled when asked. */
+  const stream = async (a: Args, total: number, archiveShare: number) => {
     const ch = (a.onProgress as { id: number }).id;
     const id = String(a.transferId ?? "");
     for (let i = 1; i <= 8; i++) {
       await delay(120);
       if (cancels.delete(id)) throw new AppError("Cancelled", "cancelled");
-      internals().runCallback(ch, { index: i - 1, message: Math.round((total * i) / 8) });
+      const done = Math.round((total * i) / 8);
+      internals().runCallback(ch, { index: i - 1, message: { archive: Math.round(done * archiveShare), done, total } });
     }
     internals().runCallback(ch, { index: 8, end: true });
   };
@@ -52,8 +55,8 @@ export function fakeDataCommands(
   const commands: Record<string, (a: Args) => unknown> = {
     data_export: async (a) => {
       running(a.bot);
-      await stream(a, 1_250_000);
-      return 1_250_000;
+      await stream(a, 3_481_600, 0.36);
+      return { bytes: 1_250_000, files: 37, dirs: 4, links: 1, skipped: 2 };
     },
     data_cancel: (a) => {
       cancels.add(String(a.transferId));
@@ -71,7 +74,8 @@ export function fakeDataCommands(
       running(a.bot);
       const p = archives.get(String(a.archiveId));
       if (!p) throw new AppError("NotFound", "that archive is gone; choose it again");
-      await stream(a, p.bytes);
+      // Import reports the archive sent of its size (archive = done).
+      await stream(a, Math.round(p.bytes * 0.36), 1);
       archives.delete(p.archiveId);
       return { files: p.files, dirs: p.dirs, links: p.links, bytes: p.bytes, replaced: Boolean(a.replace) };
     },
@@ -79,8 +83,9 @@ export function fakeDataCommands(
     data_kept_delete: (a) => kept.delete(String(a.bot)),
     data_restore: async (a) => {
       running(a.bot);
-      if (!kept.has(String(a.bot))) return false;
-      await delay(200);
+      const k = kept.get(String(a.bot));
+      if (!k) return false;
+      await stream(a, k.size, 1);
       kept.delete(String(a.bot));
       return true;
     },
@@ -91,5 +96,11 @@ export function fakeDataCommands(
     kept.set(bot, info);
     return info;
   };
-  return { commands, keep };
+  /** The kept archive's size, removed as a create restores it; null when there is none. */
+  const takeKept = (bot: string) => {
+    const k = kept.get(bot);
+    kept.delete(bot);
+    return k?.size ?? null;
+  };
+  return { commands, keep, takeKept };
 }

@@ -8,7 +8,7 @@
 import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import { AppError } from "./errors";
-import { playCreate } from "./fake-create";
+import { playData, playPull, playStart, type CreatePlan } from "./fake-create";
 import { fakeTerminalCommands } from "./fake-terminal";
 import { fakeFileCommands } from "./fake-files";
 import { fakeVersionCommands } from "./fake-versions";
@@ -131,10 +131,25 @@ export function installFakeBackend(search: string = location.search): void {
     return n;
   };
 
+  /** Change of image, after the new image is here: /data into the kept archive, the old
+   *  workspace deleted (the bot is "creating" from then on). */
+  async function replaceOld(b: FakeBot, plan: CreatePlan) {
+    await playData(plan, "preserving", 3_481_600);
+    fakeData.keep(b.name);
+    plan.emit({ phase: "removingOld" });
+    setState(b, info(b.name, "creating", plan.image));
+    log(b, "workspace.deleted", "Old workspace deleted; its data is kept");
+  }
+
   async function create(a: Args): Promise<WorkspaceInfo> {
     needContainerd();
     const b = bot(a.bot);
-    if (b.ws.state !== "absent") throw new AppError("Conflict", `The workspace of ${b.name} already exists (${b.ws.state})`);
+    if (a.changeImage) {
+      if (b.ws.state === "absent" || b.ws.state === "creating") throw new AppError("NotFound", `${b.name} has no workspace; create one first`);
+      if (!String(a.image ?? "").trim()) throw new AppError("InvalidArgument", "an image reference is needed");
+    } else if (b.ws.state !== "absent") {
+      throw new AppError("Conflict", `The workspace of ${b.name} already exists (${b.ws.state})`);
+    }
     const image = normaliseImage(String(a.image ?? "") || remembered.get(b.name) || settings.defaultImage);
     const policy = (a.pullPolicy as PullPolicy | null) ?? settings.pullPolicy;
     const channel = a.onProgress as { id: number };
@@ -143,21 +158,31 @@ export function installFakeBackend(search: string = location.search): void {
     const send = (event: CreateEvent) => internals.runCallback(channel.id, { index: index++, message: event });
     let cancelled = false;
     b.cancel = () => (cancelled = true);
-    setState(b, info(b.name, "creating", image));
-    log(b, "workspace.creating", `Creating workspace from ${image}`);
+    const before = b.ws;
+    if (!a.changeImage) setState(b, info(b.name, "creating", image));
+    log(b, "workspace.creating", `${a.changeImage ? "Changing image to" : "Creating workspace from"} ${image}`);
     try {
-      await playCreate({ image, policy, alreadyPulled: pulled.has(image), slowdown, isCancelled: () => cancelled, emit: send });
+      const plan: CreatePlan = { image, policy, alreadyPulled: pulled.has(image), slowdown, isCancelled: () => cancelled, emit: send };
+      await playPull(plan);
+      if (a.changeImage) await replaceOld(b, plan);
+      await playStart(plan);
+      const keptSize = fakeData.takeKept(b.name);
+      if (keptSize !== null) await playData(plan, "restoring", keptSize);
       pulled.add(image);
       remembered.set(b.name, image);
       if (!recent.includes(image)) recent.unshift(image);
-      const done = info(b.name, "running", image, { createdAt: now() });
+      const done = info(b.name, "running", image, { createdAt: now(), dataRestored: keptSize !== null });
       send({ phase: "complete", info: done });
       setState(b, done);
       log(b, "workspace.created", `Workspace created and started (${image})`);
       return b.ws;
     } catch (e) {
       const err = e instanceof AppError ? e : new AppError("Internal", String(e));
-      if (err.code === "Cancelled") {
+      if (a.changeImage && (b.ws.state as WorkspaceState) !== "creating") {
+        // Failed or cancelled before the old workspace went: it is untouched.
+        if (err.code !== "Cancelled") send({ phase: "failed", error: { code: err.code, message: err.message } });
+        setState(b, before);
+      } else if (err.code === "Cancelled") {
         log(b, "workspace.cancelled", "Workspace creation cancelled");
         setState(b, info(b.name, "absent", null));
       } else {
@@ -229,6 +254,7 @@ export function installFakeBackend(search: string = location.search): void {
     },
     workspace_info: (a) => ({ ...bot(a.bot).ws }),
     workspace_create: create,
+    workspace_change_image: (a) => create({ ...a, changeImage: true }),
     workspace_cancel: (a) => {
       const b = bot(a.bot);
       if (!b.cancel) throw new AppError("Conflict", `No workspace creation is running for ${b.name}`);
@@ -268,8 +294,11 @@ export function installFakeBackend(search: string = location.search): void {
       let kept = null;
       if (a.keepData && b.ws.state !== "absent") {
         const internals = (window as unknown as { __TAURI_INTERNALS__: Internals }).__TAURI_INTERNALS__;
-        internals.runCallback(ch, { index: 0, message: 1_250_000 });
-        internals.runCallback(ch, { index: 1, end: true });
+        for (let i = 0; i <= 8; i++) {
+          await new Promise((r) => setTimeout(r, 100 * slowdown));
+          internals.runCallback(ch, { index: i, message: { archive: 156_250 * i, done: 435_200 * i, total: 3_481_600 } });
+        }
+        internals.runCallback(ch, { index: 9, end: true });
         kept = fakeData.keep(b.name);
       }
       await commands.workspace_delete({ bot: a.bot });

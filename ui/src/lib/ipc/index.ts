@@ -59,6 +59,17 @@ export const api = {
     const channel = new Channel<CreateEvent>(onProgress);
     return call<WorkspaceInfo>("workspace_create", { bot, image, pullPolicy, onProgress: channel });
   },
+  /** Recreates the bot's workspace on `image` keeping /data: the same phases as create plus
+   *  `preserving` and `removingOld`, through `onProgress`; `workspaceCancel` cancels it. */
+  workspaceChangeImage: (
+    bot: string,
+    image: string,
+    pullPolicy: PullPolicy | null,
+    onProgress: (event: CreateEvent) => void,
+  ) => {
+    const channel = new Channel<CreateEvent>(onProgress);
+    return call<WorkspaceInfo>("workspace_change_image", { bot, image, pullPolicy, onProgress: channel });
+  },
   workspaceCancel: (bot: string) => call<null>("workspace_cancel", { bot }),
   workspaceStart: (bot: string) => call<WorkspaceInfo>("workspace_start", { bot }),
   workspaceStop: (bot: string) => call<WorkspaceInfo>("workspace_stop", { bot }),
