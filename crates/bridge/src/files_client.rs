@@ -181,6 +181,8 @@ impl WatchStream {
 #[derive(Clone, Debug)]
 pub struct FilesClient {
     raw: Raw<Channel>,
+    /// The same connection, for the bridge's other services (the Data service's import).
+    channel: Channel,
 }
 
 impl FilesClient {
@@ -200,12 +202,18 @@ impl FilesClient {
                 }))
                 .await?;
         Ok(FilesClient {
-            raw: Raw::new(channel),
+            raw: Raw::new(channel.clone()),
+            channel,
         })
     }
 
     fn raw(&self) -> Raw<Channel> {
         self.raw.clone()
+    }
+
+    /// The connection, for a client of another service of the same bridge.
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     /// The entry of one path (a symlink is reported as a link, with its target).

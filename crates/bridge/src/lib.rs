@@ -6,6 +6,7 @@
 //! [`proto`] module is public only so the `berth-bridge` binary (the server) can use it.
 
 mod client;
+mod data_client;
 mod error;
 mod files_client;
 /// Reusable tar.gz producer and hostile-archive-safe consumer (files archive/extract, data export/import).
@@ -13,6 +14,7 @@ pub mod targz;
 mod terminal_client;
 
 pub use client::{BridgeClient, ExecRequest, ExitStatus, Health};
+pub use data_client::{DataClient, ImportRequest, ImportSummary};
 pub use error::BridgeError;
 pub use files_client::{
     ExtractResult, FileEntry, FileKind, FilesClient, ListStream, ReadResult, WatchEvent,

@@ -2,9 +2,13 @@
 //! issue's import). Synchronous over `Read`, so memory stays constant.
 //!
 //! Absolute names, `..`, writing through a symlink (one from the archive or one already on disk),
-//! links pointing out of the destination and hard links are all refused with `InvalidData`. The
-//! caller removes the destination when extraction fails.
+//! links pointing out of the destination, hard links to anything but an earlier regular file
+//! of the same archive, devices, FIFOs and other special entries are all refused with
+//! `InvalidData` naming the entry. So is an archive whose files add up to more than the limit.
+//! The caller removes the destination when extraction fails. The host's validation
+//! (`berth-core` `data/validate.rs`) applies the same rules before an import.
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
@@ -23,16 +27,58 @@ pub struct Counts {
     pub links: u64,
 }
 
+/// A directory's metadata from the archive, applied after all entries: creating children
+/// changes a directory's mtime, and a read-only mode would stop them being created.
+struct DirMeta {
+    path: PathBuf,
+    mode: Option<u32>,
+    mtime: Option<u64>,
+}
+
 /// Where extracted entries go, with the safety rules shared by tar and zip.
 pub struct SafeDest {
     root: PathBuf,
     /// Apply owners from the archive (only meaningful as root).
     pub preserve_owner: bool,
+    /// Refuse the archive once its files add up to more bytes than this (0: no limit).
+    pub max_bytes: u64,
     pub counts: Counts,
+    bytes: u64,
+    dirs: Vec<DirMeta>,
+    /// Regular files created so far (relative): the only valid hard-link targets.
+    files: HashSet<PathBuf>,
 }
 
 fn hostile(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+fn os_path(b: std::borrow::Cow<[u8]>) -> PathBuf {
+    PathBuf::from(OsString::from_vec(b.into_owned()))
+}
+
+/// The archive-relative form of `name`: no absolute path, no `..` (`.` components dropped).
+fn relative(name: &Path) -> io::Result<PathBuf> {
+    let mut rel = PathBuf::new();
+    for c in name.components() {
+        match c {
+            Component::Normal(n) => rel.push(n),
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(hostile(format!(
+                    "archive entry {:?} has an absolute path",
+                    name
+                )))
+            }
+            Component::ParentDir => {
+                return Err(hostile(format!(
+                    "archive entry {:?} goes outside with '..'",
+                    name
+                )))
+            }
+        }
+    }
+    Ok(rel)
 }
 
 impl SafeDest {
@@ -41,32 +87,18 @@ impl SafeDest {
         SafeDest {
             root: root.to_path_buf(),
             preserve_owner: false,
+            max_bytes: 0,
             counts: Counts::default(),
+            bytes: 0,
+            dirs: Vec::new(),
+            files: HashSet::new(),
         }
     }
 
     /// The destination of an archive name: relative, no `..`, and every existing ancestor inside
-    /// the root a real directory (never a symlink).
+    /// the root a real directory (never a symlink); missing ancestors are created.
     pub fn resolve(&self, name: &Path) -> io::Result<PathBuf> {
-        let mut rel = PathBuf::new();
-        for c in name.components() {
-            match c {
-                Component::Normal(n) => rel.push(n),
-                Component::CurDir => {}
-                Component::RootDir | Component::Prefix(_) => {
-                    return Err(hostile(format!(
-                        "archive entry {:?} has an absolute path",
-                        name
-                    )))
-                }
-                Component::ParentDir => {
-                    return Err(hostile(format!(
-                        "archive entry {:?} goes outside with '..'",
-                        name
-                    )))
-                }
-            }
-        }
+        let rel = relative(name)?;
         if rel.as_os_str().is_empty() {
             return Ok(self.root.clone());
         }
@@ -88,20 +120,19 @@ impl SafeDest {
                     )))
                 }
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    fs::create_dir(&at)?;
-                    self.counts_dir_created();
-                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&at)?,
                 Err(e) => return Err(e),
             }
         }
         Ok(self.root.join(rel))
     }
 
-    fn counts_dir_created(&self) {}
-
-    /// Removes whatever non-directory sits at `p` (a previous entry of the same name).
-    fn clear(p: &Path) -> io::Result<()> {
+    /// Removes whatever non-directory sits at `p` (a previous entry of the same name), which
+    /// then no longer counts as a hard-link target.
+    fn clear(&mut self, p: &Path) -> io::Result<()> {
+        if let Ok(rel) = p.strip_prefix(&self.root) {
+            self.files.remove(rel);
+        }
         match fs::symlink_metadata(p) {
             Ok(m) if m.is_dir() => Err(hostile(format!(
                 "archive entry {:?} replaces a directory",
@@ -113,7 +144,19 @@ impl SafeDest {
         }
     }
 
-    pub fn dir(&mut self, name: &Path, mode: Option<u32>) -> io::Result<()> {
+    /// Counts a file's size against the limit before any of it is written.
+    fn charge(&mut self, name: &Path, size: u64) -> io::Result<()> {
+        self.bytes = self.bytes.saturating_add(size);
+        if self.max_bytes > 0 && self.bytes > self.max_bytes {
+            return Err(hostile(format!(
+                "the archive expands to more than {} bytes (at entry {:?}); raise the limit to import it",
+                self.max_bytes, name
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn dir(&mut self, name: &Path, mode: Option<u32>, mtime: Option<u64>) -> io::Result<()> {
         let p = self.resolve(name)?;
         match fs::symlink_metadata(&p) {
             Ok(m) if m.is_dir() => {}
@@ -129,8 +172,14 @@ impl SafeDest {
             }
         }
         if let Some(mode) = mode {
+            // Owner-writable until `finish`, so the entries inside can be created.
             fs::set_permissions(&p, fs::Permissions::from_mode((mode & 0o777) | 0o700))?;
         }
+        self.dirs.push(DirMeta {
+            path: p,
+            mode,
+            mtime,
+        });
         Ok(())
     }
 
@@ -143,7 +192,7 @@ impl SafeDest {
         owner: Option<(u32, u32)>,
     ) -> io::Result<()> {
         let p = self.resolve(name)?;
-        Self::clear(&p)?;
+        self.clear(&p)?;
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -161,6 +210,7 @@ impl SafeDest {
             let _ = std::os::unix::fs::lchown(&p, Some(u), Some(g));
         }
         self.counts.files += 1;
+        self.files.insert(relative(name)?);
         Ok(())
     }
 
@@ -190,10 +240,109 @@ impl SafeDest {
                 )));
             }
         }
-        Self::clear(&p)?;
+        self.clear(&p)?;
         std::os::unix::fs::symlink(target, &p)?;
         self.counts.links += 1;
         Ok(())
+    }
+
+    /// A hard link to an earlier regular file of the same archive (`target` is relative to the
+    /// archive root, as tar stores it), made with link(2) inside the destination.
+    pub fn hardlink(&mut self, name: &Path, target: &Path) -> io::Result<()> {
+        let refuse = |why: &str| hostile(format!("archive entry {:?} is a hard link {why}", name));
+        let to = relative(target).map_err(|_| refuse(&format!("pointing outside ({:?})", target)))?;
+        if !self.files.contains(&to) {
+            return Err(refuse(&format!(
+                "to {:?}, which is not an earlier file of the archive",
+                target
+            )));
+        }
+        let p = self.resolve(name)?;
+        if p == self.root.join(&to) {
+            return Err(refuse("to itself"));
+        }
+        let src = self.resolve(&to)?;
+        if !fs::symlink_metadata(&src)?.is_file() {
+            return Err(refuse(&format!("to {:?}, which is not a file", target)));
+        }
+        self.clear(&p)?;
+        fs::hard_link(&src, &p)?;
+        self.counts.files += 1;
+        self.files.insert(relative(name)?);
+        Ok(())
+    }
+
+    /// Applies the directories' modes and mtimes, deepest first (setting a parent's after its
+    /// children's, since changing a child's metadata does not touch the parent but creating it
+    /// did). Returns what was created.
+    pub fn finish(mut self) -> io::Result<Counts> {
+        self.dirs
+            .sort_by_key(|d| std::cmp::Reverse(d.path.components().count()));
+        for d in &self.dirs {
+            // O_NOFOLLOW | O_DIRECTORY: only the directory the archive made, never a link.
+            let f = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
+                .open(&d.path)?;
+            if let Some(mode) = d.mode {
+                f.set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
+            }
+            if let Some(t) = d.mtime {
+                f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(t))?;
+            }
+        }
+        Ok(self.counts)
+    }
+
+    /// Extracts a gzip'd tar from `input` (the entries only: call [`Self::finish`] after).
+    pub fn extract_targz<R: Read>(&mut self, input: R) -> io::Result<()> {
+        let mut ar = tar::Archive::new(GzDecoder::new(input));
+        for entry in ar.entries()? {
+            let mut entry = entry?;
+            let name = os_path(entry.path_bytes());
+            let h = entry.header();
+            let (mode, mtime, kind) = (h.mode().ok(), h.mtime().ok(), h.entry_type());
+            let owner = match (h.uid(), h.gid()) {
+                (Ok(u), Ok(g)) => Some((u as u32, g as u32)),
+                _ => None,
+            };
+            if kind.is_dir() {
+                self.dir(&name, mode, mtime)?;
+            } else if kind.is_file() || kind == tar::EntryType::Continuous {
+                self.charge(&name, entry.size())?;
+                self.file(&name, &mut entry, mode, mtime, owner)?;
+            } else if kind.is_symlink() || kind.is_hard_link() {
+                let target = entry
+                    .link_name_bytes()
+                    .map(os_path)
+                    .ok_or_else(|| hostile(format!("archive link {:?} has no target", name)))?;
+                if kind.is_symlink() {
+                    self.symlink(&name, &target)?;
+                } else {
+                    self.hardlink(&name, &target)?;
+                }
+            } else if kind.is_pax_global_extensions()
+                || kind.is_pax_local_extensions()
+                || kind.is_gnu_longname()
+                || kind.is_gnu_longlink()
+            {
+                // consumed by the tar reader
+            } else {
+                return Err(hostile(format!("archive entry {:?} {}", name, special(kind))));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a special entry is refused (never skipped silently: an import would lose it unnoticed).
+fn special(kind: tar::EntryType) -> String {
+    if kind.is_character_special() || kind.is_block_special() {
+        "is a device".into()
+    } else if kind.is_fifo() {
+        "is a FIFO".into()
+    } else {
+        format!("has an unsupported type {:?}", kind)
     }
 }
 
@@ -201,44 +350,8 @@ impl SafeDest {
 pub fn extract_targz<R: Read>(input: R, dest: &Path, preserve_owner: bool) -> io::Result<Counts> {
     let mut sink = SafeDest::new(dest);
     sink.preserve_owner = preserve_owner;
-    let mut ar = tar::Archive::new(GzDecoder::new(input));
-    for entry in ar.entries()? {
-        let mut entry = entry?;
-        let name = PathBuf::from(OsString::from_vec(entry.path_bytes().into_owned()));
-        let h = entry.header();
-        let mode = h.mode().ok();
-        let mtime = h.mtime().ok();
-        let owner = match (h.uid(), h.gid()) {
-            (Ok(u), Ok(g)) => Some((u as u32, g as u32)),
-            _ => None,
-        };
-        let kind = h.entry_type();
-        if kind.is_dir() {
-            sink.dir(&name, mode)?;
-        } else if kind.is_file() || kind == tar::EntryType::Continuous {
-            sink.file(&name, &mut entry, mode, mtime, owner)?;
-        } else if kind.is_symlink() {
-            let target = entry
-                .link_name_bytes()
-                .map(|b| PathBuf::from(OsString::from_vec(b.into_owned())))
-                .ok_or_else(|| hostile("symlink without a target"))?;
-            sink.symlink(&name, &target)?;
-        } else if kind.is_hard_link() {
-            return Err(hostile(format!(
-                "archive entry {:?} is a hard link (not supported)",
-                name
-            )));
-        } else if kind.is_pax_global_extensions()
-            || kind.is_pax_local_extensions()
-            || kind.is_gnu_longname()
-            || kind.is_gnu_longlink()
-        {
-            // handled by the tar reader
-        } else {
-            // devices, fifos: skipped
-        }
-    }
-    Ok(sink.counts)
+    sink.extract_targz(input)?;
+    sink.finish()
 }
 
 /// Extracts a zip file into the existing directory `dest`.
@@ -253,7 +366,7 @@ pub fn extract_zip(file: File, dest: &Path) -> io::Result<Counts> {
         let raw = PathBuf::from(std::ffi::OsStr::from_bytes(f.name_raw()).to_os_string());
         let mode = f.unix_mode();
         if f.is_dir() {
-            sink.dir(&raw, mode)?;
+            sink.dir(&raw, mode, None)?;
         } else if f.is_symlink() {
             let mut target = Vec::new();
             f.read_to_end(&mut target)?;
@@ -262,13 +375,49 @@ pub fn extract_zip(file: File, dest: &Path) -> io::Result<Counts> {
             sink.file(&raw, &mut f, mode, None, None)?;
         }
     }
-    Ok(sink.counts)
+    sink.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::targz::write_targz;
+    use std::os::unix::fs::MetadataExt;
+
+    type Builder = tar::Builder<flate2::write::GzEncoder<Vec<u8>>>;
+
+    fn archive(build: impl FnOnce(&mut Builder)) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        build(&mut b);
+        b.into_inner().unwrap().finish().unwrap()
+    }
+
+    /// An entry with a raw name and link name (the builder's setters refuse hostile ones).
+    fn entry(b: &mut Builder, name: &str, kind: tar::EntryType, link: &str, mode: u32, mtime: u64, data: &[u8]) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_mtime(mtime);
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+
+    fn extract(gz: &[u8]) -> (tempfile::TempDir, io::Result<Counts>) {
+        let d = tempfile::tempdir().unwrap();
+        let r = extract_targz(gz, d.path(), false);
+        (d, r)
+    }
+
+    fn refused(gz: &[u8]) -> String {
+        let (_d, r) = extract(gz);
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        e.to_string()
+    }
 
     #[test]
     fn round_trip_and_hostile_entries() {
@@ -301,5 +450,97 @@ mod tests {
             .file(Path::new("l/x"), &mut &b"x"[..], None, None, None)
             .is_err());
         assert!(!d.path().join("sub/x").exists());
+    }
+
+    #[test]
+    fn directory_modes_and_mtimes_are_restored_after_their_entries() {
+        use tar::EntryType::*;
+        let gz = archive(|b| {
+            entry(b, "top/", Directory, "", 0o750, 1_000_000, b"");
+            entry(b, "top/ro/", Directory, "", 0o555, 2_000_000, b"");
+            entry(b, "top/ro/f", Regular, "", 0o644, 3_000_000, b"x");
+            entry(b, "top/g", Regular, "", 0o600, 4_000_000, b"y");
+        });
+        let (d, r) = extract(&gz);
+        r.unwrap();
+        let meta = |p: &str| fs::symlink_metadata(d.path().join(p)).unwrap();
+        assert_eq!((meta("top").mtime(), meta("top").mode() & 0o777), (1_000_000, 0o750));
+        assert_eq!((meta("top/ro").mtime(), meta("top/ro").mode() & 0o777), (2_000_000, 0o555));
+        assert_eq!(meta("top/ro/f").mtime(), 3_000_000);
+    }
+
+    #[test]
+    fn hard_links_to_earlier_files_of_the_archive() {
+        use tar::EntryType::*;
+        let gz = archive(|b| {
+            entry(b, "a/f", Regular, "", 0o644, 0, b"shared");
+            entry(b, "b/h", Link, "a/f", 0o644, 0, b"");
+            entry(b, "./h2", Link, "./a/f", 0o644, 0, b"");
+        });
+        let (d, r) = extract(&gz);
+        assert_eq!(r.unwrap().files, 3);
+        let f = fs::metadata(d.path().join("a/f")).unwrap();
+        assert_eq!(f.nlink(), 3);
+        assert_eq!(fs::metadata(d.path().join("b/h")).unwrap().ino(), f.ino());
+        assert_eq!(fs::read(d.path().join("h2")).unwrap(), b"shared");
+
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (archive(|b| entry(b, "h", Link, "/etc/passwd", 0o644, 0, b"")), "\"h\" is a hard link pointing outside"),
+            (archive(|b| entry(b, "h", Link, "../x", 0o644, 0, b"")), "\"h\" is a hard link pointing outside"),
+            (archive(|b| entry(b, "h", Link, "missing", 0o644, 0, b"")), "\"h\" is a hard link to \"missing\", which is not an earlier file"),
+            (
+                archive(|b| {
+                    entry(b, "d/", Directory, "", 0o755, 0, b"");
+                    entry(b, "h", Link, "d", 0o644, 0, b"");
+                }),
+                "not an earlier file",
+            ),
+            (
+                archive(|b| {
+                    entry(b, "s", Symlink, "x", 0o777, 0, b"");
+                    entry(b, "h", Link, "s", 0o644, 0, b"");
+                }),
+                "not an earlier file",
+            ),
+            (
+                archive(|b| {
+                    entry(b, "h", Link, "later", 0o644, 0, b"");
+                    entry(b, "later", Regular, "", 0o644, 0, b"x");
+                }),
+                "not an earlier file",
+            ),
+        ];
+        for (gz, want) in cases {
+            let msg = refused(&gz);
+            assert!(msg.contains(want), "{msg} should say {want}");
+        }
+    }
+
+    #[test]
+    fn devices_and_fifos_are_refused_not_skipped() {
+        use tar::EntryType::*;
+        for (kind, want) in [(Char, "\"c\" is a device"), (Block, "\"c\" is a device"), (Fifo, "\"c\" is a FIFO")] {
+            let gz = archive(|b| {
+                entry(b, "ok", Regular, "", 0o644, 0, b"x");
+                entry(b, "c", kind, "", 0o644, 0, b"");
+            });
+            let msg = refused(&gz);
+            assert!(msg.contains(want), "{msg}");
+        }
+    }
+
+    #[test]
+    fn the_expanded_size_limit_stops_extraction() {
+        use tar::EntryType::*;
+        let gz = archive(|b| {
+            entry(b, "a", Regular, "", 0o644, 0, &[0u8; 600]);
+            entry(b, "b", Regular, "", 0o644, 0, &[0u8; 600]);
+        });
+        let d = tempfile::tempdir().unwrap();
+        let mut s = SafeDest::new(d.path());
+        s.max_bytes = 1000;
+        let e = s.extract_targz(&gz[..]).unwrap_err().to_string();
+        assert!(e.contains("expands to more than 1000 bytes") && e.contains("\"b\""), "{e}");
+        assert!(!d.path().join("b").exists(), "refused before writing");
     }
 }

@@ -1,13 +1,14 @@
-//! Import: a host .tar.gz validated whole ([`super::validate`]) before `/data` changes, then
-//! uploaded, extracted into a staging directory by the bridge and swapped into `/data`.
+//! Import: a host .tar.gz streamed into the workspace's staging directory while the host
+//! validates it ([`super::validate`]); the bridge's `Data` service applies it to `/data`
+//! all-or-nothing (replace: one atomic exchange; merge: a journal a crash rolls back or
+//! finishes) only when both sides accepted it.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use berth_bridge::{FileKind, FilesClient, WriteOptions};
+use berth_bridge::{DataClient, FilesClient, ImportRequest, ImportSummary};
 use berth_runtime::CancellationToken;
 
-use super::{join, now_nonce, show, validate, DataProgress, ProgressFn, DATA};
+use super::{join, validate, DataProgress, ProgressFn, DATA};
 use crate::{Berth, Error, Result};
 
 /// How to import.
@@ -106,6 +107,12 @@ impl Berth {
 
 /// Validates `src` on the host and imports it into `/data` through `c`, all-or-nothing.
 /// The one entry point for import, restore and restore-at-create.
+///
+/// The archive streams to the bridge, which extracts it into a staging directory while the
+/// host validates the same file in parallel (two readers of one file, on the two cores);
+/// the bridge applies the staged tree (after repairing any interrupted earlier import) only
+/// when the host's verdict is yes and everything was sent. A refusal by either side, a cancel
+/// or an error leaves `/data` untouched and the staging directory removed.
 pub(super) async fn import_file(
     c: &FilesClient,
     src: &Path,
@@ -113,74 +120,133 @@ pub(super) async fn import_file(
     progress: ProgressFn<'_>,
     cancel: &CancellationToken,
 ) -> Result<ImportResult> {
-    let summary = check_file(src.to_path_buf(), opts.max_expanded, cancel.clone()).await?;
-    import_with(c, src, opts, summary, progress, cancel).await
+    let file = std::fs::File::open(src)
+        .map_err(|e| Error::invalid(format!("cannot open {}: {e}", src.display())))?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let stop_check = cancel.child_token();
+    // Returning early (the bridge refused first) stops the validation too.
+    let _stop_check = stop_check.clone().drop_guard();
+    let mut check = tokio::spawn(check_file(
+        src.to_path_buf(),
+        opts.max_expanded,
+        stop_check,
+    ));
+    let (verdict_tx, verdict_rx) = tokio::sync::oneshot::channel::<bool>();
+    let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let req = ImportRequest {
+        replace: opts.replace,
+        max_expanded: opts.max_expanded,
+    };
+    let data = DataClient::new(c);
+    let call = data.import(
+        req,
+        file,
+        move |n| {
+            let _ = sent_tx.send(n);
+        },
+        async move { verdict_rx.await.unwrap_or(false) },
+    );
+    tokio::pin!(call);
+    let mut v = Verdict::new(verdict_tx, total);
+    let reply = loop {
+        tokio::select! {
+            r = &mut call => break r,
+            Some(n) = sent_rx.recv() => {
+                v.sent = n;
+                progress(DataProgress { archive: n, done: n, total });
+            }
+            r = &mut check, if !v.checked() => v.validated(r),
+            _ = cancel.cancelled(), if v.open() => v.refuse(Error::cancelled()),
+        }
+        v.commit_when_ready();
+    };
+    v.outcome(reply, src, opts.replace)
 }
 
-async fn import_with(
-    c: &FilesClient,
-    src: &Path,
-    opts: &ImportOptions,
-    summary: validate::Summary,
-    progress: ProgressFn<'_>,
-    cancel: &CancellationToken,
-) -> Result<ImportResult> {
-    {
-        let t0 = std::time::Instant::now();
-        cleanup_leftovers(c).await;
-        let nonce = now_nonce();
-        let upload = format!("/.berth-import-{nonce}.tar.gz").into_bytes();
-        let file = std::fs::File::open(src)
-            .map_err(|e| Error::invalid(format!("cannot open {}: {e}", src.display())))?;
-        let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-        let opts_w = WriteOptions {
-            must_not_exist: true,
-            mode: Some(0o600),
-            ..Default::default()
-        };
-        let up = c.write_from_file(&upload, opts_w, file, move |n| {
-            let _ = ptx.send(n);
-        });
-        tokio::pin!(up);
-        let uploaded = loop {
-            tokio::select! {
-                _ = cancel.cancelled() => {
-                    let _ = c.delete(&upload, false).await;
-                    return Err(Error::cancelled());
-                }
-                Some(n) = prx.recv() => progress(DataProgress { archive: n, done: n, total }),
-                r = &mut up => break r,
-            }
-        };
-        if let Err(e) = uploaded {
-            let _ = c.delete(&upload, false).await;
-            return Err(Error::from(e).context("uploading the archive"));
+/// The host's side of an import's decision: yes only once the validation accepted the archive
+/// and every byte was sent (so a cancel cannot come between a yes and the bridge's commit).
+struct Verdict {
+    tx: Option<tokio::sync::oneshot::Sender<bool>>,
+    total: u64,
+    sent: u64,
+    summary: Option<validate::Summary>,
+    refused: Option<Error>,
+}
+
+impl Verdict {
+    fn new(tx: tokio::sync::oneshot::Sender<bool>, total: u64) -> Self {
+        Verdict {
+            tx: Some(tx),
+            total,
+            sent: 0,
+            summary: None,
+            refused: None,
         }
-        tracing::debug!(elapsed = ?t0.elapsed(), "import: uploaded");
-        let extracted = c.extract(&upload).await;
-        tracing::debug!(elapsed = ?t0.elapsed(), "import: extracted");
-        let _ = c.delete(&upload, false).await;
-        let staged = extracted
-            .map_err(|e| Error::from(e).context("extracting the archive"))?
-            .dir;
-        let swapped = if cancel.is_cancelled() {
-            Err(Error::cancelled())
-        } else if opts.replace {
-            replace(c, &staged, &nonce).await
-        } else {
-            merge(c, &staged).await
-        };
-        tracing::debug!(elapsed = ?t0.elapsed(), "import: swapped");
-        let _ = c.delete(&staged, true).await;
-        tracing::debug!(elapsed = ?t0.elapsed(), "import: done");
-        swapped?;
+    }
+
+    /// Not yet decided: a cancel still stops the import.
+    fn open(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    fn checked(&self) -> bool {
+        self.summary.is_some() || self.refused.is_some()
+    }
+
+    fn decide(&mut self, yes: bool) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(yes);
+        }
+    }
+
+    fn refuse(&mut self, e: Error) {
+        if self.refused.is_none() {
+            self.refused = Some(e);
+        }
+        self.decide(false);
+    }
+
+    fn validated(&mut self, r: std::result::Result<Result<validate::Summary>, tokio::task::JoinError>) {
+        match r {
+            Ok(Ok(s)) => self.summary = Some(s),
+            Ok(Err(e)) => self.refuse(e),
+            Err(e) => self.refuse(Error::internal(format!("validation failed: {e}"))),
+        }
+    }
+
+    fn commit_when_ready(&mut self) {
+        if self.summary.is_some() && self.sent >= self.total {
+            self.decide(true);
+        }
+    }
+
+    /// The host's refusal (or cancel) wins over the bridge's "not committed"; a bridge refusal
+    /// that came first is reported as it is.
+    fn outcome(
+        self,
+        reply: std::result::Result<ImportSummary, berth_bridge::BridgeError>,
+        src: &Path,
+        replace: bool,
+    ) -> Result<ImportResult> {
+        if let Some(e) = self.refused {
+            return Err(e);
+        }
+        let r = reply.map_err(|e| match e {
+            berth_bridge::BridgeError::InvalidArgument(m) => {
+                Error::invalid(format!("refused {}: {m}", src.display()))
+            }
+            e => Error::from(e).context("importing the archive"),
+        })?;
+        let s = self.summary.ok_or_else(|| {
+            Error::internal("the workspace applied an import the host had not validated")
+        })?;
+        tracing::debug!(received = r.received, files = r.files, "import applied");
         Ok(ImportResult {
-            files: summary.files,
-            dirs: summary.dirs,
-            links: summary.links,
-            bytes: summary.bytes,
-            replaced: opts.replace,
+            files: s.files,
+            dirs: s.dirs,
+            links: s.links,
+            bytes: s.bytes,
+            replaced: replace,
         })
     }
 }
@@ -209,84 +275,4 @@ async fn check_file(
     })
     .await
     .map_err(|e| Error::internal(e.to_string()))?
-}
-
-/// Repairs what a killed import left behind in `/`: a replace killed between its two renames
-/// left `/data` missing and the old tree aside, which is moved back first; then staging
-/// directories, uploads and old trees are removed.
-async fn cleanup_leftovers(c: &FilesClient) {
-    let Ok((_, entries)) = c.list_all(b"/").await else {
-        return;
-    };
-    let has_data = entries.iter().any(|e| e.name == b"data");
-    let mut olds: Vec<&berth_bridge::FileEntry> = entries
-        .iter()
-        .filter(|e| e.name.starts_with(b".berth-data-old-"))
-        .collect();
-    olds.sort_by_key(|e| e.mtime_ms);
-    if !has_data {
-        if let Some(last) = olds.pop() {
-            if c.rename(&last.path, DATA, false).await.is_err() {
-                return; // leave everything as it is rather than lose the old tree
-            }
-        }
-    }
-    for e in entries
-        .iter()
-        .filter(|e| e.name.starts_with(b".berth-import-"))
-        .chain(olds)
-    {
-        let _ = c.delete(&e.path, true).await;
-    }
-}
-
-/// Replace: `/data` aside, staging into place, the old tree removed.
-async fn replace(c: &FilesClient, staged: &[u8], nonce: &str) -> Result<()> {
-    let old = format!("/.berth-data-old-{nonce}").into_bytes();
-    c.rename(DATA, &old, false)
-        .await
-        .map_err(|e| Error::from(e).context("moving /data aside"))?;
-    if let Err(e) = c.rename(staged, DATA, false).await {
-        let _ = c.rename(&old, DATA, false).await;
-        return Err(Error::from(e).context("moving the imported data into place"));
-    }
-    let _ = c.delete(&old, true).await;
-    Ok(())
-}
-
-/// Merge: plan every move from the staging tree into `/data`, refuse conflicts that would go
-/// through a symlink or replace a directory, then rename.
-async fn merge(c: &FilesClient, staged: &[u8]) -> Result<()> {
-    let mut moves: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::new();
-    let mut stack = vec![(staged.to_vec(), DATA.to_vec())];
-    while let Some((from_dir, to_dir)) = stack.pop() {
-        let (_, staged_entries) = c.list_all(&from_dir).await?;
-        let (_, existing) = c.list_all(&to_dir).await?;
-        let existing: HashMap<Vec<u8>, FileKind> =
-            existing.into_iter().map(|e| (e.name, e.kind)).collect();
-        for e in staged_entries {
-            let to = join(&to_dir, &e.name);
-            let rel = show(&to);
-            match (e.kind == FileKind::Dir, existing.get(&e.name)) {
-                (_, None) => moves.push((e.path, to, false)),
-                (true, Some(FileKind::Dir)) => stack.push((e.path, to)),
-                (true, Some(FileKind::Symlink)) => {
-                    return Err(Error::invalid(format!("refused: archive entry {rel} would go through a symlink in /data; /data is unchanged")))
-                }
-                (true, Some(_)) => {
-                    return Err(Error::invalid(format!("refused: archive directory {rel} would replace a file in /data; /data is unchanged")))
-                }
-                (false, Some(FileKind::Dir)) => {
-                    return Err(Error::invalid(format!("refused: archive entry {rel} would replace a directory in /data; /data is unchanged")))
-                }
-                (false, Some(_)) => moves.push((e.path, to, true)),
-            }
-        }
-    }
-    for (from, to, overwrite) in moves {
-        c.rename(&from, &to, overwrite)
-            .await
-            .map_err(|e| Error::from(e).context(format!("moving {} into place", show(&to))))?;
-    }
-    Ok(())
 }

@@ -1,8 +1,10 @@
 //! Checks a whole .tar.gz on the host before anything in `/data` changes: every entry is read
 //! once, and the first hostile one refuses the archive with its name. The bridge's consumer
-//! (`berth_bridge::targz`) repeats the path rules while extracting into the staging directory;
-//! this pass adds what it does not refuse (duplicates, devices/FIFOs, invalid names, the
-//! expanded-size limit) and gives the summary the import preview shows.
+//! (`berth_bridge::targz`) applies the same rules while it extracts the same stream into the
+//! staging directory (paths, links, hard links only to earlier files of the archive, devices
+//! and FIFOs, the expanded-size limit); this pass adds what it does not refuse (duplicates,
+//! invalid names) and gives the summary the import preview shows. An import applies only when
+//! both accept the archive.
 
 use std::collections::HashSet;
 use std::io::{self, Read};
@@ -94,6 +96,8 @@ pub fn check<R: Read>(
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut links: HashSet<PathBuf> = HashSet::new();
     let mut non_dirs: HashSet<PathBuf> = HashSet::new();
+    // Regular files so far: the only entries a hard link may point to.
+    let mut files: HashSet<PathBuf> = HashSet::new();
     let mut parents: HashSet<PathBuf> = HashSet::new();
     let mut ar = tar::Archive::new(GzDecoder::new(input));
     for entry in ar.entries()? {
@@ -173,6 +177,7 @@ pub fn check<R: Read>(
             io::copy(&mut entry, &mut io::sink())?;
             s.files += 1;
             non_dirs.insert(rel.clone());
+            files.insert(rel.clone());
             s.paths.push(rel);
         } else if kind.is_symlink() {
             let target = entry
@@ -204,21 +209,39 @@ pub fn check<R: Read>(
         } else if kind.is_hard_link() {
             let target = entry
                 .link_name_bytes()
-                .map(|b| PathBuf::from(String::from_utf8_lossy(&b).to_string()));
-            match target {
-                Some(t) if relative(&t).is_err() => {
-                    return Err(bad(refuse(
-                        &name,
-                        &format!("is a hard link pointing outside ({:?})", t),
-                    )))
-                }
-                _ => {
-                    return Err(bad(refuse(
-                        &name,
-                        "is a hard link (not supported; archive without --hard-dereference)",
-                    )))
-                }
+                .map(|b| {
+                    PathBuf::from(
+                        <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(
+                            b.into_owned(),
+                        ),
+                    )
+                })
+                .ok_or_else(|| bad(refuse(&name, "is a hard link without a target")))?;
+            let to = relative(&target).map_err(|_| {
+                bad(refuse(
+                    &name,
+                    &format!("is a hard link pointing outside ({:?})", target),
+                ))
+            })?;
+            if !files.contains(&to) {
+                return Err(bad(refuse(
+                    &name,
+                    &format!(
+                        "is a hard link to {:?}, which is not an earlier file of the archive",
+                        target
+                    ),
+                )));
             }
+            if is_parent {
+                return Err(bad(refuse(
+                    &name,
+                    "replaces a directory of the archive with a hard link",
+                )));
+            }
+            s.files += 1;
+            non_dirs.insert(rel.clone());
+            files.insert(rel.clone());
+            s.paths.push(rel);
         } else if kind.is_character_special() || kind.is_block_special() {
             return Err(bad(refuse(&name, "is a device")));
         } else if kind.is_fifo() {
@@ -284,6 +307,17 @@ mod tests {
     }
 
     #[test]
+    fn accepts_hard_links_to_earlier_files() {
+        let gz = archive(|b| {
+            entry(b, b"a/f", tar::EntryType::Regular, None, b"hi");
+            entry(b, b"b/h", tar::EntryType::Link, Some("a/f"), b"");
+            entry(b, b"h2", tar::EntryType::Link, Some("./b/h"), b"");
+        });
+        let s = check(&gz[..], DEFAULT_MAX_EXPANDED, &|| false).unwrap();
+        assert_eq!((s.files, s.bytes), (3, 2));
+    }
+
+    #[test]
     fn refuses_hostile_entries() {
         use tar::EntryType::*;
         let cases: Vec<(Vec<u8>, &str)> = vec![
@@ -315,6 +349,32 @@ mod tests {
                 archive(|b| entry(b, b"h", Link, Some("/etc/passwd"), b"")),
                 "hard link",
             ),
+            (
+                archive(|b| entry(b, b"h", Link, Some("missing"), b"")),
+                "not an earlier file",
+            ),
+            (
+                archive(|b| {
+                    entry(b, b"d/", Directory, None, b"");
+                    entry(b, b"h", Link, Some("d"), b"");
+                }),
+                "not an earlier file",
+            ),
+            (
+                archive(|b| {
+                    entry(b, b"s", Symlink, Some("x"), b"");
+                    entry(b, b"h", Link, Some("s"), b"");
+                }),
+                "not an earlier file",
+            ),
+            (
+                archive(|b| {
+                    entry(b, b"h", Link, Some("f"), b"");
+                    entry(b, b"f", Regular, None, b"x");
+                }),
+                "not an earlier file",
+            ),
+            (archive(|b| entry(b, b"h", Link, Some("../f"), b"")), "pointing outside"),
             (archive(|b| entry(b, b"d", Char, None, b"")), "device"),
             (archive(|b| entry(b, b"d", Block, None, b"")), "device"),
             (archive(|b| entry(b, b"p", Fifo, None, b"")), "FIFO"),

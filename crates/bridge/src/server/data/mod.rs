@@ -29,9 +29,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::pause::Paused;
 use berth_bridge::proto::{
-    data_server::Data, import_input, ImportInput, ImportReply, RecoverReply, RecoverRequest,
+    data_server::Data, import_input, ImportInput, ImportReply, ImportStart, RecoverReply,
+    RecoverRequest,
 };
-use berth_bridge::targz::{self, Counts};
+use berth_bridge::targz::{Counts, SafeDest};
 use layout::{nonce, Layout};
 use stage::{End, Msg, StreamReader};
 
@@ -86,13 +87,13 @@ impl Data for DataService {
         req: Request<Streaming<ImportInput>>,
     ) -> Result<Response<ImportReply>, Status> {
         let mut input = req.into_inner();
-        let replace = match input.message().await?.and_then(|m| m.input) {
-            Some(import_input::Input::Start(s)) => s.replace,
+        let start = match input.message().await?.and_then(|m| m.input) {
+            Some(import_input::Input::Start(s)) => s,
             _ => return Err(Status::invalid_argument("the first message must be `start`")),
         };
         let (tx, rx) = mpsc::channel(QUEUE);
         let l = self.layout.clone();
-        let job = tokio::task::spawn_blocking(move || run_import(&l, replace, rx));
+        let job = tokio::task::spawn_blocking(move || run_import(&l, start, rx));
         let received = forward(&mut input, tx).await;
         let counts = job
             .await
@@ -144,7 +145,7 @@ async fn forward(input: &mut Streaming<ImportInput>, tx: mpsc::Sender<Msg>) -> u
 
 /// The whole import on a blocking thread: recovery, extraction into a fresh staging directory,
 /// the verdict, the apply. Returns what was extracted.
-fn run_import(l: &Layout, replace: bool, rx: mpsc::Receiver<Msg>) -> Result<Counts, Status> {
+fn run_import(l: &Layout, start: ImportStart, rx: mpsc::Receiver<Msg>) -> Result<Counts, Status> {
     let _one = exclusive()?;
     recover_logged(l).map_err(|e| {
         Status::internal(format!("cannot repair an earlier interrupted import: {e}"))
@@ -154,14 +155,14 @@ fn run_import(l: &Layout, replace: bool, rx: mpsc::Receiver<Msg>) -> Result<Coun
         .mode(0o700)
         .create(&staging)
         .map_err(|e| Status::internal(format!("cannot create {}: {e}", staging.display())))?;
-    let counts = match stage(&staging, rx) {
+    let counts = match stage(&staging, start.max_expanded, rx) {
         Ok(c) => c,
         Err(s) => {
             discard(&staging);
             return Err(s);
         }
     };
-    apply(l, &staging, replace, &mut || Ok(())).map_err(|e| match e.kind() {
+    apply(l, &staging, start.replace, &mut || Ok(())).map_err(|e| match e.kind() {
         io::ErrorKind::InvalidData => Status::invalid_argument(format!("refused: {e}")),
         _ => Status::internal(format!("import failed: {e}")),
     })?;
@@ -169,13 +170,16 @@ fn run_import(l: &Layout, replace: bool, rx: mpsc::Receiver<Msg>) -> Result<Coun
 }
 
 /// Extracts the stream into `staging` and waits for the verdict: `Ok` only for a complete,
-/// accepted archive that the client committed.
-fn stage(staging: &Path, rx: mpsc::Receiver<Msg>) -> Result<Counts, Status> {
+/// accepted archive that the client committed. `max_bytes` stops a decompression bomb as it
+/// expands, without waiting for the host's verdict.
+fn stage(staging: &Path, max_bytes: u64, rx: mpsc::Receiver<Msg>) -> Result<Counts, Status> {
     let mut reader = StreamReader::new(rx);
+    let mut sink = SafeDest::new(staging);
+    sink.max_bytes = max_bytes;
     let abandoned = || {
         Status::aborted("the import ended before it was committed; /data is unchanged")
     };
-    match targz::extract_targz(&mut reader, staging, false) {
+    match sink.extract_targz(&mut reader).and_then(|()| sink.finish()) {
         Err(_) if reader.end == End::Abandoned => Err(abandoned()),
         Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(Status::invalid_argument(
             format!("refused: {e}; /data is unchanged"),

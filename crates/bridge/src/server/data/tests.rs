@@ -245,7 +245,11 @@ fn import(l: &Layout, gz: Vec<u8>, replace: bool, commit: bool) -> Result<Counts
             let _ = tx.blocking_send(Msg::Commit);
         }
     });
-    let r = run_import(l, replace, rx);
+    let start = ImportStart {
+        replace,
+        max_expanded: 1 << 20,
+    };
+    let r = run_import(l, start, rx);
     feeder.join().unwrap();
     r
 }
