@@ -128,6 +128,31 @@ pub struct ExtractResult {
     pub dirs: u64,
 }
 
+/// How far an archive is: `archive` bytes of tar.gz received, `done` of `total` file bytes
+/// read in the workspace (`total` 0 while unknown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArchiveProgress {
+    pub archive: u64,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// What an archive holds. A bridge older than these counts reports only `bytes` (the rest 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArchiveSummary {
+    /// Size of the tar.gz.
+    pub bytes: u64,
+    pub files: u64,
+    pub dirs: u64,
+    pub links: u64,
+    /// FIFOs, sockets and devices left out.
+    pub skipped: u64,
+    /// Files that shrank while read (the rest of their size is zeros).
+    pub padded: u64,
+    /// File bytes archived.
+    pub source_bytes: u64,
+}
+
 /// One coalesced change notification.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatchEvent {
@@ -548,17 +573,23 @@ impl FilesClient {
         paths: &[Vec<u8>],
         out: impl AsyncWrite + Unpin,
     ) -> Result<u64, BridgeError> {
-        self.archive_paused(paths, false, out).await
+        let s = self
+            .archive_reporting(paths, false, out, &mut |_| {})
+            .await?;
+        Ok(s.bytes)
     }
 
-    /// [`Self::archive`], with `pause` stopping the workspace's other processes for the duration
-    /// (resumed when the archive ends, fails or the stream is dropped).
-    pub async fn archive_paused(
+    /// [`Self::archive`] with `progress` after every message and what the archive holds;
+    /// `pause` stops the workspace's other processes for the duration (resumed when the archive
+    /// ends, fails or the stream is dropped).
+    pub async fn archive_reporting(
         &self,
         paths: &[Vec<u8>],
         pause: bool,
         mut out: impl AsyncWrite + Unpin,
-    ) -> Result<u64, BridgeError> {
+        progress: &mut (dyn FnMut(ArchiveProgress) + Send),
+    ) -> Result<ArchiveSummary, BridgeError> {
+        use proto::data_chunk::Chunk;
         let mut s = self
             .raw()
             .archive(proto::ArchiveRequest {
@@ -567,17 +598,36 @@ impl FilesClient {
             })
             .await?
             .into_inner();
-        let mut n = 0u64;
+        let mut at = ArchiveProgress::default();
+        let mut summary = ArchiveSummary::default();
+        let written = |e: std::io::Error| BridgeError::Internal(format!("writing: {e}"));
         while let Some(c) = s.message().await? {
-            out.write_all(&c.data)
-                .await
-                .map_err(|e| BridgeError::Internal(format!("writing: {e}")))?;
-            n += c.data.len() as u64;
+            match c.chunk {
+                Some(Chunk::Data(d)) => {
+                    out.write_all(&d).await.map_err(written)?;
+                    at.archive += d.len() as u64;
+                }
+                Some(Chunk::SourceTotal(t)) => at.total = t,
+                Some(Chunk::SourceDone(d)) => at.done = d,
+                Some(Chunk::Summary(x)) => {
+                    summary = ArchiveSummary {
+                        bytes: 0,
+                        files: x.files,
+                        dirs: x.dirs,
+                        links: x.links,
+                        skipped: x.skipped,
+                        padded: x.padded,
+                        source_bytes: x.source_bytes,
+                    };
+                    continue;
+                }
+                None => continue,
+            }
+            progress(at);
         }
-        out.flush()
-            .await
-            .map_err(|e| BridgeError::Internal(format!("writing: {e}")))?;
-        Ok(n)
+        out.flush().await.map_err(written)?;
+        summary.bytes = at.archive;
+        Ok(summary)
     }
 
     /// Extracts a .tar.gz/.tgz/.zip into a new sibling directory named after it.

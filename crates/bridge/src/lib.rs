@@ -17,8 +17,8 @@ pub use client::{BridgeClient, ExecRequest, ExitStatus, Health};
 pub use data_client::{DataClient, ImportRequest, ImportSummary};
 pub use error::BridgeError;
 pub use files_client::{
-    ExtractResult, FileEntry, FileKind, FilesClient, ListStream, ReadResult, WatchEvent,
-    WatchStream, WriteOptions, WriteResult,
+    ArchiveProgress, ArchiveSummary, ExtractResult, FileEntry, FileKind, FilesClient, ListStream,
+    ReadResult, WatchEvent, WatchStream, WriteOptions, WriteResult,
 };
 pub use terminal_client::{
     TerminalClient, TerminalEvent, TerminalReader, TerminalRequest, TerminalSession, TerminalWriter,

@@ -2,26 +2,30 @@
 //! into `berth_core::data`. Ctrl-C cancels an export or import; nothing partial remains.
 
 use std::path::Path;
+use std::time::Duration;
 
 use berth_core::data::{validate::DEFAULT_MAX_EXPANDED, DataProgress, ImportOptions};
 use berth_core::{Berth, CancellationToken, Error};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 
+/// A bar over `total` bytes with speed and time left.
+const BAR: &str = "[{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}";
+/// While the total is unknown: how much has moved, and how fast.
+const SPINNER: &str = "{spinner} {bytes} {bytes_per_sec} {msg}";
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("a valid progress template")
+        .progress_chars("=> ")
+}
+
+/// A bar when the total is known, else a spinner that [`on_bar`] turns into a bar once it is.
 fn bytes_bar(total: Option<u64>) -> ProgressBar {
     let bar = match total {
-        Some(t) => ProgressBar::new(t),
-        None => ProgressBar::new_spinner(),
+        Some(t) => ProgressBar::new(t).with_style(style(BAR)),
+        None => ProgressBar::new_spinner().with_style(style(SPINNER)),
     };
-    let tpl = if total.is_some() {
-        "[{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
-    } else {
-        "{spinner} {bytes} {bytes_per_sec}"
-    };
-    bar.set_style(
-        ProgressStyle::with_template(tpl)
-            .unwrap()
-            .progress_chars("=> "),
-    );
+    bar.enable_steady_tick(Duration::from_millis(100));
     bar
 }
 
@@ -36,15 +40,24 @@ fn ctrl_c_cancels() -> (CancellationToken, tokio::task::JoinHandle<()>) {
     (cancel, h)
 }
 
-/// Shows a transfer's progress on `bar`: source bytes of the known total, else archive bytes.
+/// Shows a transfer's progress on `bar`: source bytes of the known total (an export's bar also
+/// names the archive's size so far), else the archive bytes on a spinner.
 fn on_bar(bar: &ProgressBar) -> impl Fn(DataProgress) + Send + Sync {
     let bar = bar.clone();
     move |p| {
-        if p.total > 0 {
-            bar.set_length(p.total);
-            bar.set_position(p.done);
-        } else {
+        if p.total == 0 {
             bar.set_position(p.archive);
+            return;
+        }
+        if bar.length().is_none() {
+            // The total just became known: from spinner to bar, speed and time left afresh.
+            bar.set_style(style(BAR));
+            bar.reset();
+        }
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+        if p.archive != p.done {
+            bar.set_message(format!("(archive {})", HumanBytes(p.archive)));
         }
     }
 }
@@ -56,9 +69,19 @@ pub async fn export(berth: &Berth, bot: &str, file: &Path) -> Result<i32, Error>
     h.abort();
     bar.finish_and_clear();
     let r = r?;
-    println!("exported {bot}'s /data to {} ({} bytes)", file.display(), r.bytes);
+    println!(
+        "exported {bot}'s /data to {}: {} file(s), {} folder(s), {} link(s) ({})",
+        file.display(),
+        r.files,
+        r.dirs,
+        r.links,
+        HumanBytes(r.bytes)
+    );
     if r.skipped > 0 {
-        eprintln!("left out {} FIFO(s), socket(s) or device(s): they cannot be archived", r.skipped);
+        eprintln!(
+            "left out {} FIFO(s), socket(s) or device(s): they cannot be archived",
+            r.skipped
+        );
     }
     Ok(0)
 }
@@ -123,9 +146,7 @@ pub async fn restore(berth: &Berth, bot: &str) -> Result<i32, Error> {
         return Err(Error::not_found(format!("{bot} has no kept data")));
     }
     let bar = bytes_bar(berth.kept_data(bot).map(|k| k.size));
-    let r = berth
-        .restore_kept_data(bot, &on_bar(&bar))
-        .await;
+    let r = berth.restore_kept_data(bot, &on_bar(&bar)).await;
     bar.finish_and_clear();
     r?;
     println!("restored {bot}'s kept data into /data (replaced)");

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use berth_bridge::{ArchiveProgress, FilesClient};
 use berth_runtime::CancellationToken;
 use tokio::io::AsyncWriteExt;
 
@@ -20,8 +21,8 @@ fn part_path(dest: &Path) -> PathBuf {
 
 impl Berth {
     /// Writes `/data` of the running workspace as a .tar.gz to `dest` (temp file, fsync,
-    /// rename). `progress` gets the archive bytes written so far (`done`/`total`: source bytes,
-    /// 0 until the bridge reports them). Returns what was written.
+    /// rename). `progress` gets the archive bytes written and the source bytes read of the
+    /// total (a quick pre-walk by the bridge; 0 until it is known). Returns what was written.
     ///
     /// Consistency: the workspace's processes are stopped (SIGSTOP from the bridge, PID 1)
     /// while the archive is written and continued afterwards; terminals survive.
@@ -41,32 +42,17 @@ impl Berth {
         }
         let part = part_path(dest);
         let result = async {
-            let file = tokio::fs::File::create(&part)
+            let mut file = tokio::fs::File::create(&part)
                 .await
                 .map_err(|e| Error::invalid(format!("cannot write {}: {e}", part.display())))?;
-            let mut out = Counting {
-                inner: file,
-                n: 0,
-                progress,
+            let report = tokio::select! {
+                _ = cancel.cancelled() => return Err(Error::cancelled()),
+                r = write_archive(&c, &paths, &mut file, progress) => r?,
             };
-            if paths.is_empty() {
-                let empty = berth_bridge::targz::write_targz(Vec::new(), &[], 6)
-                    .map_err(|e| Error::internal(format!("empty archive: {e}")))?;
-                out.write_all(&empty)
-                    .await
-                    .map_err(|e| Error::internal(format!("writing: {e}")))?;
-            } else {
-                tokio::select! {
-                    _ = cancel.cancelled() => return Err(Error::cancelled()),
-                    r = c.archive_paused(&paths, true, &mut out) => { r?; }
-                }
-            }
-            let n = out.n;
-            let f = out.inner;
-            f.sync_all()
+            file.sync_all()
                 .await
                 .map_err(|e| Error::internal(format!("fsync: {e}")))?;
-            drop(f);
+            drop(file);
             tokio::fs::rename(&part, dest)
                 .await
                 .map_err(|e| Error::internal(format!("renaming into {}: {e}", dest.display())))?;
@@ -75,8 +61,7 @@ impl Berth {
                     let _ = d.sync_all();
                 }
             }
-            // TODO(issue 6, export helper): entry counts and skipped count from the bridge.
-            Ok(ExportReport { bytes: n, ..Default::default() })
+            Ok(report)
         }
         .await;
         if result.is_err() {
@@ -86,36 +71,50 @@ impl Berth {
     }
 }
 
-/// An async writer that counts bytes and reports them.
-struct Counting<'a, W> {
-    inner: W,
-    n: u64,
-    progress: ProgressFn<'a>,
-}
-
-impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counting<'_, W> {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let std::task::Poll::Ready(Ok(n)) = &r {
-            self.n += *n as u64;
-            (self.progress)(DataProgress { archive: self.n, ..Default::default() });
-        }
-        r
+/// The archive of `paths` (the children of `/data`; none: an empty archive) into `out`, with the
+/// workspace's processes paused, reporting progress.
+async fn write_archive(
+    c: &FilesClient,
+    paths: &[Vec<u8>],
+    out: &mut tokio::fs::File,
+    progress: ProgressFn<'_>,
+) -> Result<ExportReport> {
+    if paths.is_empty() {
+        let empty = berth_bridge::targz::write_targz(Vec::new(), &[], 6)
+            .map_err(|e| Error::internal(format!("empty archive: {e}")))?;
+        out.write_all(&empty)
+            .await
+            .map_err(|e| Error::internal(format!("writing: {e}")))?;
+        let bytes = empty.len() as u64;
+        progress(DataProgress {
+            archive: bytes,
+            done: 0,
+            total: 0,
+        });
+        return Ok(ExportReport {
+            bytes,
+            ..Default::default()
+        });
     }
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
+    let mut report = |p: ArchiveProgress| {
+        progress(DataProgress {
+            archive: p.archive,
+            done: p.done,
+            total: p.total,
+        })
+    };
+    let s = c.archive_reporting(paths, true, out, &mut report).await?;
+    // The total was a pre-walk's estimate; once everything is read, the bar ends full.
+    progress(DataProgress {
+        archive: s.bytes,
+        done: s.source_bytes,
+        total: s.source_bytes,
+    });
+    Ok(ExportReport {
+        bytes: s.bytes,
+        files: s.files,
+        dirs: s.dirs,
+        links: s.links,
+        skipped: s.skipped,
+    })
 }

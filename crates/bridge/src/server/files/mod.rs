@@ -1,15 +1,16 @@
 //! The `Files` gRPC service (issue 3): stat, list, read, write, mkdir, delete, rename, archive,
 //! extract and watch over the whole container file system. Every call that touches the disk runs
 //! on a blocking thread and streams through bounded channels in fixed chunks, so memory stays
-//! constant whatever the file size.
+//! constant whatever the file size. The archive RPC lives in `archive.rs`.
 
+mod archive;
 mod entry;
 mod path;
 mod watch;
 mod write;
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
@@ -19,7 +20,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::server::pause::Paused;
 use berth_bridge::proto::{
     files_server::Files, read_chunk, ArchiveRequest, DataChunk, DeleteReply, DeleteRequest,
     ExtractReply, FileEntry, FilePath, ListPage, ListRequest, ReadChunk, ReadRequest,
@@ -63,44 +63,6 @@ pub fn hash_file(p: &Path) -> io::Result<String> {
         h.update(&buf[..n]);
     }
     Ok(revision_of(h))
-}
-
-/// A `Write` that sends fixed-size chunks into a bounded channel (blocking when it is full).
-pub struct ChanWriter {
-    tx: mpsc::Sender<Result<DataChunk, Status>>,
-    buf: Vec<u8>,
-}
-
-impl ChanWriter {
-    pub fn new(tx: mpsc::Sender<Result<DataChunk, Status>>) -> Self {
-        ChanWriter {
-            tx,
-            buf: Vec::with_capacity(CHUNK),
-        }
-    }
-    fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx
-            .blocking_send(Ok(DataChunk { data: data.into() }))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
-    }
-}
-
-impl Write for ChanWriter {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        let n = b.len().min(CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&b[..n]);
-        if self.buf.len() == CHUNK {
-            self.send()?;
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.send()
-    }
 }
 
 fn extract_target(archive: &Path) -> Result<(PathBuf, bool), Status> {
@@ -372,42 +334,8 @@ impl Files for FilesService {
         &self,
         req: Request<ArchiveRequest>,
     ) -> Result<Response<Self::ArchiveStream>, Status> {
-        let req = req.into_inner();
-        let pause = req.pause_processes;
-        let paths = req
-            .paths
-            .iter()
-            .map(|p| normalise(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        if paths.is_empty() {
-            return Err(Status::invalid_argument("nothing to archive"));
-        }
-        let items = blocking(move || {
-            for p in &paths {
-                std::fs::symlink_metadata(p).map_err(|e| io_status("cannot archive", p, e))?;
-            }
-            Ok(targz::plan(&paths))
-        })
-        .await?;
-        let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::task::spawn_blocking(move || {
-            let _paused = pause.then(Paused::all_others);
-            let err_tx = tx.clone();
-            match targz::write_targz(ChanWriter::new(tx), &items, 1) {
-                Ok(mut w) => {
-                    if let Err(e) = w.flush() {
-                        let _ =
-                            err_tx.blocking_send(Err(Status::internal(format!("archive: {e}"))));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                Err(e) => {
-                    let _ =
-                        err_tx.blocking_send(Err(Status::internal(format!("cannot archive: {e}"))));
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let rx = archive::archive(req.into_inner()).await?;
+        Ok(Response::new(Box::pin(rx)))
     }
 
     async fn extract(&self, req: Request<FilePath>) -> Result<Response<ExtractReply>, Status> {
