@@ -2,8 +2,9 @@
 # End-to-end tests of the real desktop app (tests/e2e/): tauri-driver + WebKitWebDriver under
 # Xvfb, a private containerd namespace, the `berth` CLI checking state from outside.
 #
-#   scripts/e2e.sh [--no-build] [node --test args...]
+#   scripts/e2e.sh [--no-build] [node --test args...] [tests/e2e/NAME.test.mjs...]
 #
+# With test files given, only those run (e.g. scripts/e2e.sh tests/e2e/data.test.mjs).
 # Steps: install tauri-driver if missing; build ui/dist, berth-app, the CLI and the static bridge
 # (cheap when up to date; --no-build or BERTH_E2E_NO_BUILD=1 skips it); start the test services
 # and push the test images if needed; run `node --test tests/e2e/` under xvfb-run (or the
@@ -19,16 +20,19 @@ cd "$BERTH_REPO_ROOT"
 build=1
 [[ "${BERTH_E2E_NO_BUILD:-}" == 1 ]] && build=0
 node_args=()
+test_files=()
 for arg in "$@"; do
 	case "$arg" in
 	--no-build) build=0 ;;
 	-h | --help)
-		sed -n '2,13p' "$0"
+		sed -n '2,15p' "$0"
 		exit 0
 		;;
+	*.test.mjs) test_files+=("$arg") ;;
 	*) node_args+=("$arg") ;;
 	esac
 done
+[[ ${#test_files[@]} -gt 0 ]] || test_files=(tests/e2e/)
 
 # missing WHAT HINT: fail in CI, skip (exit 0) otherwise.
 missing() {
@@ -105,7 +109,7 @@ fi
 log "prepared in $((SECONDS - t0)) s (image $BERTH_E2E_IMAGE)"
 
 # --- run ----------------------------------------------------------------------------------
-cmd=(node --test --test-concurrency=1 "${node_args[@]}" tests/e2e/)
+cmd=(node --test --test-concurrency=1 "${node_args[@]}" "${test_files[@]}")
 set +e
 if [[ "${BERTH_E2E_DISPLAY:-}" == 1 ]]; then
 	[[ -n "${DISPLAY:-}" ]] || die "BERTH_E2E_DISPLAY=1 but DISPLAY is not set"

@@ -11,124 +11,17 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { createServer } from "node:net";
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, accessSync, constants } from "node:fs";
-import { tmpdir, homedir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { Keys, Session, waitFor, waitForServer } from "./webdriver.mjs";
+import { RealApp, REGISTRY, SHOTS, descendants, log, procStat } from "./harness.mjs";
+import { Keys, waitFor } from "./webdriver.mjs";
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, "../..");
-const SHOTS = join(HERE, "screenshots");
-const APP = resolve(process.env.BERTH_E2E_APP ?? join(ROOT, "target/debug/berth-app"));
-const CLI = resolve(process.env.BERTH_E2E_CLI ?? join(ROOT, "target/debug/berth"));
-const SOCKET = process.env.BERTH_CONTAINERD_SOCKET;
-const REGISTRY = process.env.BERTH_TEST_REGISTRY;
 const IMAGE = process.env.BERTH_E2E_IMAGE ?? `${REGISTRY}/berth-test/layered:1`;
 const BOT = "e2e-bot";
-const NS = `e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-
-function which(cmd) {
-  for (const dir of (process.env.PATH ?? "").split(":")) {
-    const p = join(dir || ".", cmd);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {}
-  }
-  return null;
-}
-
-const TAURI_DRIVER = process.env.TAURI_DRIVER ?? which("tauri-driver") ?? join(homedir(), ".cargo/bin/tauri-driver");
-const NATIVE_DRIVER = process.env.WEBKIT_WEBDRIVER ?? which("WebKitWebDriver") ?? "/usr/bin/WebKitWebDriver";
-
-// ----------------------------------------------------------------- prerequisites
-
-const missing = [];
-if (process.platform !== "linux") missing.push("Linux (WebKitWebDriver)");
-if (!process.env.DISPLAY) missing.push("an X display (DISPLAY; run under xvfb-run or scripts/e2e.sh)");
-for (const [what, p] of [["app binary", APP], ["CLI binary", CLI], ["tauri-driver", TAURI_DRIVER], ["WebKitWebDriver", NATIVE_DRIVER]]) {
-  if (!existsSync(p)) missing.push(`${what} (${p})`);
-}
-if (!SOCKET || !existsSync(SOCKET)) missing.push(`containerd socket (BERTH_CONTAINERD_SOCKET=${SOCKET ?? ""}; scripts/services.sh start)`);
-if (!REGISTRY && !process.env.BERTH_E2E_IMAGE) missing.push("BERTH_TEST_REGISTRY (eval \"$(scripts/services.sh env)\")");
-const SKIP = missing.length ? `missing: ${missing.join("; ")}` : false;
-if (SKIP && process.env.CI) {
-  // In CI a missing prerequisite is a failure, never a quiet skip.
-  it("e2e prerequisites", () => assert.fail(SKIP));
-}
-
-// ----------------------------------------------------------------- helpers
-
-const log = (...a) => console.log(...a);
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => res(port));
-    });
-  });
-}
-
-let appEnv;
-
-const shq = (s) => `'${s.replaceAll("'", `'\\''`)}'`;
-
-/** `berth <args>` with the app's environment; returns { code, stdout, stderr }. */
-function cli(...args) {
-  const r = spawnSync(CLI, args, { env: appEnv, encoding: "utf8", timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function cliState(bot) {
-  const r = cli("info", bot, "--json");
-  if (r.code !== 0) return { missing: true, stderr: r.stderr.trim() };
-  return JSON.parse(r.stdout);
-}
-
-// --- process tree (/proc) -----------------------------------------------------
-
-function procStat(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const close = s.lastIndexOf(")");
-    const comm = s.slice(s.indexOf("(") + 1, close);
-    const fields = s.slice(close + 2).split(" ");
-    return { pid, comm, state: fields[0], ppid: Number(fields[1]) };
-  } catch {
-    return null;
-  }
-}
-
-function allProcs() {
-  return readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number).map(procStat).filter(Boolean);
-}
-
-/** All descendants of `root` (not including it). */
-function descendants(root) {
-  const procs = allProcs();
-  const kids = new Map();
-  for (const p of procs) {
-    if (!kids.has(p.ppid)) kids.set(p.ppid, []);
-    kids.get(p.ppid).push(p);
-  }
-  const out = [];
-  const stack = [root];
-  while (stack.length) {
-    for (const c of kids.get(stack.pop()) ?? []) {
-      out.push(c);
-      stack.push(c.pid);
-    }
-  }
-  return out;
-}
+const app = new RealApp("app");
+const cli = (...a) => app.cli(...a);
+const cliState = (bot) => app.cliState(bot);
 
 function memOf(pid) {
   let rssKiB = 0;
@@ -144,9 +37,9 @@ function memOf(pid) {
 
 /** The app and its WebKit children (WebKitWebProcess, WebKitNetworkProcess, ...). */
 function appProcesses() {
-  const app = descendants(driver.pid).find((p) => p.comm === "berth-app");
-  if (!app) return [];
-  return [app, ...descendants(app.pid)].filter((p) => p.state !== "Z");
+  const main = descendants(driver().pid).find((p) => p.comm === "berth-app");
+  if (!main) return [];
+  return [main, ...descendants(main.pid)].filter((p) => p.state !== "Z");
 }
 
 // --- page helpers -----------------------------------------------------------
@@ -210,9 +103,9 @@ const RECORDER_JS = `
   new MutationObserver(take).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
   return true;`;
 
-let driver; // tauri-driver child process
+/** The tauri-driver child process. */
+const driver = () => app.driver;
 let session;
-let tmp;
 let shotN = 0;
 const bench = {};
 let failed = false;
@@ -221,22 +114,11 @@ async function snap() {
   return session.execute(SNAPSHOT_JS);
 }
 
+/** A numbered screenshot (screenshots/NN-name.png), so the journey reads in order. */
 async function shot(name) {
-  if (!session) return null;
-  try {
-    // Let the last DOM change reach the screen first: a screenshot taken right after the DOM
-    // changed can show the previous frame.
-    await session.executeAsync(
-      "const done = arguments[arguments.length - 1]; setTimeout(done, 250); requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
-    ).catch(() => {});
-    const file = join(SHOTS, `${String(++shotN).padStart(2, "0")}-${name}.png`);
-    writeFileSync(file, await session.screenshot());
-    log(`screenshot ${file}`);
-    return file;
-  } catch (e) {
-    log(`screenshot ${name} failed: ${e.message}`);
-    return null;
-  }
+  const file = await app.shot(name, join(SHOTS, `${String(++shotN).padStart(2, "0")}-${name}.png`));
+  if (file) log(`screenshot ${file}`);
+  return file;
 }
 
 /** A journey step: later steps are skipped once one fails; a failure leaves a screenshot. */
@@ -278,47 +160,21 @@ async function waitCli(state, timeoutMs = 10_000) {
 
 // ----------------------------------------------------------------- the journey
 
-describe("Berth app end to end", { skip: SKIP }, () => {
+describe("Berth app end to end", { skip: app.skip }, () => {
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });
     for (const f of readdirSync(SHOTS)) if (f.endsWith(".png") || f.endsWith(".log")) rmSync(join(SHOTS, f));
-    tmp = mkdtempSync(join(tmpdir(), "berth-e2e-"));
-    appEnv = {
-      ...process.env,
-      BERTH_DATA_DIR: join(tmp, "data"),
-      BERTH_CONTAINERD_SOCKET: SOCKET,
-      BERTH_NAMESPACE: NS,
-      // Keep WebKit's storage (localStorage: language) and any settings out of the user's home.
-      XDG_DATA_HOME: join(tmp, "xdg-data"),
-      XDG_CONFIG_HOME: join(tmp, "xdg-config"),
-      XDG_CACHE_HOME: join(tmp, "xdg-cache"),
-      LANGUAGE: "en",
-      // No accessibility bus under Xvfb; saves a warning and a timeout.
-      NO_AT_BRIDGE: "1",
-      RUST_BACKTRACE: "1",
-      NO_COLOR: "1",
-      BERTH_LOG: process.env.BERTH_LOG ?? "info",
-    };
-    log(`namespace ${NS}, data ${appEnv.BERTH_DATA_DIR}, image ${IMAGE}`);
-
-    const port = await freePort();
-    const nativePort = await freePort();
-    const out = openSync(join(SHOTS, "tauri-driver.log"), "w");
-    driver = spawn(TAURI_DRIVER, ["--port", String(port), "--native-port", String(nativePort), "--native-driver", NATIVE_DRIVER], {
-      env: appEnv,
-      stdio: ["ignore", out, out],
+    app.setUp({
+      env: {
+        RUST_BACKTRACE: "1",
+        BERTH_LOG: process.env.BERTH_LOG ?? "info",
+      },
     });
-    driver.on("exit", (code, sig) => log(`tauri-driver exited (${code ?? sig})`));
-    const base = `http://127.0.0.1:${port}`;
-    await waitForServer(base, 15_000);
-
-    // The app logs with tracing to stdout, which tauri-driver sends to /dev/null (only stderr
-    // is inherited): launch it through a wrapper that keeps both in screenshots/app.log.
-    const wrapper = join(tmp, "berth-app");
-    writeFileSync(wrapper, `#!/bin/sh\nexec ${shq(APP)} "$@" >>${shq(join(SHOTS, "app.log"))} 2>&1\n`, { mode: 0o755 });
+    log(`namespace ${app.ns}, data ${app.env.BERTH_DATA_DIR}, image ${IMAGE}`);
+    const base = await app.startDriver();
 
     const t0 = performance.now();
-    session = await Session.create(base, { "tauri:options": { application: wrapper } });
+    session = await app.openSession(base);
     bench.session_ms = Math.round(performance.now() - t0);
     // "First window": the sidebar's bot list has loaded (the empty-list text, or a bot).
     await waitFor("the bot list", () => session.execute(
@@ -329,47 +185,22 @@ describe("Berth app end to end", { skip: SKIP }, () => {
   });
 
   after(async () => {
-    if (session) {
-      await shot("final");
-      try {
-        await session.delete();
-      } catch (e) {
-        log(`delete session: ${e.message}`);
-      }
+    if (session) await shot("final");
+    if (app.driver) {
+      const tree = descendants(app.driver.pid);
+      log(`cleanup: tauri-driver ${app.driver.pid} exit=${app.driver.exitCode} tree: ${tree.map((p) => `${p.comm}(${p.pid})`).join(" ")}`);
     }
-    if (driver) {
-      // Everything under our tauri-driver is ours: WebKitWebDriver, berth-app, WebKit helpers.
-      const tree = descendants(driver.pid);
-      log(`cleanup: tauri-driver ${driver.pid} exit=${driver.exitCode} tree: ${tree.map((p) => `${p.comm}(${p.pid})`).join(" ")}`);
-      driver.kill("SIGTERM");
-      await new Promise((r) => setTimeout(r, 500));
-      for (const p of [driver.pid, ...tree.map((p) => p.pid)]) {
-        const st = procStat(p);
-        if (st && st.state !== "Z") {
-          try {
-            process.kill(p, "SIGKILL");
-            log(`killed leftover ${st.comm} (${p})`);
-          } catch (e) {
-            log(`kill ${p}: ${e.message}`);
-          }
-        }
-      }
-    }
-    if (appEnv) {
-      const rm = cli("rm", BOT);
-      log(`berth rm ${BOT}: ${rm.code === 0 ? "ok" : rm.stderr.trim()}`);
-      cleanupNamespace();
-    }
+    const appLog = app.file("app.log");
+    await app.stop([BOT], { finalShot: false });
     if (failed) {
       try {
-        const lines = readFileSync(join(SHOTS, "app.log"), "utf8").trimEnd().split("\n");
-        log(`last lines of screenshots/app.log:\n${lines.slice(-25).join("\n")}`);
+        const lines = readFileSync(appLog, "utf8").trimEnd().split("\n");
+        log(`last lines of ${appLog}:\n${lines.slice(-25).join("\n")}`);
       } catch {}
     }
     if (Object.keys(bench).length) {
       console.log(`BENCH ${Object.entries(bench).map(([k, v]) => `${k}=${v}`).join(" ")}`);
     }
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
   step("the window shows containerd as connected", async () => {
@@ -458,9 +289,9 @@ describe("Berth app end to end", { skip: SKIP }, () => {
     bench.idle_pss_mib = (pss / 1024).toFixed(1);
     bench.app_processes = procs.length;
     if (!procs.length) {
-      const tree = descendants(driver.pid).map((p) => `${p.comm}(${p.pid}<${p.ppid})`).join(" ");
+      const tree = descendants(driver().pid).map((p) => `${p.comm}(${p.pid}<${p.ppid})`).join(" ");
       const apps = allProcs().filter((p) => p.comm === "berth-app").map((p) => `${p.pid}<${p.ppid}`).join(" ");
-      assert.fail(`no berth-app under tauri-driver ${driver.pid}: tree [${tree}], berth-app processes [${apps}]`);
+      assert.fail(`no berth-app under tauri-driver ${driver().pid}: tree [${tree}], berth-app processes [${apps}]`);
     }
   });
 
@@ -498,18 +329,3 @@ describe("Berth app end to end", { skip: SKIP }, () => {
     await shot("deleted");
   });
 });
-
-/** Best effort: drop images left in the test namespace and the namespace itself (containerd's
- *  GC then frees the snapshots), so repeated runs don't pile up. Needs `ctr`; skipped without. */
-function cleanupNamespace() {
-  const ctr = which("ctr");
-  if (!ctr) return;
-  const run = (...a) => spawnSync(ctr, ["--address", SOCKET, ...a], { encoding: "utf8", timeout: 20_000 });
-  const images = run("-n", NS, "images", "ls", "-q").stdout?.split("\n").filter(Boolean) ?? [];
-  if (images.length) run("-n", NS, "images", "rm", "--sync", ...images);
-  for (const lease of run("-n", NS, "leases", "ls", "-q").stdout?.split("\n").filter(Boolean) ?? []) {
-    run("-n", NS, "leases", "rm", lease);
-  }
-  const r = run("namespaces", "rm", NS);
-  log(`namespace ${NS}: ${r.status === 0 ? "removed" : `not removed: ${(r.stderr ?? "").trim()}`}`);
-}

@@ -9,78 +9,15 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { createServer } from "node:net";
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, openSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Keys, Session, waitFor, waitForServer } from "./webdriver.mjs";
+import { BUSYBOX, RealApp, log } from "./harness.mjs";
+import { Keys, waitFor } from "./webdriver.mjs";
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, "../..");
-const SHOTS = join(HERE, "screenshots");
-const APP = resolve(process.env.BERTH_E2E_APP ?? join(ROOT, "target/debug/berth-app"));
-const CLI = resolve(process.env.BERTH_E2E_CLI ?? join(ROOT, "target/debug/berth"));
-const SOCKET = process.env.BERTH_CONTAINERD_SOCKET;
-const REGISTRY = process.env.BERTH_TEST_REGISTRY;
-const IMAGE = `${REGISTRY}/berth-test/busybox:1`;
 const BOT = "e2e-term";
-const NS = `e2e-term-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-
-function which(cmd) {
-  for (const dir of (process.env.PATH ?? "").split(":")) {
-    const p = join(dir || ".", cmd);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {}
-  }
-  return null;
-}
-const TAURI_DRIVER = process.env.TAURI_DRIVER ?? which("tauri-driver") ?? join(homedir(), ".cargo/bin/tauri-driver");
-const NATIVE_DRIVER = process.env.WEBKIT_WEBDRIVER ?? which("WebKitWebDriver") ?? "/usr/bin/WebKitWebDriver";
-
-const missing = [];
-if (!process.env.DISPLAY) missing.push("an X display");
-for (const [what, p] of [["app", APP], ["CLI", CLI], ["tauri-driver", TAURI_DRIVER], ["WebKitWebDriver", NATIVE_DRIVER]]) {
-  if (!existsSync(p)) missing.push(`${what} (${p})`);
-}
-if (!SOCKET || !existsSync(SOCKET)) missing.push("containerd socket (BERTH_CONTAINERD_SOCKET)");
-if (!REGISTRY) missing.push("BERTH_TEST_REGISTRY");
-const SKIP = missing.length ? `missing: ${missing.join("; ")}` : false;
-if (SKIP && process.env.CI) it("terminal e2e prerequisites", () => assert.fail(SKIP));
-
-const log = (...a) => console.log(...a);
-const freePort = () =>
-  new Promise((res, rej) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => res(port));
-    });
-  });
-const shq = (s) => `'${s.replaceAll("'", `'\\''`)}'`;
-
-let tmp;
-let env;
-let driver;
+const app = new RealApp("terminal");
+const shot = (what) => app.shot(what);
+const cli = (...a) => app.cli(...a);
+/** The app's WebDriver session, once started. */
 let session;
-
-function cli(...args) {
-  const r = spawnSync(CLI, args, { env, encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-async function shot(name) {
-  try {
-    writeFileSync(join(SHOTS, `terminal-${name}.png`), await session.screenshot());
-  } catch (e) {
-    log(`screenshot ${name}: ${e.message}`);
-  }
-}
 
 /** The visible terminal's buffer text, id and size (through the view's read-only hook). */
 const term = () =>
@@ -94,60 +31,14 @@ async function typeLine(text) {
 /** Lines of the buffer equal to `line` (output lines, not the echoed command). */
 const countLine = (text, line) => text.split("\n").filter((l) => l.trim() === line).length;
 
-describe("Terminal page end to end", { skip: SKIP }, () => {
+describe("Terminal page end to end", { skip: app.skip }, () => {
   before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    tmp = mkdtempSync(join(tmpdir(), "berth-e2e-term-"));
-    env = {
-      ...process.env,
-      BERTH_DATA_DIR: join(tmp, "data"),
-      BERTH_CONTAINERD_SOCKET: SOCKET,
-      BERTH_NAMESPACE: NS,
-      XDG_DATA_HOME: join(tmp, "xdg-data"),
-      XDG_CONFIG_HOME: join(tmp, "xdg-config"),
-      XDG_CACHE_HOME: join(tmp, "xdg-cache"),
-      LANGUAGE: "en",
-      NO_AT_BRIDGE: "1",
-      NO_COLOR: "1",
-    };
-    const created = cli("create", BOT, "--image", IMAGE, "--pull", "if-not-present");
-    assert.equal(created.code, 0, created.stderr);
-
-    const port = await freePort();
-    const nativePort = await freePort();
-    const out = openSync(join(SHOTS, "terminal-tauri-driver.log"), "w");
-    driver = spawn(TAURI_DRIVER, ["--port", String(port), "--native-port", String(nativePort), "--native-driver", NATIVE_DRIVER], {
-      env,
-      stdio: ["ignore", out, out],
-    });
-    const base = `http://127.0.0.1:${port}`;
-    await waitForServer(base, 15_000);
-    const wrapper = join(tmp, "berth-app");
-    writeFileSync(wrapper, `#!/bin/sh\nexec ${shq(APP)} "$@" >>${shq(join(SHOTS, "terminal-app.log"))} 2>&1\n`, { mode: 0o755 });
-    session = await Session.create(base, { "tauri:options": { application: wrapper } });
+    await app.start({ workspace: { bot: BOT, image: BUSYBOX } });
+    session = app.session;
     await session.waitForElement(`nav.list [data-bot="${BOT}"]`, { timeoutMs: 30_000 });
   });
 
-  after(async () => {
-    if (session) {
-      await shot("final");
-      await session.delete().catch(() => {});
-    }
-    driver?.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 500));
-    if (env) {
-      const rm = cli("rm", BOT);
-      log(`berth rm ${BOT}: ${rm.code === 0 ? "ok" : rm.stderr.trim()}`);
-      // The image (pulled into our namespace) and any lease, then the namespace itself.
-      const run = (...a) => spawnSync(which("ctr") ?? "ctr", ["--address", SOCKET, ...a], { encoding: "utf8", timeout: 20_000 });
-      const images = run("-n", NS, "images", "ls", "-q").stdout?.split("\n").filter(Boolean) ?? [];
-      if (images.length) run("-n", NS, "images", "rm", "--sync", ...images);
-      for (const lease of run("-n", NS, "leases", "ls", "-q").stdout?.split("\n").filter(Boolean) ?? []) run("-n", NS, "leases", "rm", lease);
-      const r = run("namespaces", "rm", NS);
-      log(`namespace ${NS}: ${r.status === 0 ? "removed" : `not removed: ${(r.stderr ?? "").trim()}`}`);
-    }
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
+  after(() => app.stop([BOT]));
 
   it("opens a shell, keeps its scrollback across pages, and follows window resizes", async () => {
     await session.click(await session.find(`nav.list [data-bot="${BOT}"]`));
