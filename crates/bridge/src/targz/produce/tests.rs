@@ -40,6 +40,14 @@ fn mkfifo(p: &Path) {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
 }
 
+/// A character device (the null device's numbers) if this process may make one (root with
+/// CAP_MKNOD); whether it did.
+fn mknod_null(p: &Path) -> bool {
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o644, libc::makedev(1, 3)) == 0 }
+}
+
 fn long_name() -> String {
     "n".repeat(200)
 }
@@ -49,8 +57,9 @@ fn non_utf8() -> &'static OsStr {
 }
 
 /// The awkward tree: modes, old mtimes on files and folders, links (to a file, to a folder,
-/// dangling), an empty file and folder, a hard link, a FIFO, a socket and two odd names.
-fn awkward_tree(root: &Path) -> std::os::unix::net::UnixListener {
+/// dangling), an empty file and folder, a hard link, a FIFO, a socket, a device where allowed and
+/// two odd names. Returns the socket's listener and how many entries must be skipped.
+fn awkward_tree(root: &Path) -> (std::os::unix::net::UnixListener, u64) {
     fs::create_dir_all(root.join("a/b")).unwrap();
     fs::create_dir(root.join("empty-dir")).unwrap();
     fs::write(root.join("a/b/deep.txt"), b"hello\n").unwrap();
@@ -71,7 +80,8 @@ fn awkward_tree(root: &Path) -> std::os::unix::net::UnixListener {
     set_mtime(&root.join("empty-file"), OLD);
     set_mtime(&root.join("a/b"), OLDER);
     set_mtime(&root.join("empty-dir"), OLD);
-    sock
+    let device = mknod_null(&root.join("device"));
+    (sock, 2 + u64::from(device))
 }
 
 /// The archive of `root` under the name `t`, made on another thread so a producer that blocks
@@ -161,9 +171,12 @@ fn plan_dedupes_and_uniquifies() {
 fn gnu_tar_reads_the_awkward_tree_back_intact() {
     let src = tempfile::tempdir().unwrap();
     let root = src.path().join("t");
-    let _sock = awkward_tree(&root);
+    let (_sock, skipped) = awkward_tree(&root);
     let (gz, s) = archive(&root, |_| {});
-    assert_eq!(s.skipped, 2, "the FIFO and the socket: {s:?}");
+    assert_eq!(
+        s.skipped, skipped,
+        "the FIFO, the socket and the device: {s:?}"
+    );
     assert_eq!((s.files, s.dirs, s.links), (7, 4, 3), "{s:?}");
     assert_eq!(s.padded, 0);
     assert_eq!(s.source_bytes, 6 + 10 + 2 + 6 + 4 + 5);
