@@ -116,7 +116,8 @@ async function snap() {
 
 /** A numbered screenshot (screenshots/NN-name.png), so the journey reads in order. */
 async function shot(name) {
-  const file = await app.shot(name, join(SHOTS, `${String(++shotN).padStart(2, "0")}-${name}.png`));
+  // A frame after the last DOM change, so the picture matches what the step checked.
+  const file = await app.shot(name, { file: join(SHOTS, `${String(++shotN).padStart(2, "0")}-${name}.png`), settleMs: 1 });
   if (file) log(`screenshot ${file}`);
   return file;
 }

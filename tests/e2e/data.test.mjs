@@ -22,7 +22,8 @@ const DOCKER = `${REGISTRY}/berth-test/docker:1`;
 const app = new RealApp("data");
 const cli = (...a) => app.cli(...a);
 const cliOk = (...a) => app.cliOk(...a);
-const shot = (what) => app.shot(what);
+// Progress bars move while /data is compressed: wait until the frame is painted.
+const shot = (what) => app.shot(what, { settleMs: 200 });
 const clickWhenEnabled = (selector, timeoutMs) => app.clickWhenEnabled(selector, timeoutMs);
 
 /** /data's files with sizes and checksums, and the notes' text. */

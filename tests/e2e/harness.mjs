@@ -211,19 +211,21 @@ export class RealApp {
     return JSON.parse(r.stdout);
   }
 
-  /** Saves a screenshot as screenshots/<name>-<what>.png once the last DOM change is painted;
-   *  returns the file (null when it could not be taken). */
-  async shot(what, file = this.file(`${what}.png`)) {
+  /** Saves a screenshot as screenshots/<name>-<what>.png (or `file`); returns the file, null
+   *  when it could not be taken. With `settleMs`, first waits two animation frames and that
+   *  long, so the last DOM change is painted: under load (e.g. while /data is compressed) WebKit
+   *  paints late and an immediate screenshot shows an older frame. Waiting changes the timing
+   *  of the test, so it is asked for, not the default. */
+  async shot(what, { file = this.file(`${what}.png`), settleMs = 0 } = {}) {
     if (!this.session) return null;
     try {
-      // Let the last DOM change be painted first: two animation frames, then a little time
-      // (under load, e.g. while /data is compressed, WebKit paints late and a screenshot taken
-      // at once shows an older frame).
-      await this.session
-        .executeAsync(
-          "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => done(true), 200)));",
-        )
-        .catch(() => {});
+      if (settleMs > 0) {
+        await this.session
+          .executeAsync(
+            `const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => done(true), ${settleMs})));`,
+          )
+          .catch(() => {});
+      }
       writeFileSync(file, await this.session.screenshot());
       return file;
     } catch (e) {

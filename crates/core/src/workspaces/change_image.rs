@@ -11,7 +11,8 @@
 use crate::model::{CreateEvent, PullPolicy, WorkspaceInfo, WorkspaceState};
 use crate::{container_id, Berth, Error, Result};
 
-use super::{check, finish, request, DataPhase, Emit, Operation};
+use super::create::{finish, request};
+use super::{check, DataPhase, Emit, Operation};
 
 impl Berth {
     /// Recreates the bot's workspace on `image` keeping `/data`, reporting each phase through
