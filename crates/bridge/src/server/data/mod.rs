@@ -21,8 +21,8 @@ mod tests;
 use std::fs::DirBuilder;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::Path;
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
@@ -42,17 +42,28 @@ pub type Hook<'a> = &'a mut dyn FnMut() -> io::Result<()>;
 /// Archive messages queued towards the extracting thread (1 MiB each from Berth's client).
 const QUEUE: usize = 4;
 
-/// One import (or recovery) at a time: recovery removes staging directories, which must not be
-/// a running import's.
+/// One import (or recovery) at a time; the next waits. Recovery removes staging directories,
+/// which must not be a running import's.
 static BUSY: Mutex<()> = Mutex::new(());
 
-fn exclusive() -> Result<MutexGuard<'static, ()>, Status> {
-    match BUSY.try_lock() {
-        Ok(g) => Ok(g),
-        Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
-        Err(TryLockError::WouldBlock) => Err(Status::failed_precondition(
-            "another import into /data is in progress; try again when it has finished",
-        )),
+fn exclusive() -> MutexGuard<'static, ()> {
+    BUSY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a successful apply leaves to delete: the old tree (replace) or the journal with its
+/// backups and the hollow staging directory (merge). `/data` is already in its new state, so a
+/// failure here does not fail the import; the next recovery finishes it.
+enum Leftover {
+    OldTree(PathBuf),
+    Journal { txn: PathBuf, staging: PathBuf },
+}
+
+impl Leftover {
+    fn remove(self, step: Hook) -> io::Result<()> {
+        match self {
+            Leftover::OldTree(p) => replace::finish(&p, step),
+            Leftover::Journal { txn, staging } => merge::finish(&staging, &txn, step),
+        }
     }
 }
 
@@ -112,7 +123,7 @@ impl Data for DataService {
     ) -> Result<Response<RecoverReply>, Status> {
         let l = self.layout.clone();
         let actions = tokio::task::spawn_blocking(move || {
-            let _one = exclusive()?;
+            let _one = exclusive();
             recover::recover(&l).map_err(|e| Status::internal(format!("recovery failed: {e}")))
         })
         .await
@@ -143,10 +154,24 @@ async fn forward(input: &mut Streaming<ImportInput>, tx: mpsc::Sender<Msg>) -> u
     received
 }
 
-/// The whole import on a blocking thread: recovery, extraction into a fresh staging directory,
-/// the verdict, the apply. Returns what was extracted.
+/// The whole import on a blocking thread, clean-up included: when the client gets the reply,
+/// nothing of the import is left next to `/data`.
 fn run_import(l: &Layout, start: ImportStart, rx: mpsc::Receiver<Msg>) -> Result<Counts, Status> {
-    let _one = exclusive()?;
+    let _one = exclusive();
+    let (counts, left) = import(l, start, rx)?;
+    if let Err(e) = left.remove(&mut || Ok(())) {
+        // Harmless: the next import or bridge start finishes it.
+        eprintln!("berth-bridge: cannot clean up after an import yet: {e}");
+    }
+    Ok(counts)
+}
+
+/// Recovery, extraction into a fresh staging directory, the verdict, the apply.
+fn import(
+    l: &Layout,
+    start: ImportStart,
+    rx: mpsc::Receiver<Msg>,
+) -> Result<(Counts, Leftover), Status> {
     recover_logged(l).map_err(|e| {
         Status::internal(format!("cannot repair an earlier interrupted import: {e}"))
     })?;
@@ -162,11 +187,11 @@ fn run_import(l: &Layout, start: ImportStart, rx: mpsc::Receiver<Msg>) -> Result
             return Err(s);
         }
     };
-    apply(l, &staging, start.replace, &mut || Ok(())).map_err(|e| match e.kind() {
+    let left = apply(l, &staging, start.replace, &mut || Ok(())).map_err(|e| match e.kind() {
         io::ErrorKind::InvalidData => Status::invalid_argument(format!("refused: {e}")),
         _ => Status::internal(format!("import failed: {e}")),
     })?;
-    Ok(counts)
+    Ok((counts, left))
 }
 
 /// Extracts the stream into `staging` and waits for the verdict: `Ok` only for a complete,
@@ -202,32 +227,26 @@ fn discard(staging: &Path) {
 }
 
 /// Applies the staged tree with the workspace's other processes stopped, and owns `staging`
-/// from here on: removed after success, after a refusal and after a complete rollback; kept
-/// (for the next recovery) only when a rollback itself failed.
-fn apply(l: &Layout, staging: &Path, replace: bool, step: Hook) -> io::Result<()> {
+/// from here on: after success it is part of the returned leftover; it is removed after a
+/// refusal and after a complete rollback, and kept (for the next recovery) only when a
+/// rollback itself failed.
+fn apply(l: &Layout, staging: &Path, replace: bool, step: Hook) -> io::Result<Leftover> {
+    let _paused = Paused::all_others();
     if replace {
-        let swapped = {
-            let _paused = Paused::all_others();
-            replace::swap(&l.data, staging, step)
-        };
-        if swapped.is_ok() {
-            if let Err(e) = replace::finish(staging, step) {
-                eprintln!("berth-bridge: cannot remove the old /data yet: {e}");
+        return match replace::swap(&l.data, staging, step) {
+            Ok(()) => Ok(Leftover::OldTree(staging.to_path_buf())),
+            Err(e) => {
+                discard(staging);
+                Err(e)
             }
-        } else {
-            discard(staging);
-        }
-        return swapped;
+        };
     }
     let txn = l.txn(&nonce());
-    {
-        let _paused = Paused::all_others();
-        merge_committed(l, staging, &txn, step)?;
-    }
-    if let Err(e) = merge::finish(staging, &txn, step) {
-        eprintln!("berth-bridge: cannot clean up after the merge yet: {e}");
-    }
-    Ok(())
+    merge_committed(l, staging, &txn, step)?;
+    Ok(Leftover::Journal {
+        txn,
+        staging: staging.to_path_buf(),
+    })
 }
 
 /// Plans and runs a merge to its commit point; any failure before it is rolled back and the

@@ -154,13 +154,15 @@ fn replace_survives_a_crash_at_every_step() {
 
 #[test]
 fn a_failing_merge_rolls_back_and_cleans_up() {
-    for k in 1..=10 {
+    // 2 steps to the plan, 8 for 6 moves (2 with a backup), 1 for the commit marker.
+    for k in 1..=11 {
         let (_t, l, s) = fixture();
         let before = snapshot(&l.data);
         let (mut calls, mut crashed) = (0, false);
         let r = apply(&l, &s, false, &mut || crash_at(k, &mut calls, &mut crashed));
-        assert!(r.is_err() && crashed, "step {k}");
-        assert!(r.unwrap_err().to_string().contains("/data is unchanged"));
+        assert!(crashed, "step {k}");
+        let Err(e) = r else { panic!("step {k} failed, yet the merge reports success") };
+        assert!(e.to_string().contains("/data is unchanged"), "{e}");
         assert_eq!(snapshot(&l.data), before, "failure at step {k}");
         only_data_left(&l);
     }
@@ -170,14 +172,14 @@ fn a_failing_merge_rolls_back_and_cleans_up() {
 fn merge_and_replace_apply_completely() {
     let (_t, l, s) = fixture();
     let before = snapshot(&l.data);
-    apply(&l, &s, false, &mut || Ok(())).unwrap();
+    apply(&l, &s, false, &mut || Ok(())).unwrap().remove(&mut || Ok(())).unwrap();
     assert_eq!(snapshot(&l.data), merged(&before));
     only_data_left(&l);
 
     let (_t, l, s) = fixture();
     fs::set_permissions(&l.data, fs::Permissions::from_mode(0o751)).unwrap();
     let staged = snapshot(&s);
-    apply(&l, &s, true, &mut || Ok(())).unwrap();
+    apply(&l, &s, true, &mut || Ok(())).unwrap().remove(&mut || Ok(())).unwrap();
     assert_eq!(snapshot(&l.data), staged);
     let mode = fs::metadata(&l.data).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o751, "/data keeps its own mode");
@@ -197,7 +199,8 @@ fn merge_refuses_conflicts_before_any_change() {
         write(&s.join("zzz-first"), "would be added");
         stage(&l, &s);
         let before = snapshot(&l.data);
-        let e = apply(&l, &s, false, &mut || Ok(())).unwrap_err().to_string();
+        let Err(e) = apply(&l, &s, false, &mut || Ok(())) else { panic!("{want}: applied") };
+        let e = e.to_string();
         assert!(e.contains(want) && e.contains("/data is unchanged"), "{e}");
         assert_eq!(snapshot(&l.data), before);
         only_data_left(&l);
