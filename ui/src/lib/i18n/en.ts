@@ -309,6 +309,7 @@ export const en = {
   "change.title": "Change the image of {name}",
   "change.body": "The workspace is recreated on another image. /data is kept: it is written to an archive first and restored into the new workspace. Everything else in the old workspace is deleted, and so are its versions.",
   "change.confirm": "Change image",
+  "data.keptOnCreate": "Creating the workspace again restores it into /data.",
 } as const;
 
 export type MessageKey = keyof typeof en;

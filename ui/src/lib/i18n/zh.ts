@@ -310,4 +310,5 @@ export const zh: Record<MessageKey, string> = {
   "change.title": "更换 {name} 的镜像",
   "change.body": "工作区将在另一个镜像上重建。/data 会保留：先写入归档，再恢复到新工作区。旧工作区中的其他内容及其版本都会被删除。",
   "change.confirm": "更换镜像",
+  "data.keptOnCreate": "再次创建工作区时会把它恢复到 /data。",
 };
