@@ -250,7 +250,8 @@ impl SafeDest {
     /// archive root, as tar stores it), made with link(2) inside the destination.
     pub fn hardlink(&mut self, name: &Path, target: &Path) -> io::Result<()> {
         let refuse = |why: &str| hostile(format!("archive entry {:?} is a hard link {why}", name));
-        let to = relative(target).map_err(|_| refuse(&format!("pointing outside ({:?})", target)))?;
+        let to =
+            relative(target).map_err(|_| refuse(&format!("pointing outside ({:?})", target)))?;
         if !self.files.contains(&to) {
             return Err(refuse(&format!(
                 "to {:?}, which is not an earlier file of the archive",
@@ -328,7 +329,11 @@ impl SafeDest {
             {
                 // consumed by the tar reader
             } else {
-                return Err(hostile(format!("archive entry {:?} {}", name, special(kind))));
+                return Err(hostile(format!(
+                    "archive entry {:?} {}",
+                    name,
+                    special(kind)
+                )));
             }
         }
         Ok(())
@@ -394,7 +399,15 @@ mod tests {
     }
 
     /// An entry with a raw name and link name (the builder's setters refuse hostile ones).
-    fn entry(b: &mut Builder, name: &str, kind: tar::EntryType, link: &str, mode: u32, mtime: u64, data: &[u8]) {
+    fn entry(
+        b: &mut Builder,
+        name: &str,
+        kind: tar::EntryType,
+        link: &str,
+        mode: u32,
+        mtime: u64,
+        data: &[u8],
+    ) {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
         h.set_size(data.len() as u64);
@@ -464,8 +477,14 @@ mod tests {
         let (d, r) = extract(&gz);
         r.unwrap();
         let meta = |p: &str| fs::symlink_metadata(d.path().join(p)).unwrap();
-        assert_eq!((meta("top").mtime(), meta("top").mode() & 0o777), (1_000_000, 0o750));
-        assert_eq!((meta("top/ro").mtime(), meta("top/ro").mode() & 0o777), (2_000_000, 0o555));
+        assert_eq!(
+            (meta("top").mtime(), meta("top").mode() & 0o777),
+            (1_000_000, 0o750)
+        );
+        assert_eq!(
+            (meta("top/ro").mtime(), meta("top/ro").mode() & 0o777),
+            (2_000_000, 0o555)
+        );
         assert_eq!(meta("top/ro/f").mtime(), 3_000_000);
     }
 
@@ -485,9 +504,18 @@ mod tests {
         assert_eq!(fs::read(d.path().join("h2")).unwrap(), b"shared");
 
         let cases: Vec<(Vec<u8>, &str)> = vec![
-            (archive(|b| entry(b, "h", Link, "/etc/passwd", 0o644, 0, b"")), "\"h\" is a hard link pointing outside"),
-            (archive(|b| entry(b, "h", Link, "../x", 0o644, 0, b"")), "\"h\" is a hard link pointing outside"),
-            (archive(|b| entry(b, "h", Link, "missing", 0o644, 0, b"")), "\"h\" is a hard link to \"missing\", which is not an earlier file"),
+            (
+                archive(|b| entry(b, "h", Link, "/etc/passwd", 0o644, 0, b"")),
+                "\"h\" is a hard link pointing outside",
+            ),
+            (
+                archive(|b| entry(b, "h", Link, "../x", 0o644, 0, b"")),
+                "\"h\" is a hard link pointing outside",
+            ),
+            (
+                archive(|b| entry(b, "h", Link, "missing", 0o644, 0, b"")),
+                "\"h\" is a hard link to \"missing\", which is not an earlier file",
+            ),
             (
                 archive(|b| {
                     entry(b, "d/", Directory, "", 0o755, 0, b"");
@@ -519,7 +547,11 @@ mod tests {
     #[test]
     fn devices_and_fifos_are_refused_not_skipped() {
         use tar::EntryType::*;
-        for (kind, want) in [(Char, "\"c\" is a device"), (Block, "\"c\" is a device"), (Fifo, "\"c\" is a FIFO")] {
+        for (kind, want) in [
+            (Char, "\"c\" is a device"),
+            (Block, "\"c\" is a device"),
+            (Fifo, "\"c\" is a FIFO"),
+        ] {
             let gz = archive(|b| {
                 entry(b, "ok", Regular, "", 0o644, 0, b"x");
                 entry(b, "c", kind, "", 0o644, 0, b"");
@@ -540,7 +572,10 @@ mod tests {
         let mut s = SafeDest::new(d.path());
         s.max_bytes = 1000;
         let e = s.extract_targz(&gz[..]).unwrap_err().to_string();
-        assert!(e.contains("expands to more than 1000 bytes") && e.contains("\"b\""), "{e}");
+        assert!(
+            e.contains("expands to more than 1000 bytes") && e.contains("\"b\""),
+            "{e}"
+        );
         assert!(!d.path().join("b").exists(), "refused before writing");
     }
 }

@@ -126,11 +126,7 @@ pub(super) async fn import_file(
     let stop_check = cancel.child_token();
     // Returning early (the bridge refused first) stops the validation too.
     let _stop_check = stop_check.clone().drop_guard();
-    let mut check = tokio::spawn(check_file(
-        src.to_path_buf(),
-        opts.max_expanded,
-        stop_check,
-    ));
+    let mut check = tokio::spawn(check_file(src.to_path_buf(), opts.max_expanded, stop_check));
     let (verdict_tx, verdict_rx) = tokio::sync::oneshot::channel::<bool>();
     let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
     let req = ImportRequest {
@@ -206,7 +202,10 @@ impl Verdict {
         self.decide(false);
     }
 
-    fn validated(&mut self, r: std::result::Result<Result<validate::Summary>, tokio::task::JoinError>) {
+    fn validated(
+        &mut self,
+        r: std::result::Result<Result<validate::Summary>, tokio::task::JoinError>,
+    ) {
         match r {
             Ok(Ok(s)) => self.summary = Some(s),
             Ok(Err(e)) => self.refuse(e),

@@ -374,7 +374,10 @@ mod tests {
                 }),
                 "not an earlier file",
             ),
-            (archive(|b| entry(b, b"h", Link, Some("../f"), b"")), "pointing outside"),
+            (
+                archive(|b| entry(b, b"h", Link, Some("../f"), b"")),
+                "pointing outside",
+            ),
             (archive(|b| entry(b, b"d", Char, None, b"")), "device"),
             (archive(|b| entry(b, b"d", Block, None, b"")), "device"),
             (archive(|b| entry(b, b"p", Fifo, None, b"")), "FIFO"),

@@ -38,10 +38,16 @@ pub fn backup(txn: &Path, i: usize) -> PathBuf {
 
 /// Hex keeps every byte of a name (newlines, non-UTF-8) on one line of the plan.
 fn encode(plan: &Plan) -> Vec<u8> {
-    let mut s = format!("{HEADER}\nstaging {}\n", hex::encode(plan.staging.as_bytes()));
+    let mut s = format!(
+        "{HEADER}\nstaging {}\n",
+        hex::encode(plan.staging.as_bytes())
+    );
     for m in &plan.moves {
         let tag = if m.overwrite { 'o' } else { 'n' };
-        s.push_str(&format!("{tag} {}\n", hex::encode(m.rel.as_os_str().as_bytes())));
+        s.push_str(&format!(
+            "{tag} {}\n",
+            hex::encode(m.rel.as_os_str().as_bytes())
+        ));
     }
     s.into_bytes()
 }

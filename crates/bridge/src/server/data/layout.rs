@@ -46,7 +46,10 @@ impl Layout {
         let mut out = Vec::new();
         for e in std::fs::read_dir(&self.root)? {
             let e = e?;
-            if e.file_name().as_encoded_bytes().starts_with(prefix.as_bytes()) {
+            if e.file_name()
+                .as_encoded_bytes()
+                .starts_with(prefix.as_bytes())
+            {
                 out.push(e.path());
             }
         }

@@ -26,7 +26,10 @@ fn refuse(rel: &Path, why: &str) -> io::Error {
 pub fn plan(data: &Path, staging: &Path) -> io::Result<Vec<Move>> {
     let top = fs::symlink_metadata(data)?;
     if !top.is_dir() {
-        return Err(refuse(Path::new("."), "would go through /data, which is not a directory"));
+        return Err(refuse(
+            Path::new("."),
+            "would go through /data, which is not a directory",
+        ));
     }
     let mut moves = Vec::new();
     let mut stack = vec![PathBuf::new()];
@@ -40,7 +43,10 @@ pub fn plan(data: &Path, staging: &Path) -> io::Result<Vec<Move>> {
                 Err(e) => return Err(e),
             };
             match (staged_dir, existing) {
-                (_, None) => moves.push(Move { rel, overwrite: false }),
+                (_, None) => moves.push(Move {
+                    rel,
+                    overwrite: false,
+                }),
                 (true, Some(t)) if t.is_dir() => stack.push(rel),
                 (true, Some(t)) if t.is_symlink() => {
                     return Err(refuse(&rel, "would go through a symlink in /data"))
@@ -51,7 +57,10 @@ pub fn plan(data: &Path, staging: &Path) -> io::Result<Vec<Move>> {
                 (false, Some(t)) if t.is_dir() => {
                     return Err(refuse(&rel, "would replace a directory in /data"))
                 }
-                (false, Some(_)) => moves.push(Move { rel, overwrite: true }),
+                (false, Some(_)) => moves.push(Move {
+                    rel,
+                    overwrite: true,
+                }),
             }
         }
     }

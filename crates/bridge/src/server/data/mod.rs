@@ -100,7 +100,11 @@ impl Data for DataService {
         let mut input = req.into_inner();
         let start = match input.message().await?.and_then(|m| m.input) {
             Some(import_input::Input::Start(s)) => s,
-            _ => return Err(Status::invalid_argument("the first message must be `start`")),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message must be `start`",
+                ))
+            }
         };
         let (tx, rx) = mpsc::channel(QUEUE);
         let l = self.layout.clone();
@@ -201,14 +205,13 @@ fn stage(staging: &Path, max_bytes: u64, rx: mpsc::Receiver<Msg>) -> Result<Coun
     let mut reader = StreamReader::new(rx);
     let mut sink = SafeDest::new(staging);
     sink.max_bytes = max_bytes;
-    let abandoned = || {
-        Status::aborted("the import ended before it was committed; /data is unchanged")
-    };
+    let abandoned =
+        || Status::aborted("the import ended before it was committed; /data is unchanged");
     match sink.extract_targz(&mut reader).and_then(|()| sink.finish()) {
         Err(_) if reader.end == End::Abandoned => Err(abandoned()),
-        Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(Status::invalid_argument(
-            format!("refused: {e}; /data is unchanged"),
-        )),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(Status::invalid_argument(format!(
+            "refused: {e}; /data is unchanged"
+        ))),
         Err(e) => Err(Status::invalid_argument(format!(
             "not a readable .tar.gz: {e}; /data is unchanged"
         ))),

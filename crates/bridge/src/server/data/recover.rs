@@ -43,7 +43,11 @@ fn legacy_old_trees(l: &Layout, done: &mut Vec<String>) -> io::Result<()> {
     if !exists(&l.data)? {
         if let Some((_, newest)) = olds.pop() {
             fsops::rename_noreplace(&newest, &l.data)?;
-            done.push(format!("moved {} back to {}", newest.display(), l.data.display()));
+            done.push(format!(
+                "moved {} back to {}",
+                newest.display(),
+                l.data.display()
+            ));
         }
     }
     for (_, p) in olds {
@@ -66,7 +70,10 @@ fn recover_txn(l: &Layout, txn: &Path, done: &mut Vec<String>) -> io::Result<()>
     match plan {
         Some(p) => {
             merge::rollback(&l.data, &l.root.join(&p.staging), txn, &p)?;
-            done.push(format!("rolled back the interrupted merge {}", txn.display()));
+            done.push(format!(
+                "rolled back the interrupted merge {}",
+                txn.display()
+            ));
         }
         // Killed before its plan was complete: nothing had moved yet.
         None => {

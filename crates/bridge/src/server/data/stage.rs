@@ -88,8 +88,10 @@ mod tests {
     #[test]
     fn reads_across_chunks_and_reports_the_end() {
         let (tx, rx) = mpsc::channel(8);
-        tx.blocking_send(Msg::Data(Bytes::from_static(b"hel"))).unwrap();
-        tx.blocking_send(Msg::Data(Bytes::from_static(b"lo"))).unwrap();
+        tx.blocking_send(Msg::Data(Bytes::from_static(b"hel")))
+            .unwrap();
+        tx.blocking_send(Msg::Data(Bytes::from_static(b"lo")))
+            .unwrap();
         tx.blocking_send(Msg::Commit).unwrap();
         let mut r = StreamReader::new(rx);
         let mut s = String::new();
@@ -97,7 +99,8 @@ mod tests {
         assert_eq!((s.as_str(), r.end), ("hello", End::Committed));
 
         let (tx, rx) = mpsc::channel(8);
-        tx.blocking_send(Msg::Data(Bytes::from_static(b"x"))).unwrap();
+        tx.blocking_send(Msg::Data(Bytes::from_static(b"x")))
+            .unwrap();
         drop(tx);
         let mut r = StreamReader::new(rx);
         assert_eq!(r.wait_end(), End::Abandoned);

@@ -27,7 +27,10 @@ fn snapshot(dir: &Path) -> BTreeMap<String, String> {
                 stack.push(p);
                 format!("D {mode:o}")
             } else {
-                format!("F {mode:o} {}", String::from_utf8_lossy(&fs::read(&p).unwrap()))
+                format!(
+                    "F {mode:o} {}",
+                    String::from_utf8_lossy(&fs::read(&p).unwrap())
+                )
             };
             out.insert(rel, what);
         }
@@ -124,7 +127,10 @@ fn merge_survives_a_crash_at_every_step() {
         let want = if committed { merged(&before) } else { before };
         assert_eq!(snapshot(&l.data), want, "crash at step {k}");
         only_data_left(&l);
-        assert!(recover::recover(&l).unwrap().is_empty(), "recovery is done in one go");
+        assert!(
+            recover::recover(&l).unwrap().is_empty(),
+            "recovery is done in one go"
+        );
         k += 1;
     }
 }
@@ -146,7 +152,11 @@ fn replace_survives_a_crash_at_every_step() {
             break;
         }
         recover::recover(&l).unwrap();
-        assert_eq!(snapshot(&l.data), if swapped { staged } else { before }, "crash at {k}");
+        assert_eq!(
+            snapshot(&l.data),
+            if swapped { staged } else { before },
+            "crash at {k}"
+        );
         only_data_left(&l);
         k += 1;
     }
@@ -161,7 +171,9 @@ fn a_failing_merge_rolls_back_and_cleans_up() {
         let (mut calls, mut crashed) = (0, false);
         let r = apply(&l, &s, false, &mut || crash_at(k, &mut calls, &mut crashed));
         assert!(crashed, "step {k}");
-        let Err(e) = r else { panic!("step {k} failed, yet the merge reports success") };
+        let Err(e) = r else {
+            panic!("step {k} failed, yet the merge reports success")
+        };
         assert!(e.to_string().contains("/data is unchanged"), "{e}");
         assert_eq!(snapshot(&l.data), before, "failure at step {k}");
         only_data_left(&l);
@@ -172,14 +184,20 @@ fn a_failing_merge_rolls_back_and_cleans_up() {
 fn merge_and_replace_apply_completely() {
     let (_t, l, s) = fixture();
     let before = snapshot(&l.data);
-    apply(&l, &s, false, &mut || Ok(())).unwrap().remove(&mut || Ok(())).unwrap();
+    apply(&l, &s, false, &mut || Ok(()))
+        .unwrap()
+        .remove(&mut || Ok(()))
+        .unwrap();
     assert_eq!(snapshot(&l.data), merged(&before));
     only_data_left(&l);
 
     let (_t, l, s) = fixture();
     fs::set_permissions(&l.data, fs::Permissions::from_mode(0o751)).unwrap();
     let staged = snapshot(&s);
-    apply(&l, &s, true, &mut || Ok(())).unwrap().remove(&mut || Ok(())).unwrap();
+    apply(&l, &s, true, &mut || Ok(()))
+        .unwrap()
+        .remove(&mut || Ok(()))
+        .unwrap();
     assert_eq!(snapshot(&l.data), staged);
     let mode = fs::metadata(&l.data).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o751, "/data keeps its own mode");
@@ -188,18 +206,25 @@ fn merge_and_replace_apply_completely() {
 
 #[test]
 fn merge_refuses_conflicts_before_any_change() {
-    let cases: [(&str, fn(&Layout, &Path)); 3] = [
-        ("would go through a symlink", |_, s| write(&s.join("link/x"), "x")),
-        ("would replace a directory", |_, s| write(&s.join("a"), "file")),
-        ("is a directory but /data has a file", |_, s| write(&s.join("top.txt/x"), "x")),
+    type Stage = fn(&Path);
+    let cases: [(&str, Stage); 3] = [
+        ("would go through a symlink", |s| {
+            write(&s.join("link/x"), "x")
+        }),
+        ("would replace a directory", |s| write(&s.join("a"), "file")),
+        ("is a directory but /data has a file", |s| {
+            write(&s.join("top.txt/x"), "x")
+        }),
     ];
     for (want, stage) in cases {
         let (_t, l, s) = fixture();
         fs::remove_dir_all(&s).unwrap();
         write(&s.join("zzz-first"), "would be added");
-        stage(&l, &s);
+        stage(&s);
         let before = snapshot(&l.data);
-        let Err(e) = apply(&l, &s, false, &mut || Ok(())) else { panic!("{want}: applied") };
+        let Err(e) = apply(&l, &s, false, &mut || Ok(())) else {
+            panic!("{want}: applied")
+        };
         let e = e.to_string();
         assert!(e.contains(want) && e.contains("/data is unchanged"), "{e}");
         assert_eq!(snapshot(&l.data), before);
@@ -240,7 +265,10 @@ fn import(l: &Layout, gz: Vec<u8>, replace: bool, commit: bool) -> Result<Counts
     let (tx, rx) = mpsc::channel(QUEUE);
     let feeder = std::thread::spawn(move || {
         for c in gz.chunks(100) {
-            if tx.blocking_send(Msg::Data(bytes::Bytes::copy_from_slice(c))).is_err() {
+            if tx
+                .blocking_send(Msg::Data(bytes::Bytes::copy_from_slice(c)))
+                .is_err()
+            {
                 return;
             }
         }
@@ -288,7 +316,10 @@ fn streamed_import_refuses_a_hostile_archive() {
     let gz = targz(&[("ok.txt", "ok"), ("link/evil", "x")]);
     // `link` is not in the archive: the staging tree is fine, /data's symlink refuses the merge.
     let e = import(&l, gz, false, true).unwrap_err();
-    assert!(e.message().contains("\"link\"") && e.message().contains("symlink"), "{e:?}");
+    assert!(
+        e.message().contains("\"link\"") && e.message().contains("symlink"),
+        "{e:?}"
+    );
     assert_eq!(snapshot(&l.data), before);
     only_data_left(&l);
 
