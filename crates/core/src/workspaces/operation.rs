@@ -74,3 +74,36 @@ pub(super) fn cancel(berth: &Berth, bot: &str) -> bool {
     }
     any
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn berth(dir: &std::path::Path) -> Berth {
+        Berth::open(crate::Options {
+            data_dir: Some(dir.to_path_buf()),
+            containerd_socket: Some(dir.join("no-such.sock")),
+            namespace: Some("unit".into()),
+            bridge_binary: None,
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_change_of_image_counts_as_creating_only_once_promoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let berth = berth(dir.path()).await;
+        let mut op = Operation::change_image(&berth, "b").unwrap();
+        assert!(!berth.is_creating("b"), "the old workspace still runs");
+        let e = Operation::create(&berth, "b").err().expect("a create meanwhile conflicts");
+        assert!(e.message.contains("changing its image"), "{e:?}");
+        assert!(cancel(&berth, "b") && op.cancel.is_cancelled());
+        op.promote("b");
+        assert!(berth.is_creating("b"));
+        assert!(Operation::change_image(&berth, "b").is_err());
+        drop(op);
+        assert!(!berth.is_creating("b") && !cancel(&berth, "b"), "unregistered when it ends");
+        assert!(Operation::create(&berth, "b").is_ok());
+    }
+}
