@@ -85,7 +85,15 @@ impl DataClient {
                 return Err(BridgeError::Internal(format!("reading the archive: {e}")));
             }
         }
-        let r = reply?.into_inner();
+        let r = match reply {
+            Ok(r) => r.into_inner(),
+            Err(s) if s.code() == tonic::Code::Unimplemented => {
+                return Err(BridgeError::Unavailable(
+                    "this workspace's bridge predates streamed import; restart the workspace to update it".into(),
+                ))
+            }
+            Err(s) => return Err(s.into()),
+        };
         Ok(ImportSummary {
             files: r.files,
             dirs: r.dirs,

@@ -16,11 +16,12 @@ fn main() -> ExitCode {
         std::env::set_var("PATH", DEFAULT_PATH);
     }
     let cfg = server::Config::from_env();
+    // Recovery before seeding: seeding creates a missing /data, which would hide that an
+    // interrupted replace left the old tree aside (and let the next recovery delete it).
     if let Err(e) = server::recover_data(&cfg) {
-        // Keep going: the next import retries, and nothing was deleted that a rollback needs.
-        eprintln!("berth-bridge: cannot recover an interrupted import: {e}");
-    }
-    if let Err(e) = server::seed(&cfg) {
+        // Keep serving without seeding; the next import retries the repair.
+        eprintln!("berth-bridge: cannot repair an interrupted import ({e}); /data not seeded");
+    } else if let Err(e) = server::seed(&cfg) {
         // Keep serving: exec and health are still useful for diagnosing a broken /data.
         eprintln!(
             "berth-bridge: cannot prepare {}: {e}",

@@ -232,7 +232,8 @@ impl Verdict {
         }
         let r = reply.map_err(|e| match e {
             berth_bridge::BridgeError::InvalidArgument(m) => {
-                Error::invalid(format!("refused {}: {m}", src.display()))
+                let why = m.strip_prefix("refused: ").unwrap_or(&m);
+                Error::invalid(format!("refused {}: {why}", src.display()))
             }
             e => Error::from(e).context("importing the archive"),
         })?;

@@ -212,6 +212,11 @@ fn stage(staging: &Path, max_bytes: u64, rx: mpsc::Receiver<Msg>) -> Result<Coun
         Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(Status::invalid_argument(format!(
             "refused: {e}; /data is unchanged"
         ))),
+        // Writing failed (disk full, permissions): not the archive's fault.
+        Err(e) if is_local(&e) => Err(Status::internal(format!(
+            "cannot extract into {}: {e}; /data is unchanged",
+            staging.display()
+        ))),
         Err(e) => Err(Status::invalid_argument(format!(
             "not a readable .tar.gz: {e}; /data is unchanged"
         ))),
@@ -220,6 +225,15 @@ fn stage(staging: &Path, max_bytes: u64, rx: mpsc::Receiver<Msg>) -> Result<Coun
             _ => Err(abandoned()),
         },
     }
+}
+
+/// Errors of the workspace's file system rather than of the archive's bytes.
+fn is_local(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        StorageFull | QuotaExceeded | PermissionDenied | ReadOnlyFilesystem | FileTooLarge
+    )
 }
 
 fn discard(staging: &Path) {
