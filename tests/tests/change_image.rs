@@ -1,7 +1,9 @@
 //! Change of image (issue 6) on a real workspace: `/data` survives byte-for-byte (checksum
 //! listing) and the workspace then runs the new image, with the phases in order and the restore's
 //! byte progress reaching the archive's size; a bad reference, a missing image or a cancel while
-//! preserving leave the old workspace running with `/data` untouched and no kept archive.
+//! preserving leave the old workspace running with `/data` untouched and no kept archive; a
+//! failure after the old workspace was deleted keeps the archive (the error says where) and the
+//! next create restores it.
 
 use std::sync::Mutex;
 
@@ -154,4 +156,35 @@ async fn assert_untouched(berth: &Berth, bot: &str, old: &WorkspaceInfo, before:
     assert_eq!(sh(berth, bot, "cat /etc/same-container").await, "same\n", "{what}: another container");
     assert_eq!(sh(berth, bot, LISTING).await, before, "{what}: /data changed");
     assert!(berth.kept_data(bot).is_none(), "{what}: a kept archive remains");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_after_the_delete_keeps_the_data_for_the_next_create() {
+    let Some(env) = TestEnv::new("change-image-late") else { return };
+    let berth = env.berth().await;
+    let bot = format!("cl-{}", berth_tests::suffix());
+    create(&berth, &bot, &env.image(BUSYBOX)).await.0.expect("create");
+    sh(&berth, &bot, POPULATE).await;
+    let before = sh(&berth, &bot, LISTING).await;
+
+    // Cancelled once the old workspace is being deleted: the new one is never finished.
+    let canceller = berth.clone();
+    let name = bot.clone();
+    let emit = move |e: CreateEvent| {
+        if matches!(e, CreateEvent::RemovingOld) {
+            canceller.cancel_create(&name);
+        }
+    };
+    let e = berth.change_image(&bot, &env.image(DOCKER), None, &emit).await.expect_err("cancelled");
+    assert_eq!(e.code, ErrorCode::Cancelled, "{e:?}");
+    let kept = berth.kept_data(&bot).expect("the archive stays as kept data");
+    assert!(e.message.contains(&kept.path.display().to_string()), "the error says where /data is: {e:?}");
+    assert_eq!(berth.info(&bot).await.unwrap().state, WorkspaceState::Absent);
+    env.assert_no_workspace(&bot, "after a cancelled change of image");
+
+    // The next create restores it.
+    let (info, _) = create(&berth, &bot, &env.image(DOCKER)).await;
+    assert_eq!(info.expect("create").data_restored, Some(true));
+    assert_eq!(sh(&berth, &bot, LISTING).await, before, "/data after the create");
+    berth.delete_workspace(&bot).await.unwrap();
 }
