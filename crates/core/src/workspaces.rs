@@ -209,4 +209,3 @@ fn check(cancel: &CancellationToken) -> Result<()> {
         Ok(())
     }
 }
-

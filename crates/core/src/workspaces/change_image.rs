@@ -27,7 +27,11 @@ impl Berth {
     ) -> Result<WorkspaceInfo> {
         let result = self.change_inner(bot, image, policy, emit).await;
         if let Err(e) = &result {
-            self.event(bot, "failed", format!("change of image failed: {}", e.message));
+            self.event(
+                bot,
+                "failed",
+                format!("change of image failed: {}", e.message),
+            );
         }
         finish(emit, result)
     }
@@ -61,10 +65,12 @@ impl Berth {
         // 1. The new image, while the old workspace runs on untouched.
         self.pull(&*rt, &image, policy, &op.cancel, emit).await?;
         // 2. Its data, into the kept archive.
-        self.preserve_for_change(&*rt, bot, &op.cancel, emit).await?;
+        self.preserve_for_change(&*rt, bot, &op.cancel, emit)
+            .await?;
         // 3. From here the old workspace goes; the bot is "creating" until the new one runs.
         op.promote(bot);
-        let kept_note = |e: Error| Error::new(e.code, format!("{}; {}", e.message, self.kept_note(bot)));
+        let kept_note =
+            |e: Error| Error::new(e.code, format!("{}; {}", e.message, self.kept_note(bot)));
         emit(CreateEvent::RemovingOld);
         self.delete_locked(&*rt, bot).await.map_err(kept_note)?;
         self.notify(bot, WorkspaceState::Creating);
@@ -94,9 +100,7 @@ impl Berth {
                 .map_err(|e| e.context("starting the workspace to keep its data"))?;
         }
         let phase = DataPhase::new(emit);
-        let kept = self
-            .preserve_with(bot, &|p| phase.report(p), cancel)
-            .await;
+        let kept = self.preserve_with(bot, &|p| phase.report(p), cancel).await;
         phase.finish();
         kept.map_err(|e| e.context("keeping /data failed; the workspace is unchanged"))?;
         if let Err(e) = check(cancel) {

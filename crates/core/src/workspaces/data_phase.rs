@@ -74,15 +74,35 @@ mod tests {
         let emit = |e: CreateEvent| events.lock().unwrap().push(e);
         let phase = DataPhase::new(&emit);
         for done in 1..=50 {
-            phase.report(DataProgress { archive: done, done, total: 50 });
+            phase.report(DataProgress {
+                archive: done,
+                done,
+                total: 50,
+            });
         }
-        assert_eq!(transfers(&events), vec![1], "a burst sends only its first report");
+        assert_eq!(
+            transfers(&events),
+            vec![1],
+            "a burst sends only its first report"
+        );
         phase.finish();
-        assert_eq!(transfers(&events), vec![1, 50], "the last report is sent at the end");
+        assert_eq!(
+            transfers(&events),
+            vec![1, 50],
+            "the last report is sent at the end"
+        );
         phase.finish();
         assert_eq!(transfers(&events), vec![1, 50], "nothing is sent twice");
         std::thread::sleep(EVERY);
-        phase.report(DataProgress { archive: 60, done: 60, total: 60 });
-        assert_eq!(transfers(&events), vec![1, 50, 60], "a report after the interval goes at once");
+        phase.report(DataProgress {
+            archive: 60,
+            done: 60,
+            total: 60,
+        });
+        assert_eq!(
+            transfers(&events),
+            vec![1, 50, 60],
+            "a report after the interval goes at once"
+        );
     }
 }

@@ -58,7 +58,12 @@ impl<'a> Operation<'a> {
 
 impl Drop for Operation<'_> {
     fn drop(&mut self) {
-        self.berth.inner.operations.lock().unwrap().remove(&self.key);
+        self.berth
+            .inner
+            .operations
+            .lock()
+            .unwrap()
+            .remove(&self.key);
     }
 }
 
@@ -96,14 +101,19 @@ mod tests {
         let berth = berth(dir.path()).await;
         let mut op = Operation::change_image(&berth, "b").unwrap();
         assert!(!berth.is_creating("b"), "the old workspace still runs");
-        let e = Operation::create(&berth, "b").err().expect("a create meanwhile conflicts");
+        let e = Operation::create(&berth, "b")
+            .err()
+            .expect("a create meanwhile conflicts");
         assert!(e.message.contains("changing its image"), "{e:?}");
         assert!(cancel(&berth, "b") && op.cancel.is_cancelled());
         op.promote("b");
         assert!(berth.is_creating("b"));
         assert!(Operation::change_image(&berth, "b").is_err());
         drop(op);
-        assert!(!berth.is_creating("b") && !cancel(&berth, "b"), "unregistered when it ends");
+        assert!(
+            !berth.is_creating("b") && !cancel(&berth, "b"),
+            "unregistered when it ends"
+        );
         assert!(Operation::create(&berth, "b").is_ok());
     }
 }
