@@ -9,7 +9,7 @@ use berth_core::{Berth, CancellationToken, Error};
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 
 /// A bar over `total` bytes with speed and time left.
-const BAR: &str = "[{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}";
+const BAR: &str = "[{bar:24}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}";
 /// While the total is unknown: how much has moved, and how fast.
 const SPINNER: &str = "{spinner} {bytes} {bytes_per_sec} {msg}";
 
@@ -51,8 +51,9 @@ fn on_bar(bar: &ProgressBar) -> impl Fn(DataProgress) + Send + Sync {
         }
         if bar.length().is_none() {
             // The total just became known: from spinner to bar, speed and time left afresh.
-            bar.set_style(style(BAR));
+            bar.set_length(p.total);
             bar.reset();
+            bar.set_style(style(BAR));
         }
         bar.set_length(p.total);
         bar.set_position(p.done);
