@@ -131,6 +131,9 @@ async fn failed_change_leaves_the_old_workspace_untouched() {
         assert!(e.code != ErrorCode::Internal, "{what}: {e:?}");
         assert!(matches!(events.last(), Some(CreateEvent::Failed { .. })), "{what}: {events:?}");
         assert!(!events.iter().any(|e| matches!(e, CreateEvent::Preserving)), "{what}: preserved: {events:?}");
+        if what != "a bad reference" {
+            assert!(e.message.contains("the workspace is unchanged"), "{what}: {e:?}");
+        }
         assert_untouched(&berth, &bot, &old, &before, what).await;
     }
 

@@ -63,7 +63,11 @@ impl Berth {
             format!("changing image from {} to {image}", old.image),
         );
         // 1. The new image, while the old workspace runs on untouched.
-        self.pull(&*rt, &image, policy, &op.cancel, emit).await?;
+        self.pull(&*rt, &image, policy, &op.cancel, emit)
+            .await
+            .map_err(|e| {
+                Error::new(e.code, format!("{}; the workspace is unchanged", e.message))
+            })?;
         // 2. Its data, into the kept archive.
         self.preserve_for_change(&*rt, bot, &op.cancel, emit)
             .await?;

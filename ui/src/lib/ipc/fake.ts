@@ -177,8 +177,9 @@ export function installFakeBackend(search: string = location.search): void {
       log(b, "workspace.created", `Workspace created and started (${image})`);
       return b.ws;
     } catch (e) {
-      const err = e instanceof AppError ? e : new AppError("Internal", String(e));
+      let err = e instanceof AppError ? e : new AppError("Internal", String(e));
       if (a.changeImage && (b.ws.state as WorkspaceState) !== "creating") {
+        err = new AppError(err.code, `${err.message}; the workspace is unchanged`);
         // Failed or cancelled before the old workspace went: it is untouched.
         if (err.code !== "Cancelled") send({ phase: "failed", error: { code: err.code, message: err.message } });
         setState(b, before);
