@@ -3,7 +3,7 @@
 //! byte progress reaching the archive's size; a bad reference, a missing image or a cancel while
 //! preserving leave the old workspace running with `/data` untouched and no kept archive; a
 //! failure after the old workspace was deleted keeps the archive (the error says where) and the
-//! next create restores it.
+//! next create restores it; `berth change-image` does the same from the command line.
 
 use std::sync::Mutex;
 
@@ -190,4 +190,32 @@ async fn failure_after_the_delete_keeps_the_data_for_the_next_create() {
     assert_eq!(info.expect("create").data_restored, Some(true));
     assert_eq!(sh(&berth, &bot, LISTING).await, before, "/data after the create");
     berth.delete_workspace(&bot).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_change_image() {
+    let Some(env) = TestEnv::new("change-image-cli") else { return };
+    let bot = format!("cc-{}", berth_tests::suffix());
+    let run = |args: &[&str]| {
+        let out = env.cli(args, None);
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, _, err) = run(&["create", &bot, "--image", &env.image(BUSYBOX)]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = run(&["exec", &bot, "--", "sh", "-c", "echo via-cli > /data/note"]);
+    assert_eq!(code, Some(0), "{err}");
+
+    let (code, out, err) = run(&["change-image", &bot, &env.image(DOCKER), "--pull", "if-not-present"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&format!("{bot} is running ({})", env.image(DOCKER))), "{out}");
+    assert!(out.contains("kept data restored"), "{out}");
+    let (_, note, _) = run(&["exec", &bot, "--", "cat", "/data/note", "/etc/berth-docker-marker"]);
+    assert_eq!(note, "via-cli\ndocker-ok");
+
+    let (code, _, err) = run(&["change-image", &bot, "Not A Reference"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("invalid image reference"), "{err}");
+    let (code, _, err) = run(&["rm", &bot]);
+    assert_eq!(code, Some(0), "{err}");
 }
