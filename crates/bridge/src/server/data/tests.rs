@@ -280,9 +280,10 @@ fn import(l: &Layout, gz: Vec<u8>, replace: bool, commit: bool) -> Result<Counts
         replace,
         max_expanded: 1 << 20,
     };
-    let r = run_import(l, start, rx);
+    let (reply, mut result) = oneshot::channel();
+    run_import(l, start, rx, reply);
     feeder.join().unwrap();
-    r
+    result.try_recv().expect("a result")
 }
 
 #[test]
