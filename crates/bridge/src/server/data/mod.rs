@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::pause::Paused;
@@ -109,12 +109,11 @@ impl Data for DataService {
         };
         let (tx, rx) = mpsc::channel(QUEUE);
         let l = self.layout.clone();
-        let (reply, result) = oneshot::channel();
-        tokio::task::spawn_blocking(move || run_import(&l, start, rx, reply));
+        let job = tokio::task::spawn_blocking(move || run_import(&l, start, rx));
         let received = forward(&mut input, tx).await;
-        let counts = result
+        let counts = job
             .await
-            .map_err(|_| Status::internal("the import task ended without a result"))??;
+            .map_err(|e| Status::internal(format!("import task failed: {e}")))??;
         Ok(Response::new(ImportReply {
             files: counts.files,
             dirs: counts.dirs,
@@ -160,44 +159,27 @@ async fn forward(input: &mut Streaming<ImportInput>, tx: mpsc::Sender<Msg>) -> u
     received
 }
 
-/// The whole import on a blocking thread. The result goes to `reply` once `/data` has its new
-/// state and, for a merge, the journal is gone. The old tree of a replace is deleted after the
-/// reply (still under the lock): it can be as big as `/data`, and `/data` is complete without
-/// it; a crash before it is gone leaves it to the next recovery.
-fn run_import(
-    l: &Layout,
-    start: ImportStart,
-    rx: mpsc::Receiver<Msg>,
-    reply: oneshot::Sender<Result<Counts, Status>>,
-) {
+/// The whole import on a blocking thread, clean-up included: when the client hears back,
+/// nothing of the import is left next to `/data`. (Deleting a replaced tree after the reply
+/// was tried: it then competed for the disk with whatever the user did next, and an
+/// immediate second import waited for it anyway.)
+fn run_import(l: &Layout, start: ImportStart, rx: mpsc::Receiver<Msg>) -> Result<Counts, Status> {
     let _one = exclusive();
     let t0 = Instant::now();
-    let (counts, left) = match import(l, start, rx) {
-        Ok(done) => done,
-        Err(s) => {
-            let _ = reply.send(Err(s));
-            return;
-        }
-    };
-    let applied = t0.elapsed();
-    let mut reply = Some(reply);
-    let mut send = || reply.take().map(|r| r.send(Ok(counts)));
-    let deferred = matches!(left, Leftover::OldTree(_));
-    if deferred {
-        send();
-    }
+    let (counts, left) = import(l, start, rx)?;
     let t1 = Instant::now();
     if let Err(e) = left.remove(&mut || Ok(())) {
         // Harmless: the next import or bridge start finishes it.
         eprintln!("berth-bridge: cannot clean up after an import yet: {e}");
     }
-    send();
     eprintln!(
-        "berth-bridge: import ({}) of {} file(s) applied in {applied:?}, cleaned up in {:?}",
+        "berth-bridge: import ({}) of {} file(s) staged and applied in {:?}, cleaned up in {:?}",
         if start.replace { "replace" } else { "merge" },
         counts.files,
+        t1 - t0,
         t1.elapsed()
     );
+    Ok(counts)
 }
 
 /// Recovery, extraction into a fresh staging directory, the verdict, the apply.

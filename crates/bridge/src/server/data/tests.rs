@@ -280,10 +280,9 @@ fn import(l: &Layout, gz: Vec<u8>, replace: bool, commit: bool) -> Result<Counts
         replace,
         max_expanded: 1 << 20,
     };
-    let (reply, mut result) = oneshot::channel();
-    run_import(l, start, rx, reply);
+    let r = run_import(l, start, rx);
     feeder.join().unwrap();
-    result.try_recv().expect("a result")
+    r
 }
 
 #[test]
