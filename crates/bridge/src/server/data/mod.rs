@@ -249,7 +249,7 @@ fn is_local(e: &io::Error) -> bool {
 }
 
 fn discard(staging: &Path) {
-    if let Err(e) = fsops::remove_tree(staging) {
+    if let Err(e) = fsops::remove_tree_parallel(staging) {
         // Harmless: the next import or bridge start sweeps it.
         eprintln!("berth-bridge: cannot remove {}: {e}", staging.display());
     }

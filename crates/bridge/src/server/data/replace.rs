@@ -34,5 +34,5 @@ pub fn swap(data: &Path, staging: &Path, step: Hook) -> io::Result<()> {
 /// Removes the old tree, which the swap left at the staging path.
 pub fn finish(staging: &Path, step: Hook) -> io::Result<()> {
     step()?;
-    fsops::remove_tree(staging)
+    fsops::remove_tree_parallel(staging)
 }
