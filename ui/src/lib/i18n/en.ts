@@ -273,7 +273,7 @@ export const en = {
   "data.import": "Import archive…",
   "data.dropHint": "Or drop a .tar.gz / .tgz on the window.",
   "data.dropOne": "Drop one .tar.gz or .tgz archive to import it.",
-  "data.preview": "{name}: {entries} entries, {files} files, {size}; {conflicts} already exist in /data.",
+  "data.preview": "{name} · files: {files}, folders: {dirs}, links: {links} · {size} · already in /data: {conflicts}",
   "data.merge": "Merge (files not in the archive stay)",
   "data.replace": "Replace /data with the archive",
   "data.startImport": "Import",

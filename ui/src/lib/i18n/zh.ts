@@ -274,7 +274,7 @@ export const zh: Record<MessageKey, string> = {
   "data.import": "导入归档…",
   "data.dropHint": "也可以把 .tar.gz / .tgz 拖到窗口上。",
   "data.dropOne": "请拖入一个 .tar.gz 或 .tgz 归档来导入。",
-  "data.preview": "{name}：{entries} 项，{files} 个文件，{size}；其中 {conflicts} 个已存在于 /data。",
+  "data.preview": "{name} · 文件：{files}，文件夹：{dirs}，链接：{links} · {size} · 已存在于 /data：{conflicts}",
   "data.merge": "合并（归档中没有的文件保留）",
   "data.replace": "用归档替换 /data",
   "data.startImport": "导入",
