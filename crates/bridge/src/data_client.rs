@@ -1,12 +1,11 @@
 //! Host-side client of the bridge's `Data` service (issue 6): an import streamed from a local
 //! .tar.gz, committed only when the caller's own verdict on the archive says so.
 
-use std::future::Future;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::BridgeError;
@@ -26,6 +25,15 @@ pub struct ImportSummary {
     pub links: u64,
     /// Archive bytes the bridge received.
     pub received: u64,
+}
+
+/// The host's decision about an import (its own validation, a cancel). It may change until the
+/// whole archive was sent; only then is it read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pending,
+    Accept,
+    Refuse,
 }
 
 /// One import: how to apply it and the decompression-bomb guard.
@@ -56,16 +64,17 @@ impl DataClient {
     }
 
     /// Streams `file` (a .tar.gz) into a staging directory of the workspace and applies it to
-    /// `/data` (as `req` says) only if `verdict` resolves to true after the whole file was
-    /// sent. `false` (or `verdict` resolving early to false) stops the upload; the bridge then
-    /// removes the staging directory and `/data` stays as it was. `progress` gets the bytes sent.
-    /// Dropping the future before the verdict has the same effect as `false`.
+    /// `/data` (as `req` says) only if `verdict` reads `Accept` once the whole file was sent
+    /// (it is waited for while `Pending`). `Refuse` at any time before that stops the upload;
+    /// the bridge then removes the staging directory and `/data` stays as it was. `progress`
+    /// gets the bytes sent. Dropping the future before the commit has the same effect as
+    /// `Refuse`.
     pub async fn import(
         &self,
         req: ImportRequest,
         file: std::fs::File,
         progress: impl Fn(u64) + Send + 'static,
-        verdict: impl Future<Output = bool> + Send + 'static,
+        verdict: watch::Receiver<Verdict>,
     ) -> Result<ImportSummary, BridgeError> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let start = import_input::Input::Start(proto::ImportStart {
@@ -109,38 +118,39 @@ impl DataClient {
     }
 }
 
-/// Sends the file, then `commit` if the verdict is true. The file is read on a blocking thread
-/// straight into the message buffers; an early `false` stops it at the next chunk.
+/// Sends the file, then `commit` if the verdict is `Accept`. The file is read on a blocking
+/// thread straight into the message buffers; `Refuse` stops it at the next chunk.
 async fn feed(
     tx: mpsc::Sender<ImportInput>,
     file: std::fs::File,
     progress: impl Fn(u64) + Send + 'static,
-    verdict: impl Future<Output = bool> + Send + 'static,
+    mut verdict: watch::Receiver<Verdict>,
 ) -> std::io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut reader = tokio::task::spawn_blocking({
         let stop = stop.clone();
         move || send_file(tx, file, &progress, &stop)
     });
-    tokio::pin!(verdict);
-    let mut decided: Option<bool> = None;
+    let mut stopped = false;
     let sent = loop {
         tokio::select! {
             r = &mut reader => break r.map_err(std::io::Error::other)??,
-            v = &mut verdict, if decided.is_none() => {
-                decided = Some(v);
-                if !v {
+            changed = verdict.changed(), if !stopped => {
+                // A dropped sender can no longer accept: stop as for `Refuse`.
+                if changed.is_err() || *verdict.borrow() == Verdict::Refuse {
                     stop.store(true, Ordering::Relaxed);
+                    stopped = true;
                 }
             }
         }
     };
     let Some(tx) = sent else { return Ok(()) };
-    let ok = match decided {
-        Some(v) => v,
-        None => verdict.await,
-    };
-    if ok {
+    let last = verdict
+        .wait_for(|v| *v != Verdict::Pending)
+        .await
+        .map(|v| *v)
+        .unwrap_or(Verdict::Refuse);
+    if last == Verdict::Accept {
         let _ = tx.send(msg(import_input::Input::Commit(true))).await;
     }
     Ok(())

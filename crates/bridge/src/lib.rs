@@ -14,7 +14,7 @@ pub mod targz;
 mod terminal_client;
 
 pub use client::{BridgeClient, ExecRequest, ExitStatus, Health};
-pub use data_client::{DataClient, ImportRequest, ImportSummary};
+pub use data_client::{DataClient, ImportRequest, ImportSummary, Verdict};
 pub use error::BridgeError;
 pub use files_client::{
     ArchiveProgress, ArchiveSummary, ExtractResult, FileEntry, FileKind, FilesClient, ListStream,

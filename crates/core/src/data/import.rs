@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_bridge::{DataClient, FilesClient, ImportRequest, ImportSummary};
+use berth_bridge::{DataClient, FilesClient, ImportRequest, ImportSummary, Verdict};
 use berth_runtime::CancellationToken;
 
 use super::{join, validate, DataProgress, ProgressFn, DATA};
@@ -111,8 +111,8 @@ impl Berth {
 /// The archive streams to the bridge, which extracts it into a staging directory while the
 /// host validates the same file in parallel (two readers of one file, on the two cores);
 /// the bridge applies the staged tree (after repairing any interrupted earlier import) only
-/// when the host's verdict is yes and everything was sent. A refusal by either side, a cancel
-/// or an error leaves `/data` untouched and the staging directory removed.
+/// when the host accepted it and everything was sent. A refusal by either side, a cancel
+/// before that point or an error leaves `/data` untouched and the staging directory removed.
 pub(super) async fn import_file(
     c: &FilesClient,
     src: &Path,
@@ -127,7 +127,7 @@ pub(super) async fn import_file(
     // Returning early (the bridge refused first) stops the validation too.
     let _stop_check = stop_check.clone().drop_guard();
     let mut check = tokio::spawn(check_file(src.to_path_buf(), opts.max_expanded, stop_check));
-    let (verdict_tx, verdict_rx) = tokio::sync::oneshot::channel::<bool>();
+    let (verdict_tx, verdict_rx) = tokio::sync::watch::channel(Verdict::Pending);
     let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
     let req = ImportRequest {
         replace: opts.replace,
@@ -140,66 +140,48 @@ pub(super) async fn import_file(
         move |n| {
             let _ = sent_tx.send(n);
         },
-        async move { verdict_rx.await.unwrap_or(false) },
+        verdict_rx,
     );
     tokio::pin!(call);
-    let mut v = Verdict::new(verdict_tx, total);
+    let mut d = Decision::new(verdict_tx);
     let reply = loop {
         tokio::select! {
             r = &mut call => break r,
-            Some(n) = sent_rx.recv() => {
-                v.sent = n;
-                progress(DataProgress { archive: n, done: n, total });
-            }
-            r = &mut check, if !v.checked() => v.validated(r),
-            _ = cancel.cancelled(), if v.open() => v.refuse(Error::cancelled()),
+            Some(n) = sent_rx.recv() => progress(DataProgress { archive: n, done: n, total }),
+            r = &mut check, if !d.checked() => d.validated(r),
+            _ = cancel.cancelled(), if d.refused.is_none() => d.refuse(Error::cancelled()),
         }
-        v.commit_when_ready();
     };
-    v.outcome(reply, src, opts.replace)
+    d.outcome(reply, src, opts.replace)
 }
 
-/// The host's side of an import's decision: yes only once the validation accepted the archive
-/// and every byte was sent (so a cancel cannot come between a yes and the bridge's commit).
-struct Verdict {
-    tx: Option<tokio::sync::oneshot::Sender<bool>>,
-    total: u64,
-    sent: u64,
+/// The host's side of an import's decision, which the bridge's client reads once the whole
+/// archive was sent: a cancel during the upload still refuses an archive the validation
+/// accepted.
+struct Decision {
+    tx: tokio::sync::watch::Sender<Verdict>,
     summary: Option<validate::Summary>,
     refused: Option<Error>,
 }
 
-impl Verdict {
-    fn new(tx: tokio::sync::oneshot::Sender<bool>, total: u64) -> Self {
-        Verdict {
-            tx: Some(tx),
-            total,
-            sent: 0,
+impl Decision {
+    fn new(tx: tokio::sync::watch::Sender<Verdict>) -> Self {
+        Decision {
+            tx,
             summary: None,
             refused: None,
         }
-    }
-
-    /// Not yet decided: a cancel still stops the import.
-    fn open(&self) -> bool {
-        self.tx.is_some()
     }
 
     fn checked(&self) -> bool {
         self.summary.is_some() || self.refused.is_some()
     }
 
-    fn decide(&mut self, yes: bool) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(yes);
-        }
-    }
-
     fn refuse(&mut self, e: Error) {
         if self.refused.is_none() {
             self.refused = Some(e);
         }
-        self.decide(false);
+        self.tx.send_replace(Verdict::Refuse);
     }
 
     fn validated(
@@ -207,36 +189,35 @@ impl Verdict {
         r: std::result::Result<Result<validate::Summary>, tokio::task::JoinError>,
     ) {
         match r {
-            Ok(Ok(s)) => self.summary = Some(s),
+            Ok(Ok(s)) => {
+                self.summary = Some(s);
+                if self.refused.is_none() {
+                    self.tx.send_replace(Verdict::Accept);
+                }
+            }
             Ok(Err(e)) => self.refuse(e),
             Err(e) => self.refuse(Error::internal(format!("validation failed: {e}"))),
         }
     }
 
-    fn commit_when_ready(&mut self) {
-        if self.summary.is_some() && self.sent >= self.total {
-            self.decide(true);
-        }
-    }
-
-    /// The host's refusal (or cancel) wins over the bridge's "not committed"; a bridge refusal
-    /// that came first is reported as it is.
+    /// An applied import is reported as such (even if a cancel came after the commit);
+    /// otherwise the host's refusal or cancel wins over the bridge's "not committed", and a
+    /// bridge refusal that came first is reported as it is.
     fn outcome(
         self,
         reply: std::result::Result<ImportSummary, berth_bridge::BridgeError>,
         src: &Path,
         replace: bool,
     ) -> Result<ImportResult> {
-        if let Some(e) = self.refused {
-            return Err(e);
-        }
-        let r = reply.map_err(|e| match e {
-            berth_bridge::BridgeError::InvalidArgument(m) => {
+        let r = match (reply, self.refused) {
+            (Ok(r), _) => r,
+            (Err(_), Some(e)) => return Err(e),
+            (Err(berth_bridge::BridgeError::InvalidArgument(m)), None) => {
                 let why = m.strip_prefix("refused: ").unwrap_or(&m);
-                Error::invalid(format!("refused {}: {why}", src.display()))
+                return Err(Error::invalid(format!("refused {}: {why}", src.display())));
             }
-            e => Error::from(e).context("importing the archive"),
-        })?;
+            (Err(e), None) => return Err(Error::from(e).context("importing the archive")),
+        };
         let s = self.summary.ok_or_else(|| {
             Error::internal("the workspace applied an import the host had not validated")
         })?;
