@@ -9,7 +9,10 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 use std::sync::Mutex;
 
+use super::import::{apply, run_import};
 use super::*;
+use berth_bridge::proto::ImportStart;
+use berth_bridge::targz::Counts;
 
 /// Every entry below `dir`: kind, mode and content (files) or target (links).
 fn snapshot(dir: &Path) -> BTreeMap<String, String> {
