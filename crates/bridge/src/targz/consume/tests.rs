@@ -1,0 +1,196 @@
+//! The consumer's rules on crafted archives: round trip, hostile paths and links, directory
+//! metadata after their entries, hard links, special entries, the expanded-size limit.
+
+use super::*;
+use crate::targz::write_targz;
+use std::os::unix::fs::MetadataExt;
+
+type Builder = tar::Builder<flate2::write::GzEncoder<Vec<u8>>>;
+
+fn archive(build: impl FnOnce(&mut Builder)) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    build(&mut b);
+    b.into_inner().unwrap().finish().unwrap()
+}
+
+/// An entry with a raw name and link name (the builder's setters refuse hostile ones).
+fn entry(
+    b: &mut Builder,
+    name: &str,
+    kind: tar::EntryType,
+    link: &str,
+    mode: u32,
+    mtime: u64,
+    data: &[u8],
+) {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_size(data.len() as u64);
+    h.set_mode(mode);
+    h.set_mtime(mtime);
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+    h.set_cksum();
+    b.append(&h, data).unwrap();
+}
+
+fn extract(gz: &[u8]) -> (tempfile::TempDir, io::Result<Counts>) {
+    let d = tempfile::tempdir().unwrap();
+    let r = extract_targz(gz, d.path(), false);
+    (d, r)
+}
+
+fn refused(gz: &[u8]) -> String {
+    let (_d, r) = extract(gz);
+    let e = r.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+    e.to_string()
+}
+
+#[test]
+fn round_trip_and_hostile_entries() {
+    let src = tempfile::tempdir().unwrap();
+    fs::create_dir_all(src.path().join("d/e")).unwrap();
+    fs::write(src.path().join("d/e/f.txt"), b"hello").unwrap();
+    fs::write(src.path().join("d/empty"), b"").unwrap();
+    std::os::unix::fs::symlink("e/f.txt", src.path().join("d/link")).unwrap();
+    let gz = write_targz(Vec::new(), &[(src.path().join("d"), "d".into())], 1).unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let c = extract_targz(&gz[..], dst.path(), false).unwrap();
+    assert_eq!(fs::read(dst.path().join("d/e/f.txt")).unwrap(), b"hello");
+    assert_eq!(fs::read(dst.path().join("d/empty")).unwrap(), b"");
+    assert_eq!(
+        fs::read_link(dst.path().join("d/link")).unwrap(),
+        Path::new("e/f.txt")
+    );
+    assert_eq!(c.files, 2);
+
+    let d = tempfile::tempdir().unwrap();
+    let s = SafeDest::new(d.path());
+    assert!(s.resolve(Path::new("../x")).is_err());
+    assert!(s.resolve(Path::new("/etc/x")).is_err());
+    let mut s = SafeDest::new(d.path());
+    assert!(s.symlink(Path::new("l"), Path::new("/tmp")).is_err());
+    assert!(s.symlink(Path::new("l"), Path::new("../..")).is_err());
+    s.symlink(Path::new("l"), Path::new("sub")).unwrap();
+    fs::create_dir(d.path().join("sub")).unwrap();
+    assert!(s
+        .file(Path::new("l/x"), &mut &b"x"[..], None, None, None)
+        .is_err());
+    assert!(!d.path().join("sub/x").exists());
+}
+
+#[test]
+fn directory_modes_and_mtimes_are_restored_after_their_entries() {
+    use tar::EntryType::*;
+    let gz = archive(|b| {
+        entry(b, "top/", Directory, "", 0o750, 1_000_000, b"");
+        entry(b, "top/ro/", Directory, "", 0o555, 2_000_000, b"");
+        entry(b, "top/ro/f", Regular, "", 0o644, 3_000_000, b"x");
+        entry(b, "top/g", Regular, "", 0o600, 4_000_000, b"y");
+    });
+    let (d, r) = extract(&gz);
+    r.unwrap();
+    let meta = |p: &str| fs::symlink_metadata(d.path().join(p)).unwrap();
+    assert_eq!(
+        (meta("top").mtime(), meta("top").mode() & 0o777),
+        (1_000_000, 0o750)
+    );
+    assert_eq!(
+        (meta("top/ro").mtime(), meta("top/ro").mode() & 0o777),
+        (2_000_000, 0o555)
+    );
+    assert_eq!(meta("top/ro/f").mtime(), 3_000_000);
+}
+
+#[test]
+fn hard_links_to_earlier_files_of_the_archive() {
+    use tar::EntryType::*;
+    let gz = archive(|b| {
+        entry(b, "a/f", Regular, "", 0o644, 0, b"shared");
+        entry(b, "b/h", Link, "a/f", 0o644, 0, b"");
+        entry(b, "./h2", Link, "./a/f", 0o644, 0, b"");
+    });
+    let (d, r) = extract(&gz);
+    assert_eq!(r.unwrap().files, 3);
+    let f = fs::metadata(d.path().join("a/f")).unwrap();
+    assert_eq!(f.nlink(), 3);
+    assert_eq!(fs::metadata(d.path().join("b/h")).unwrap().ino(), f.ino());
+    assert_eq!(fs::read(d.path().join("h2")).unwrap(), b"shared");
+
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            archive(|b| entry(b, "h", Link, "/etc/passwd", 0o644, 0, b"")),
+            "\"h\" is a hard link pointing outside",
+        ),
+        (
+            archive(|b| entry(b, "h", Link, "../x", 0o644, 0, b"")),
+            "\"h\" is a hard link pointing outside",
+        ),
+        (
+            archive(|b| entry(b, "h", Link, "missing", 0o644, 0, b"")),
+            "\"h\" is a hard link to \"missing\", which is not an earlier file",
+        ),
+        (
+            archive(|b| {
+                entry(b, "d/", Directory, "", 0o755, 0, b"");
+                entry(b, "h", Link, "d", 0o644, 0, b"");
+            }),
+            "not an earlier file",
+        ),
+        (
+            archive(|b| {
+                entry(b, "s", Symlink, "x", 0o777, 0, b"");
+                entry(b, "h", Link, "s", 0o644, 0, b"");
+            }),
+            "not an earlier file",
+        ),
+        (
+            archive(|b| {
+                entry(b, "h", Link, "later", 0o644, 0, b"");
+                entry(b, "later", Regular, "", 0o644, 0, b"x");
+            }),
+            "not an earlier file",
+        ),
+    ];
+    for (gz, want) in cases {
+        let msg = refused(&gz);
+        assert!(msg.contains(want), "{msg} should say {want}");
+    }
+}
+
+#[test]
+fn devices_and_fifos_are_refused_not_skipped() {
+    use tar::EntryType::*;
+    for (kind, want) in [
+        (Char, "\"c\" is a device"),
+        (Block, "\"c\" is a device"),
+        (Fifo, "\"c\" is a FIFO"),
+    ] {
+        let gz = archive(|b| {
+            entry(b, "ok", Regular, "", 0o644, 0, b"x");
+            entry(b, "c", kind, "", 0o644, 0, b"");
+        });
+        let msg = refused(&gz);
+        assert!(msg.contains(want), "{msg}");
+    }
+}
+
+#[test]
+fn the_expanded_size_limit_stops_extraction() {
+    use tar::EntryType::*;
+    let gz = archive(|b| {
+        entry(b, "a", Regular, "", 0o644, 0, &[0u8; 600]);
+        entry(b, "b", Regular, "", 0o644, 0, &[0u8; 600]);
+    });
+    let d = tempfile::tempdir().unwrap();
+    let mut s = SafeDest::new(d.path());
+    s.max_bytes = 1000;
+    let e = s.extract_targz(&gz[..]).unwrap_err().to_string();
+    assert!(
+        e.contains("expands to more than 1000 bytes") && e.contains("\"b\""),
+        "{e}"
+    );
+    assert!(!d.path().join("b").exists(), "refused before writing");
+}
