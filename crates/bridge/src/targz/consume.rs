@@ -297,7 +297,13 @@ impl SafeDest {
 
     /// Extracts a gzip'd tar from `input` (the entries only: call [`Self::finish`] after).
     pub fn extract_targz<R: Read>(&mut self, input: R) -> io::Result<()> {
-        let mut ar = tar::Archive::new(GzDecoder::new(input));
+        self.extract_tar(GzDecoder::new(input))
+    }
+
+    /// Extracts an uncompressed tar stream, for callers that inflate on another thread (the
+    /// entries only: call [`Self::finish`] after).
+    pub fn extract_tar<R: Read>(&mut self, input: R) -> io::Result<()> {
+        let mut ar = tar::Archive::new(input);
         for entry in ar.entries()? {
             let mut entry = entry?;
             let name = os_path(entry.path_bytes());

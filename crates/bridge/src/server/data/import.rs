@@ -14,7 +14,7 @@ use tonic::Status;
 
 use super::layout::{nonce, Layout};
 use super::stage::{End, Msg, StreamReader};
-use super::{fsops, journal, merge, recover, replace, Hook};
+use super::{fsops, journal, merge, recover, replace, stage, Hook};
 use crate::server::pause::Paused;
 use berth_bridge::proto::ImportStart;
 use berth_bridge::targz::{Counts, SafeDest};
@@ -93,7 +93,7 @@ fn import(
         .mode(0o700)
         .create(&staging)
         .map_err(|e| Status::internal(format!("cannot create {}: {e}", staging.display())))?;
-    let counts = match stage(&staging, start.max_expanded, rx) {
+    let counts = match stage_archive(&staging, start.max_expanded, rx) {
         Ok(c) => c,
         Err(s) => {
             discard(&staging);
@@ -110,13 +110,23 @@ fn import(
 /// Extracts the stream into `staging` and waits for the verdict: `Ok` only for a complete,
 /// accepted archive that the client committed. `max_bytes` stops a decompression bomb as it
 /// expands, without waiting for the host's verdict.
-fn stage(staging: &Path, max_bytes: u64, rx: mpsc::Receiver<Msg>) -> Result<Counts, Status> {
+fn stage_archive(
+    staging: &Path,
+    max_bytes: u64,
+    rx: mpsc::Receiver<Msg>,
+) -> Result<Counts, Status> {
     let mut reader = StreamReader::new(rx);
     let mut sink = SafeDest::new(staging);
     sink.max_bytes = max_bytes;
     let abandoned =
         || Status::aborted("the import ended before it was committed; /data is unchanged");
-    match sink.extract_targz(&mut reader).and_then(|()| sink.finish()) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    let extracted = std::thread::scope(|s| {
+        s.spawn(|| stage::inflate(&mut reader, tx));
+        sink.extract_tar(stage::Pieces::new(rx))
+            .and_then(|()| sink.finish())
+    });
+    match extracted {
         Err(_) if reader.end == End::Abandoned => Err(abandoned()),
         Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(Status::invalid_argument(format!(
             "refused: {e}; /data is unchanged"

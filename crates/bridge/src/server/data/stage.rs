@@ -3,9 +3,14 @@
 //! directory (no upload file, no second pass over the data).
 
 use std::io::{self, Read};
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use bytes::Bytes;
+use flate2::read::GzDecoder;
 use tokio::sync::mpsc;
+
+/// Bytes per inflated piece handed from the inflating thread to the extracting one.
+const PIECE: usize = 1024 * 1024;
 
 /// What the handler forwards to the import's blocking thread.
 pub enum Msg {
@@ -77,6 +82,60 @@ impl Read for StreamReader {
         let n = buf.len().min(self.chunk.len());
         buf[..n].copy_from_slice(&self.chunk[..n]);
         bytes::Buf::advance(&mut self.chunk, n);
+        Ok(n)
+    }
+}
+
+/// Inflates the gzip stream from `input` into `tx` in pieces, so inflating runs on one core
+/// while the extracting thread writes files on the other (like `gzip -d | tar -x`). Stops at
+/// the end of the gzip stream, at an error (sent on) or when the extractor stops listening.
+pub fn inflate(input: &mut StreamReader, tx: SyncSender<io::Result<Vec<u8>>>) {
+    let mut gz = GzDecoder::new(input);
+    loop {
+        let mut piece = Vec::with_capacity(PIECE);
+        let sent = match (&mut gz).take(PIECE as u64).read_to_end(&mut piece) {
+            Ok(0) => return,
+            Ok(_) => tx.send(Ok(piece)),
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// `Read` over the pieces [`inflate`] sends; its error comes back as a read error.
+pub struct Pieces {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    piece: Vec<u8>,
+    at: usize,
+}
+
+impl Pieces {
+    pub fn new(rx: Receiver<io::Result<Vec<u8>>>) -> Self {
+        Pieces {
+            rx,
+            piece: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl Read for Pieces {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.piece.len() {
+            match self.rx.recv() {
+                Ok(Ok(p)) => (self.piece, self.at) = (p, 0),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.piece.len() - self.at);
+        buf[..n].copy_from_slice(&self.piece[self.at..self.at + n]);
+        self.at += n;
         Ok(n)
     }
 }
