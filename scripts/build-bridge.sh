@@ -28,9 +28,9 @@ target=x86_64-unknown-linux-gnu
 out_dir="$BERTH_REPO_ROOT/target/bridge"
 out="$out_dir/berth-bridge"
 
-# Fast path: nothing under crates/bridge (or the lock file) is newer than the binary.
+# Fast path: nothing under crates/bridge (or the workspace manifest or lock file) is newer than the binary.
 if [[ $force -eq 0 && -x "$out" ]] &&
-	[[ -z "$(find crates/bridge Cargo.lock -newer "$out" -print -quit 2>/dev/null)" ]]; then
+	[[ -z "$(find crates/bridge Cargo.toml Cargo.lock -newer "$out" -print -quit 2>/dev/null)" ]]; then
 	log "bridge up to date: $out"
 	printf '%s\n' "$out"
 	exit 0
