@@ -2,14 +2,13 @@
 //! all-or-nothing, and keep a workspace's data across delete and create
 //! (`<data dir>/backups/<bot>.tar.gz`).
 //!
-//! Export streams the bridge's archive RPC (the children of `/data`, each under its own name,
-//! with the workspace's other processes stopped for the duration)
-//! into `<file>.berth-part-<pid>` next to the target, fsyncs and renames it, so a kill leaves
-//! either nothing or the complete archive. Import validates the whole archive on the host
-//! ([`validate`]) before `/data` changes, uploads it next to `/data`, lets the bridge extract it
-//! into a staging directory (`/.berth-import-…`), then swaps: replace renames `/data` aside and
-//! the staging directory into place; merge plans every move first (refusing a staged entry that
-//! would go through a symlink or replace a directory in `/data`) and only then renames.
+//! - `export.rs`: the bridge's archive stream of `/data` (the workspace's other
+//!   processes stopped for the duration) into a temporary sibling of the target, fsynced and
+//!   renamed, so a kill leaves either nothing or the complete archive.
+//! - `import.rs`: the archive streamed into a staging directory in the workspace while
+//!   the host [`validate`]s the same file; the bridge applies it to `/data` only when both accept
+//!   (replace: one atomic exchange; merge: a journal that a crash rolls back or finishes).
+//! - `kept.rs`: keep data on delete, restore on create.
 
 mod export;
 mod import;
@@ -66,6 +65,3 @@ fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     p
 }
 
-fn show(p: &[u8]) -> String {
-    String::from_utf8_lossy(p).into_owned()
-}
