@@ -156,7 +156,7 @@ test("data tab: export with progress, import preview (merge or replace), a dropp
   await page.getByTestId("data-export-progress").waitFor();
   await page.getByText(/Exported/).waitFor();
   await page.getByTestId("data-import").click();
-  await page.getByTestId("data-preview").getByText(/3 already exist/).waitFor();
+  await page.getByTestId("data-preview").getByText(/already in \/data: 3/).waitFor();
   await shot(page, "data-import-preview");
   await page.getByTestId("data-replace").check();
   await page.getByTestId("data-start-import").click();

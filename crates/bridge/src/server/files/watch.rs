@@ -20,6 +20,19 @@ const COALESCE: Duration = Duration::from_millis(100);
 /// Distinct paths per event before it becomes an `overflow` (re-read everything).
 const MAX_PATHS: usize = 512;
 
+/// Whether an event means the watched thing changed. Opens and reads are not changes: the
+/// client's own listing of a folder or read of a file fires them, and reporting those would make
+/// every reload trigger the next one (a reload every ~150 ms that could also overwrite what the
+/// user was typing). A close after writing is kept: it marks a finished write.
+fn changes_something(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
 pub fn start(paths: Vec<PathBuf>) -> Result<mpsc::Receiver<Result<WatchEvent, Status>>, Status> {
     if paths.is_empty() {
         return Err(Status::invalid_argument("nothing to watch"));
@@ -30,6 +43,7 @@ pub fn start(paths: Vec<PathBuf>) -> Result<mpsc::Receiver<Result<WatchEvent, St
     let mut watcher = {
         let overflow = overflow.clone();
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+            Ok(ev) if !changes_something(&ev.kind) => {}
             Ok(ev) => {
                 if ev.need_rescan() {
                     overflow.store(true, Ordering::Relaxed);
@@ -90,4 +104,40 @@ pub fn start(paths: Vec<PathBuf>) -> Result<mpsc::Receiver<Result<WatchEvent, St
         }
     });
     Ok(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind};
+
+    #[test]
+    fn opens_and_reads_are_not_changes() {
+        assert!(!changes_something(&EventKind::Access(AccessKind::Open(AccessMode::Any))));
+        assert!(!changes_something(&EventKind::Access(AccessKind::Read)));
+        assert!(!changes_something(&EventKind::Access(AccessKind::Close(AccessMode::Read))));
+        assert!(changes_something(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
+        assert!(changes_something(&EventKind::Create(CreateKind::File)));
+        assert!(changes_something(&EventKind::Modify(ModifyKind::Any)));
+    }
+
+    /// Listing a watched folder and reading a watched file send nothing; a write does.
+    #[tokio::test]
+    async fn reading_does_not_wake_the_watch() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        std::fs::write(&f, b"x").unwrap();
+        let mut rx = start(vec![d.path().to_path_buf(), f.clone()]).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for _ in 0..3 {
+            let _ = std::fs::read_dir(d.path()).unwrap().count();
+            let _ = std::fs::read(&f).unwrap();
+        }
+        let quiet = tokio::time::timeout(COALESCE * 4, rx.recv()).await;
+        assert!(quiet.is_err(), "reads produced {quiet:?}");
+        std::fs::write(&f, b"y").unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+        let ev = ev.expect("a write is reported").unwrap().unwrap();
+        assert!(ev.paths.iter().any(|p| p.ends_with(b"/f")), "{ev:?}");
+    }
 }
