@@ -295,7 +295,25 @@ pub async fn delete_version(conn: &Conn, id: &str, name: &str) -> Result<(), Run
 }
 
 /// Removes every snapshot of the workspace, children before parents. Missing ones are fine.
+///
+/// A removal refused because the snapshot still has a child is retried from a fresh listing a
+/// few times: once in ~20 runs of the containerd-restart test under load, containerd refused the
+/// version right after its last child was removed (not understood yet; see the issue 6 note).
 pub async fn delete_all(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
+    let mut attempt = 0;
+    loop {
+        match delete_all_once(conn, id).await {
+            Err(e) if e.kind == berth_runtime::ErrorKind::Conflict && attempt < 3 => {
+                attempt += 1;
+                tracing::warn!(id, error = %e, attempt, "removing the workspace's snapshots again");
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn delete_all_once(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
     let filter = format!("labels.\"{LABEL_WORKSPACE}\"=={}", quote(id));
     let mut left = list_raw(conn, &filter).await?;
     while !left.is_empty() {
