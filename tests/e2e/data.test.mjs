@@ -126,7 +126,7 @@ describe("Data in the real app", { skip: app.skip }, () => {
     await session.waitForElement('[data-testid="data-export"]', { timeoutMs: 15_000 });
     await dragOntoApp(source, archive);
     const preview = await session.waitForElement('[data-testid="data-preview"]', { timeoutMs: 30_000 });
-    assert.match(await session.text(preview), /dropped\.tar\.gz · files: 1, folders: 0, links: 0/);
+    assert.match(await session.text(preview), /dropped\.tar\.gz · files: 1, folders: 1, links: 0/);
     await shot("drop-preview");
     await clickWhenEnabled('[data-testid="data-start-import"]');
     await waitFor("the imported file", () => cli("exec", BOT, "--", "cat", "/data/imported/hello.txt").stdout === "from a drop\n", {
