@@ -327,11 +327,34 @@ async fn delete_all_once(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
             )));
         }
         for l in &leaves {
-            remove(conn, &l.name).await?;
+            if let Err(e) = remove(conn, &l.name).await {
+                return Err(with_children(conn, &l.name, e).await);
+            }
         }
         left = rest;
     }
     Ok(())
+}
+
+/// `e` with the names (and labels) of `key`'s children when containerd refused the removal
+/// because of them, so a rare refusal can be understood from the log.
+async fn with_children(conn: &Conn, key: &str, e: RuntimeError) -> RuntimeError {
+    if e.kind != berth_runtime::ErrorKind::Conflict {
+        return e;
+    }
+    let req = ListSnapshotsRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        filters: vec![],
+    };
+    let Ok(resp) = conn.snapshots().list(conn.req(req)).await else { return e };
+    let mut stream = resp.into_inner();
+    let mut children = Vec::new();
+    while let Some(Ok(msg)) = stream.next().await {
+        for i in msg.info.into_iter().filter(|i| i.parent == key) {
+            children.push(format!("{} {:?}", i.name, i.labels));
+        }
+    }
+    e.context(format!("{key} has children: {}", children.join("; ")))
 }
 
 async fn remove(conn: &Conn, key: &str) -> Result<(), RuntimeError> {
