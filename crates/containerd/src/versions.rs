@@ -16,7 +16,7 @@ use berth_runtime::{
 };
 use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, Info, Kind, ListSnapshotsRequest, PrepareSnapshotRequest,
-    RemoveSnapshotRequest, StatSnapshotRequest, UsageRequest,
+    RemoveSnapshotRequest, StatSnapshotRequest, UpdateSnapshotRequest, UsageRequest,
 };
 use containerd_client::services::v1::{Container, DeleteRequest, UpdateContainerRequest};
 use futures::StreamExt;
@@ -328,7 +328,15 @@ async fn delete_all_once(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
         }
         for l in &leaves {
             if let Err(e) = remove(conn, &l.name).await {
-                return Err(with_children(conn, &l.name, e).await);
+                let (e, children) = with_children(conn, &l.name, e).await;
+                if children == Some(0) {
+                    // Refused for a child that no listing shows (a stale link in containerd's
+                    // metadata, seen after a daemon restart): leave it to containerd's GC.
+                    tracing::warn!(key = %l.name, error = %e, "handing the snapshot to containerd's GC");
+                    collect(conn, l).await?;
+                    continue;
+                }
+                return Err(e);
             }
         }
         left = rest;
@@ -336,17 +344,40 @@ async fn delete_all_once(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
     Ok(())
 }
 
+/// Drops the labels that keep `info` alive (GC root, workspace) and runs a synchronous GC (the
+/// deletion of a fresh lease with `sync`), which collects it whatever its metadata says.
+async fn collect(conn: &Conn, info: &Info) -> Result<(), RuntimeError> {
+    let mut labels = info.labels.clone();
+    labels.remove(GC_ROOT);
+    labels.remove(LABEL_WORKSPACE);
+    let req = UpdateSnapshotRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        info: Some(Info { labels, ..info.clone() }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec![format!("labels.{GC_ROOT}"), format!("labels.{LABEL_WORKSPACE}")],
+        }),
+    };
+    conn.snapshots().update(conn.req(req)).await.map_err(st("unlabelling a snapshot"))?;
+    let lease = pull::create_lease(conn).await?;
+    conn.leases()
+        .delete(conn.req(DeleteRequest { id: lease, sync: true }))
+        .await
+        .map_err(st("collecting garbage"))?;
+    Ok(())
+}
+
 /// `e` with the names (and labels) of `key`'s children when containerd refused the removal
 /// because of them, so a rare refusal can be understood from the log.
-async fn with_children(conn: &Conn, key: &str, e: RuntimeError) -> RuntimeError {
+/// Also says how many children the listing shows (`None`: not a refusal, or no listing).
+async fn with_children(conn: &Conn, key: &str, e: RuntimeError) -> (RuntimeError, Option<usize>) {
     if e.kind != berth_runtime::ErrorKind::Conflict {
-        return e;
+        return (e, None);
     }
     let req = ListSnapshotsRequest {
         snapshotter: SNAPSHOTTER.into(),
         filters: vec![],
     };
-    let Ok(resp) = conn.snapshots().list(conn.req(req)).await else { return e };
+    let Ok(resp) = conn.snapshots().list(conn.req(req)).await else { return (e, None) };
     let mut stream = resp.into_inner();
     let mut children = Vec::new();
     while let Some(Ok(msg)) = stream.next().await {
@@ -354,7 +385,8 @@ async fn with_children(conn: &Conn, key: &str, e: RuntimeError) -> RuntimeError 
             children.push(format!("{} {:?}", i.name, i.labels));
         }
     }
-    e.context(format!("{key} has children: {}", children.join("; ")))
+    let n = children.len();
+    (e.context(format!("{key} has children: {}", children.join("; "))), Some(n))
 }
 
 async fn remove(conn: &Conn, key: &str) -> Result<(), RuntimeError> {
