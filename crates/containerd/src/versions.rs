@@ -5,7 +5,16 @@
 //! layer of a running task breaks the container (DESIGN.md §3).
 //!
 //! Every snapshot of a workspace (versions and writable layers) carries
-//! `berth.workspace=<container id>`, so workspace delete can find and remove all of them.
+//! `berth.workspace=<container id>`, so workspace delete can find and remove all of them, and
+//! `containerd.io/gc.root` from the moment it is made, so containerd's garbage collector never
+//! takes one: Berth removes each explicitly. This matters because containerd 1.6's collector
+//! deletes a snapshot without unlinking it from its parent's list of children (`metadata/gc.go`
+//! only drops the snapshot's bucket, while `Snapshots.Remove` also unlinks it). A writable layer
+//! left for the collector — e.g. the old layer of a rollback, unreferenced once the container
+//! points at its new one — made its version refuse every later removal with "cannot remove
+//! snapshot with child" although no listing showed a child (measured: in each of three runs of
+//! the save → write → rollback → delete loop under load, the one refusal came right after the
+//! collector had taken that round's old layer before Berth removed it).
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -18,14 +27,12 @@ use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, Info, Kind, ListSnapshotsRequest, PrepareSnapshotRequest,
     RemoveSnapshotRequest, StatSnapshotRequest, UpdateSnapshotRequest, UsageRequest,
 };
-use containerd_client::services::v1::{Container, DeleteRequest, UpdateContainerRequest};
+use containerd_client::services::v1::{Container, UpdateContainerRequest};
 use futures::StreamExt;
 
 use crate::conn::{is_not_found, st, Conn, SNAPSHOTTER};
 use crate::pull;
-use crate::workspace::{self, LABEL_WORKSPACE};
-
-const GC_ROOT: &str = "containerd.io/gc.root";
+use crate::workspace::{self, GC_ROOT, LABEL_WORKSPACE};
 
 /// Commits the writable layer as `name` and moves the container onto a fresh child of it.
 pub async fn commit(
@@ -59,7 +66,7 @@ pub async fn commit(
     // The commit consumed the active key: the container must get a new one before anything else.
     if let Err(e) = switch(conn, container, name).await {
         // Put a writable layer back under the old key, so the container stays usable.
-        let again = prepare(conn, &old_key, name, id, None).await;
+        let again = prepare(conn, &old_key, name, id).await;
         return Err(match again {
             Ok(()) => e,
             Err(e2) => e.context(format!(
@@ -88,58 +95,37 @@ pub async fn checkout(conn: &Conn, id: &str, name: &str) -> Result<(), RuntimeEr
     remove(conn, &old_key).await
 }
 
-/// Prepares a fresh active child of `parent` and points the container at it, under a lease so
-/// the unreferenced child cannot be collected between the two calls.
+/// Prepares a fresh active child of `parent` and points the container at it. The child is
+/// gc-rooted from its creation (see [`prepare`]), so nothing can collect it in between.
 async fn switch(conn: &Conn, mut container: Container, parent: &str) -> Result<(), RuntimeError> {
     let id = container.id.clone();
     let key = format!("{id}-active-{:x}", now_nanos());
-    let lease = pull::create_lease(conn).await?;
-    let result = async {
-        prepare(conn, &key, parent, &id, Some(&lease)).await?;
-        container.snapshot_key = key.clone();
-        // containerd names the field "snapshotkey" in update masks (metadata/containers.go).
-        let update = UpdateContainerRequest {
-            container: Some(container),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["snapshotkey".into()],
-            }),
-        };
-        if let Err(s) = conn.containers().update(conn.req(update)).await {
-            let _ = remove(conn, &key).await;
-            return Err(st("pointing the container at its new writable layer")(s));
-        }
-        Ok(())
+    prepare(conn, &key, parent, &id).await?;
+    container.snapshot_key = key.clone();
+    // containerd names the field "snapshotkey" in update masks (metadata/containers.go).
+    let update = UpdateContainerRequest {
+        container: Some(container),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["snapshotkey".into()],
+        }),
+    };
+    if let Err(s) = conn.containers().update(conn.req(update)).await {
+        let _ = remove(conn, &key).await;
+        return Err(st("pointing the container at its new writable layer")(s));
     }
-    .await;
-    let _ = conn
-        .leases()
-        .delete(conn.req(DeleteRequest {
-            id: lease,
-            sync: false,
-        }))
-        .await;
-    result
+    Ok(())
 }
 
-async fn prepare(
-    conn: &Conn,
-    key: &str,
-    parent: &str,
-    id: &str,
-    lease: Option<&str>,
-) -> Result<(), RuntimeError> {
+/// A writable layer of workspace `id` on `parent`, labelled as the workspace's and gc-rooted.
+async fn prepare(conn: &Conn, key: &str, parent: &str, id: &str) -> Result<(), RuntimeError> {
     let req = PrepareSnapshotRequest {
         snapshotter: SNAPSHOTTER.into(),
         key: key.into(),
         parent: parent.into(),
-        labels: HashMap::from([(LABEL_WORKSPACE.to_string(), id.to_string())]),
-    };
-    let req = match lease {
-        Some(l) => conn.leased(req, l),
-        None => conn.req(req),
+        labels: workspace::writable_layer_labels(id),
     };
     conn.snapshots()
-        .prepare(req)
+        .prepare(conn.req(req))
         .await
         .map_err(st("preparing a writable layer"))?;
     Ok(())
@@ -192,6 +178,15 @@ pub async fn repair(conn: &Conn, id: &str) -> Result<Vec<String>, RuntimeError> 
             ));
         }
         return Ok(done);
+    }
+    if let Some(current) = infos.iter().find(|i| i.name == container.snapshot_key) {
+        if !current.labels.contains_key(GC_ROOT) {
+            root(conn, current).await?;
+            done.push(format!(
+                "protected the writable layer {} from containerd's garbage collector",
+                current.name
+            ));
+        }
     }
     for i in infos
         .iter()
@@ -295,25 +290,7 @@ pub async fn delete_version(conn: &Conn, id: &str, name: &str) -> Result<(), Run
 }
 
 /// Removes every snapshot of the workspace, children before parents. Missing ones are fine.
-///
-/// A removal refused because the snapshot still has a child is retried from a fresh listing a
-/// few times: once in ~20 runs of the containerd-restart test under load, containerd refused the
-/// version right after its last child was removed (not understood yet; see the issue 6 note).
 pub async fn delete_all(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
-    let mut attempt = 0;
-    loop {
-        match delete_all_once(conn, id).await {
-            Err(e) if e.kind == berth_runtime::ErrorKind::Conflict && attempt < 3 => {
-                attempt += 1;
-                tracing::warn!(id, error = %e, attempt, "removing the workspace's snapshots again");
-                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            }
-            r => return r,
-        }
-    }
-}
-
-async fn delete_all_once(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
     let filter = format!("labels.\"{LABEL_WORKSPACE}\"=={}", quote(id));
     let mut left = list_raw(conn, &filter).await?;
     while !left.is_empty() {
@@ -328,15 +305,7 @@ async fn delete_all_once(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
         }
         for l in &leaves {
             if let Err(e) = remove(conn, &l.name).await {
-                let (e, children) = with_children(conn, &l.name, e).await;
-                if children == Some(0) {
-                    // Refused for a child that no listing shows (a stale link in containerd's
-                    // metadata, seen after a daemon restart): leave it to containerd's GC.
-                    tracing::warn!(key = %l.name, error = %e, "handing the snapshot to containerd's GC");
-                    collect(conn, l).await?;
-                    continue;
-                }
-                return Err(e);
+                return Err(with_children(conn, &l.name, e).await);
             }
         }
         left = rest;
@@ -344,49 +313,41 @@ async fn delete_all_once(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// Drops the labels that keep `info` alive (GC root, workspace) and runs a synchronous GC (the
-/// deletion of a fresh lease with `sync`), which collects it whatever its metadata says.
-async fn collect(conn: &Conn, info: &Info) -> Result<(), RuntimeError> {
+/// Adds `containerd.io/gc.root` to a snapshot's labels.
+async fn root(conn: &Conn, info: &Info) -> Result<(), RuntimeError> {
     let mut labels = info.labels.clone();
-    labels.remove(GC_ROOT);
-    labels.remove(LABEL_WORKSPACE);
+    labels.insert(GC_ROOT.to_string(), now_rfc3339());
     let req = UpdateSnapshotRequest {
         snapshotter: SNAPSHOTTER.into(),
-        info: Some(Info { labels, ..info.clone() }),
+        info: Some(Info {
+            labels,
+            ..info.clone()
+        }),
         update_mask: Some(prost_types::FieldMask {
-            paths: vec![format!("labels.{GC_ROOT}"), format!("labels.{LABEL_WORKSPACE}")],
+            paths: vec![format!("labels.{GC_ROOT}")],
         }),
     };
-    conn.snapshots().update(conn.req(req)).await.map_err(st("unlabelling a snapshot"))?;
-    let lease = pull::create_lease(conn).await?;
-    conn.leases()
-        .delete(conn.req(DeleteRequest { id: lease, sync: true }))
+    conn.snapshots()
+        .update(conn.req(req))
         .await
-        .map_err(st("collecting garbage"))?;
+        .map_err(st("labelling a writable layer"))?;
     Ok(())
 }
 
 /// `e` with the names (and labels) of `key`'s children when containerd refused the removal
-/// because of them, so a rare refusal can be understood from the log.
-/// Also says how many children the listing shows (`None`: not a refusal, or no listing).
-async fn with_children(conn: &Conn, key: &str, e: RuntimeError) -> (RuntimeError, Option<usize>) {
+/// because of them.
+async fn with_children(conn: &Conn, key: &str, e: RuntimeError) -> RuntimeError {
     if e.kind != berth_runtime::ErrorKind::Conflict {
-        return (e, None);
+        return e;
     }
-    let req = ListSnapshotsRequest {
-        snapshotter: SNAPSHOTTER.into(),
-        filters: vec![],
+    let Ok(all) = list_raw(conn, &format!("parent=={}", quote(key))).await else {
+        return e;
     };
-    let Ok(resp) = conn.snapshots().list(conn.req(req)).await else { return (e, None) };
-    let mut stream = resp.into_inner();
-    let mut children = Vec::new();
-    while let Some(Ok(msg)) = stream.next().await {
-        for i in msg.info.into_iter().filter(|i| i.parent == key) {
-            children.push(format!("{} {:?}", i.name, i.labels));
-        }
-    }
-    let n = children.len();
-    (e.context(format!("{key} has children: {}", children.join("; "))), Some(n))
+    let children: Vec<_> = all
+        .iter()
+        .map(|i| format!("{} {:?}", i.name, i.labels))
+        .collect();
+    e.context(format!("{key} has children: {}", children.join("; ")))
 }
 
 async fn remove(conn: &Conn, key: &str) -> Result<(), RuntimeError> {

@@ -25,8 +25,22 @@ const RUNC: &str = "io.containerd.runc.v2";
 const SPEC_TYPE: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 pub const LABEL_BOT: &str = "berth.bot";
 pub const LABEL_WORKSPACE: &str = "berth.workspace";
+/// Keeps a snapshot from containerd's garbage collector (see `versions.rs` for why every
+/// writable layer carries it: Berth removes its snapshots itself).
+pub const GC_ROOT: &str = "containerd.io/gc.root";
 const LABEL_LOG: &str = "berth.log";
 const LABEL_NETWORK: &str = "berth.network";
+
+/// Labels of a writable layer of workspace `id`: whose it is, and gc-rooted.
+pub(crate) fn writable_layer_labels(id: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL_WORKSPACE.to_string(), id.to_string()),
+        (
+            GC_ROOT.to_string(),
+            crate::pull::rfc3339(std::time::SystemTime::now()),
+        ),
+    ])
+}
 
 /// Creates the writable layer and the container record. The image must be local.
 pub async fn create(
@@ -66,7 +80,7 @@ async fn create_in_lease(
         snapshotter: SNAPSHOTTER.into(),
         key: ws.id.clone(),
         parent: image.top_chain_id.clone(),
-        labels: HashMap::from([(LABEL_WORKSPACE.to_string(), ws.id.clone())]),
+        labels: writable_layer_labels(&ws.id),
     };
     conn.snapshots()
         .prepare(conn.leased(prepare, lease))
