@@ -37,9 +37,13 @@ trap 'scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
 eval "$(scripts/services.sh env)"
 python3 scripts/build-test-images.py
 
-step "build: bridge (static), UI, crates"
+step "format and lints"
+cargo fmt --all --check
+npm --prefix ui run build --silent # the app crate embeds ui/dist: clippy compiles it
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "build: bridge (static), crates"
 scripts/build-bridge.sh
-npm --prefix ui run build --silent
 cargo build --workspace --all-targets
 
 step "Rust tests"
