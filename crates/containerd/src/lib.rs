@@ -11,6 +11,7 @@ mod network;
 mod oci;
 mod pull;
 mod registry;
+mod seccomp;
 mod spec;
 mod unpack;
 mod versions;
