@@ -8,6 +8,7 @@ mod conn;
 mod content;
 mod events;
 mod network;
+mod network_guard;
 mod oci;
 mod pull;
 mod registry;

@@ -1,5 +1,11 @@
 //! Outbound networking through CNI: a `bridge` network with NAT and `host-local` addresses,
 //! driven by executing the plugins directly (the CNI protocol is env vars + JSON on stdin).
+//!
+//! Workspaces reach the internet and nothing else of the host's: each one's port on the bridge is
+//! *isolated* (the kernel bridge forwards nothing between two isolated ports, so workspaces do
+//! not see each other), and [`guard`] rejects every connection a workspace opens to the host
+//! itself — the gateway address and any other address of the host — while replies to
+//! connections the host opened still pass.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,6 +17,7 @@ use tokio::io::AsyncWriteExt;
 /// Where Debian and upstream install the plugins.
 const PLUGIN_DIRS: &[&str] = &["/usr/lib/cni", "/opt/cni/bin"];
 const NETWORK: &str = "berth";
+const BRIDGE: &str = "berth0";
 /// A subnet that does not collide with Docker (172.17/16) or Podman (10.88/16) defaults.
 const SUBNET: &str = "10.89.0.0/16";
 
@@ -38,6 +45,7 @@ impl Cni {
     /// `container_id` must be unique across namespaces (the IPAM keys reservations by it).
     pub async fn attach(&self, container_id: &str, pid: u32) -> Result<(), RuntimeError> {
         ensure_masquerade().await?;
+        crate::network_guard::ensure().await?;
         let netns = format!("/proc/{pid}/ns/net");
         // A stale allocation from a task that died without a DEL would block the ADD.
         let _ = self
@@ -59,15 +67,22 @@ impl Cni {
             &loopback_conf(),
         )
         .await?;
-        self.invoke(
-            "bridge",
-            "ADD",
-            container_id,
-            &netns,
-            "eth0",
-            &bridge_conf(),
-        )
-        .await
+        let result = self
+            .invoke(
+                "bridge",
+                "ADD",
+                container_id,
+                &netns,
+                "eth0",
+                &bridge_conf(),
+            )
+            .await?;
+        let veth = host_veth(&result).ok_or_else(|| {
+            RuntimeError::internal(format!(
+                "network setup: the bridge plugin named no host interface: {result}"
+            ))
+        })?;
+        crate::network_guard::isolate_port(&veth).await
     }
 
     /// Releases the address; works when the namespace is already gone (the IPAM is keyed by id).
@@ -82,6 +97,7 @@ impl Cni {
             &bridge_conf(),
         )
         .await
+        .map(drop)
     }
 
     async fn invoke(
@@ -92,7 +108,7 @@ impl Cni {
         netns: &str,
         ifname: &str,
         conf: &serde_json::Value,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<serde_json::Value, RuntimeError> {
         let mut child = tokio::process::Command::new(self.dir.join(plugin))
             .env_clear()
             .env("CNI_COMMAND", command)
@@ -114,7 +130,8 @@ impl Cni {
             .await
             .map_err(|e| RuntimeError::internal(format!("CNI {plugin}: {e}")))?;
         if out.status.success() {
-            return Ok(());
+            // A DEL prints nothing; an ADD prints its result.
+            return Ok(serde_json::from_slice(&out.stdout).unwrap_or_default());
         }
         // Plugins report errors as JSON on stdout: {"code":…, "msg":…, "details":…}.
         let detail = serde_json::from_slice::<serde_json::Value>(&out.stdout)
@@ -137,7 +154,7 @@ fn bridge_conf() -> serde_json::Value {
         "cniVersion": "0.4.0",
         "name": NETWORK,
         "type": "bridge",
-        "bridge": "berth0",
+        "bridge": BRIDGE,
         "isGateway": true,
         // NAT is one rule of ours (ensure_masquerade): the plugin's per-container rules can only
         // be removed while the task's namespace exists, so a task that dies leaks them.
@@ -190,6 +207,18 @@ async fn ensure_masquerade() -> Result<(), RuntimeError> {
         )));
     }
     Ok(())
+}
+
+/// The host side of the workspace's veth pair in a bridge plugin's ADD result: the interface
+/// outside any sandbox that is not the bridge itself.
+fn host_veth(result: &serde_json::Value) -> Option<String> {
+    result["interfaces"]
+        .as_array()?
+        .iter()
+        .filter(|i| i.get("sandbox").is_none())
+        .filter_map(|i| i["name"].as_str())
+        .find(|n| *n != BRIDGE)
+        .map(str::to_string)
 }
 
 fn loopback_conf() -> serde_json::Value {
