@@ -27,9 +27,24 @@ pub struct Descriptor {
     #[serde(default)]
     pub media_type: String,
     pub digest: String,
+    #[serde(deserialize_with = "blob_size")]
     pub size: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
+}
+
+/// Larger than any real layer: a descriptor claiming more (or a negative size) comes from a
+/// broken or hostile registry, and would otherwise size buffers and progress totals.
+pub const MAX_BLOB_SIZE: i64 = 1 << 40;
+
+fn blob_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let size = i64::deserialize(d)?;
+    if !(0..=MAX_BLOB_SIZE).contains(&size) {
+        return Err(serde::de::Error::custom(format!(
+            "descriptor size {size} is out of range (0 to 1 TiB)"
+        )));
+    }
+    Ok(size)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
