@@ -50,7 +50,7 @@ async fn containerd_socket_missing() {
         containerd_socket: Some(socket.clone()),
         namespace: Some("t-nosocket".into()),
         bridge_binary: None,
-    })
+    }, berth_tests::connector())
     .await
     .expect("open works without containerd");
     let status = berth.status().await;
