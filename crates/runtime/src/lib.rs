@@ -5,6 +5,8 @@
 
 mod connect;
 mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
 mod image_ref;
 mod progress;
 mod versions;
