@@ -16,6 +16,7 @@ use berth_core::{Berth, Options};
 use berth_runtime::fake::FakeRuntime;
 use tokio::sync::mpsc;
 
+#[allow(unused_imports)]
 pub use berth_runtime::fake::{Op, Point};
 
 /// Upper bound for anything awaited; reaching it is a failure (a hang), never a sync point.
@@ -51,9 +52,14 @@ impl Harness {
         })
     }
 
-    /// Another core over the same fake with an empty data directory (the database was lost).
+    /// Another core over the same fake and data directory whose database was lost (removed;
+    /// the first core keeps its open handle on the removed file).
     pub async fn reopen_fresh(&self) -> Berth {
-        open(self.dir.path().join("data-again"), &self.fake, &self.bridge).await
+        let db = self.berth.paths().database();
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        open(self.dir.path().join("data"), &self.fake, &self.bridge).await
     }
 
     /// Creates `bot`'s workspace and expects it to complete.
