@@ -217,3 +217,81 @@ fn version_labels(l: &VersionLabels) -> Vec<(String, String)> {
     }
     labels
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ErrorKind, ImageRef, Network};
+
+    fn model_with(id: &str) -> Model {
+        let mut m = Model::default();
+        let image = ImageRef::parse("test/image:1").unwrap();
+        m.images.insert(image.to_string());
+        let spec = WorkspaceSpec {
+            id: id.into(),
+            bot: "a".into(),
+            image,
+            runtime_dir: "/nonexistent".into(),
+            socket_dir: "/nonexistent".into(),
+            log_path: "/nonexistent".into(),
+            network: Network::Host,
+        };
+        m.create(&spec).unwrap();
+        m
+    }
+
+    fn labels(number: u32) -> VersionLabels {
+        VersionLabels {
+            bot: "a".into(),
+            number,
+            name: None,
+            source: "manual".into(),
+        }
+    }
+
+    #[test]
+    fn a_version_with_a_child_cannot_be_deleted() {
+        let mut m = model_with("w");
+        m.commit_version("w", "v1", &labels(1)).unwrap();
+        m.commit_version("w", "v2", &labels(2)).unwrap();
+        let e = m.delete_version("w", "v1").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Conflict);
+        // v2 has the writable layer on it; after a checkout of v1 it has no child.
+        m.checkout_version("w", "v1").unwrap();
+        m.delete_version("w", "v2").unwrap();
+        let snaps = m.list_snapshots("w").unwrap();
+        let active: Vec<_> = snaps
+            .iter()
+            .filter(|s| s.kind == SnapshotKind::Active)
+            .collect();
+        assert_eq!(active.len(), 1, "the old writable layer is gone: {snaps:?}");
+        assert_eq!(active[0].parent.as_deref(), Some("v1"));
+        assert_eq!(
+            snaps.iter().find(|s| s.name == "v1").unwrap().version(),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn a_running_task_blocks_commit_and_delete_removes_everything() {
+        let mut m = model_with("w");
+        m.set_task("w", Task::silent(7)).unwrap();
+        let e = m.commit_version("w", "v1", &labels(1)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Conflict);
+        assert!(m.take_task("w").unwrap().is_some());
+        m.commit_version("w", "v1", &labels(1)).unwrap();
+        assert!(m.delete("w").is_none());
+        assert!(m.containers.is_empty() && m.snapshots.is_empty());
+    }
+
+    #[test]
+    fn create_needs_the_image_and_a_free_id() {
+        let mut m = model_with("w");
+        let mut spec = m.container("w").unwrap().spec.clone();
+        let e = m.create(&spec).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::AlreadyExists);
+        spec.id = "x".into();
+        spec.image = ImageRef::parse("test/missing:1").unwrap();
+        assert_eq!(m.create(&spec).unwrap_err().kind, ErrorKind::NotFound);
+    }
+}
