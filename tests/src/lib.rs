@@ -191,7 +191,9 @@ impl TestEnv {
 
     /// Berth's core on this namespace and data directory.
     pub async fn berth(&self) -> Berth {
-        let berth = Berth::open(self.options(), connector()).await.expect("Berth::open");
+        let berth = Berth::open(self.options(), connector())
+            .await
+            .expect("Berth::open");
         let status = berth.status().await;
         assert!(status.connected, "Berth is not connected: {:?}", status.error);
         berth
