@@ -7,7 +7,7 @@
 #   --keys N   keystrokes for the latency measurement (default 500)
 #   --mb N     size of the file `cat` prints (default 50 MiB)
 #
-# 1. Keystroke round trip through core and the bridge: crates/core/examples/terminal-latency.rs
+# 1. Keystroke round trip through core and the bridge: tests/examples/terminal-latency.rs
 #    opens a session as the app does (core's Terminals with a sink), runs `stty raw -echo;
 #    exec cat` in it, then writes one byte at a time and waits until it comes back through
 #    the PTY, the bridge's gRPC stream and core. Target: p50 < 5 ms.
@@ -56,7 +56,7 @@ LATENCY_BIN="$BERTH_REPO_ROOT/target/release/examples/terminal-latency"
 log "building the release CLI and the latency probe"
 # Two invocations: with --example, cargo builds only that target of the listed packages.
 cargo build --release -p berth-cli >&2
-cargo build --release -p berth-core --example terminal-latency >&2
+cargo build --release -p berth-tests --example terminal-latency >&2
 
 work="$(mktemp -d /tmp/berth-bench-terminal.XXXXXX)"
 export BERTH_DATA_DIR="$work/data"

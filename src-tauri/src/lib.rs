@@ -22,6 +22,11 @@ fn options() -> berth_core::Options {
     }
 }
 
+/// The container backend: containerd (the only one so far).
+fn connector() -> std::sync::Arc<dyn berth_core::Connector> {
+    std::sync::Arc::new(berth_containerd::ContainerdConnector)
+}
+
 /// Registers every command; shared by the app and the IPC tests.
 pub fn builder<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder.invoke_handler(tauri::generate_handler![
@@ -116,8 +121,9 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .on_window_event(commands::files::on_window_event)
         .setup(move |app| {
-            let berth = tauri::async_runtime::block_on(berth_core::Berth::open(options()))
-                .map_err(|e| Box::<dyn std::error::Error>::from(e.message))?;
+            let berth =
+                tauri::async_runtime::block_on(berth_core::Berth::open(options(), connector()))
+                    .map_err(|e| Box::<dyn std::error::Error>::from(e.message))?;
             forward_changes(app.handle().clone(), &berth);
             app.manage(AppState { berth });
             tracing::info!(ms = started.elapsed().as_millis() as u64, "Berth ready");
@@ -164,7 +170,9 @@ mod ipc_tests {
             namespace: Some("ipc-test".into()),
             bridge_binary: None,
         };
-        let berth = tauri::async_runtime::block_on(berth_core::Berth::open(options)).unwrap();
+        let berth =
+            tauri::async_runtime::block_on(berth_core::Berth::open(options, super::connector()))
+                .unwrap();
         super::builder(mock_builder())
             .manage(super::AppState { berth })
             .build(mock_context(noop_assets()))

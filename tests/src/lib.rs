@@ -14,6 +14,11 @@ use berth_core::model::{CreateEvent, PullPolicy};
 use berth_core::{Berth, ExecRequest, ExitStatus, Options};
 use berth_runtime::{PullEvent, PullSink};
 
+/// The backend these tests run against, as the app and the CLI choose it.
+pub fn connector() -> std::sync::Arc<dyn berth_core::Connector> {
+    std::sync::Arc::new(berth_containerd::ContainerdConnector)
+}
+
 /// The images `scripts/build-test-images.py` pushes.
 pub const BUSYBOX: &str = "berth-test/busybox:1";
 pub const LAYERED: &str = "berth-test/layered:1";
@@ -186,7 +191,9 @@ impl TestEnv {
 
     /// Berth's core on this namespace and data directory.
     pub async fn berth(&self) -> Berth {
-        let berth = Berth::open(self.options()).await.expect("Berth::open");
+        let berth = Berth::open(self.options(), connector())
+            .await
+            .expect("Berth::open");
         let status = berth.status().await;
         assert!(status.connected, "Berth is not connected: {:?}", status.error);
         berth

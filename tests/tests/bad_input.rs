@@ -45,12 +45,15 @@ async fn containerd_socket_missing() {
     // Needs no services: the point is that there is no containerd.
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("no-containerd.sock");
-    let berth = Berth::open(Options {
-        data_dir: Some(dir.path().join("data")),
-        containerd_socket: Some(socket.clone()),
-        namespace: Some("t-nosocket".into()),
-        bridge_binary: None,
-    })
+    let berth = Berth::open(
+        Options {
+            data_dir: Some(dir.path().join("data")),
+            containerd_socket: Some(socket.clone()),
+            namespace: Some("t-nosocket".into()),
+            bridge_binary: None,
+        },
+        berth_tests::connector(),
+    )
     .await
     .expect("open works without containerd");
     let status = berth.status().await;

@@ -9,6 +9,7 @@ mod versions;
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use berth_core::model::{PullPolicy, WorkspaceInfo, WorkspaceState};
 use berth_core::{Berth, Error, ExecRequest, Options};
@@ -184,12 +185,15 @@ async fn real_main() -> i32 {
 }
 
 async fn run(cli: Cli) -> Result<i32, Error> {
-    let berth = Berth::open(Options {
-        data_dir: cli.data_dir,
-        containerd_socket: cli.containerd_socket,
-        namespace: cli.namespace,
-        bridge_binary: None,
-    })
+    let berth = Berth::open(
+        Options {
+            data_dir: cli.data_dir,
+            containerd_socket: cli.containerd_socket,
+            namespace: cli.namespace,
+            bridge_binary: None,
+        },
+        Arc::new(berth_containerd::ContainerdConnector),
+    )
     .await?;
     match cli.command {
         Command::Create { bot, image, pull } => create(&berth, &bot, image, pull).await,

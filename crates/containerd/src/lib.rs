@@ -19,11 +19,12 @@ mod versions;
 mod workspace;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use berth_runtime::{
-    CancellationToken, Capabilities, ContainerStatus, FileChange, ImageRef, PullPolicy, PullSink,
-    Result, Runtime, RuntimeEvent, SnapshotInfo, VersionLabels, WorkspaceSpec,
+    CancellationToken, Capabilities, Connector, ContainerStatus, FileChange, ImageRef, PullPolicy,
+    PullSink, Result, Runtime, RuntimeEvent, SnapshotInfo, Target, VersionLabels, WorkspaceSpec,
 };
 use futures::stream::BoxStream;
 
@@ -54,6 +55,20 @@ impl ContainerdRuntime {
 
     pub fn socket(&self) -> &Path {
         self.conn.socket()
+    }
+}
+
+/// The [`Connector`] the composition roots hand to core: a [`ContainerdRuntime`] on the target's
+/// socket (`endpoint`) and namespace.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContainerdConnector;
+
+#[async_trait::async_trait]
+impl Connector for ContainerdConnector {
+    async fn connect(&self, target: &Target) -> Result<Arc<dyn Runtime>> {
+        let rt = ContainerdRuntime::connect(&target.endpoint, &target.namespace, &target.state_dir)
+            .await?;
+        Ok(Arc::new(rt))
     }
 }
 

@@ -1,6 +1,9 @@
 //! Berth's use cases, free of Tauri: bots, workspaces and their lifecycle, reconcile with the
 //! runtime, exec through the bridge, settings and the managed containerd. The desktop app and
 //! the `berth` CLI are thin layers over [`Berth`].
+//!
+//! Core never names a backend: whoever opens it (the app, the CLI, a test) passes a
+//! [`Connector`], which core calls with the settings' socket and namespace on every (re)connect.
 
 mod bots;
 pub mod data;
@@ -20,7 +23,7 @@ pub mod versions;
 mod workspaces;
 
 pub use berth_bridge::{ExecRequest, ExitStatus};
-pub use berth_runtime::CancellationToken;
+pub use berth_runtime::{CancellationToken, Connector};
 pub use error::{Error, Result};
 pub use names::{container_id, validate_bot_name};
 pub use paths::{default_data_dir, find_bridge_binary, Paths};
@@ -29,7 +32,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
-use berth_runtime::Runtime;
+use berth_runtime::{Runtime, Target};
 use model::{Settings, WorkspaceChanged};
 use tokio::sync::broadcast;
 
@@ -53,6 +56,7 @@ struct Inner {
     store: berth_store::Store,
     paths: Paths,
     options: Options,
+    connector: Arc<dyn Connector>,
     runtime: RwLock<Option<Arc<dyn Runtime>>>,
     /// Why the last connection attempt failed.
     runtime_error: RwLock<Option<String>>,
@@ -64,9 +68,9 @@ struct Inner {
 }
 
 impl Berth {
-    /// Opens the store and tries to connect to containerd. A missing daemon is not an error
-    /// here: [`Berth::status`] reports it and the app offers a fix.
-    pub async fn open(options: Options) -> Result<Self> {
+    /// Opens the store and tries to connect to the backend through `connector`. A missing
+    /// daemon is not an error here: [`Berth::status`] reports it and the app offers a fix.
+    pub async fn open(options: Options, connector: Arc<dyn Connector>) -> Result<Self> {
         let data_dir = options.data_dir.clone().unwrap_or_else(default_data_dir);
         std::fs::create_dir_all(&data_dir).map_err(paths::io("creating the data directory"))?;
         let paths = Paths::new(&data_dir);
@@ -80,6 +84,7 @@ impl Berth {
                 store,
                 paths,
                 options,
+                connector,
                 runtime: RwLock::new(None),
                 runtime_error: RwLock::new(None),
                 operations: Mutex::new(HashMap::new()),
@@ -100,15 +105,17 @@ impl Berth {
         Ok(berth)
     }
 
-    /// (Re)connects to containerd with the current settings; on success reconciles the store
+    /// (Re)connects to the backend with the current settings; on success reconciles the store
     /// with what exists and follows the runtime's events.
     pub async fn connect(&self) -> bool {
         let s = self.settings().unwrap_or_else(|_| settings::defaults());
-        let socket = PathBuf::from(&s.containerd_socket);
-        let net_dir = self.inner.paths.net_dir();
-        match berth_containerd::ContainerdRuntime::connect(&socket, &s.namespace, &net_dir).await {
+        let target = Target {
+            endpoint: PathBuf::from(&s.containerd_socket),
+            namespace: s.namespace.clone(),
+            state_dir: self.inner.paths.net_dir(),
+        };
+        match self.inner.connector.connect(&target).await {
             Ok(rt) => {
-                let rt: Arc<dyn Runtime> = Arc::new(rt);
                 *self.inner.runtime.write().unwrap() = Some(rt.clone());
                 *self.inner.runtime_error.write().unwrap() = None;
                 if let Err(e) = self.reconcile().await {

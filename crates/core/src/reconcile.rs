@@ -70,8 +70,10 @@ impl Berth {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        // Subscribed here, not in the task: an event between connect and the task's first
+        // poll would otherwise be lost.
+        let mut events = rt.events();
         handle.spawn(async move {
-            let mut events = rt.events();
             while let Some(event) = events.next().await {
                 let current = me.inner.runtime.read().unwrap().clone();
                 if !current.is_some_and(|c| Arc::ptr_eq(&c, &rt)) {

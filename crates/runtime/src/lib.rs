@@ -3,11 +3,15 @@
 //! Nothing here does I/O. Backends implement [`Runtime`]; their own types (gRPC messages, CLI
 //! output) never cross this boundary, only the plain types below.
 
+mod connect;
 mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
 mod image_ref;
 mod progress;
 mod versions;
 
+pub use connect::{Connector, Target};
 pub use error::{ErrorKind, Result, RuntimeError};
 pub use image_ref::ImageRef;
 pub use progress::{PullEvent, PullSink};

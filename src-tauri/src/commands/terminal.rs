@@ -152,7 +152,9 @@ mod tests {
             namespace: Some("ipc-term".into()),
             bridge_binary: None,
         };
-        let berth = tauri::async_runtime::block_on(berth_core::Berth::open(options)).unwrap();
+        let berth =
+            tauri::async_runtime::block_on(berth_core::Berth::open(options, crate::connector()))
+                .unwrap();
         let app = crate::builder(mock_builder())
             .manage(crate::AppState { berth })
             .build(mock_context(noop_assets()))

@@ -84,15 +84,31 @@ pub(super) fn cancel(berth: &Berth, bot: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A backend that never answers: these tests need no runtime.
+    struct Unreachable;
+
+    #[async_trait::async_trait]
+    impl crate::Connector for Unreachable {
+        async fn connect(
+            &self,
+            _: &berth_runtime::Target,
+        ) -> berth_runtime::Result<std::sync::Arc<dyn berth_runtime::Runtime>> {
+            Err(berth_runtime::RuntimeError::unavailable(
+                "no backend in unit tests",
+            ))
+        }
+    }
+
     async fn berth(dir: &std::path::Path) -> Berth {
-        Berth::open(crate::Options {
+        let options = crate::Options {
             data_dir: Some(dir.to_path_buf()),
             containerd_socket: Some(dir.join("no-such.sock")),
             namespace: Some("unit".into()),
             bridge_binary: None,
-        })
-        .await
-        .unwrap()
+        };
+        Berth::open(options, std::sync::Arc::new(Unreachable))
+            .await
+            .unwrap()
     }
 
     #[tokio::test]

@@ -54,12 +54,15 @@ async fn main() {
     let bot = args.next().expect("usage: terminal-latency BOT [N]");
     let n: usize = args.next().map(|a| a.parse().expect("N")).unwrap_or(500);
     let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    let berth = Berth::open(Options {
-        data_dir: var("BERTH_DATA_DIR").map(Into::into),
-        containerd_socket: var("BERTH_CONTAINERD_SOCKET").map(Into::into),
-        namespace: var("BERTH_NAMESPACE").and_then(|v| v.into_string().ok()),
-        bridge_binary: None,
-    })
+    let berth = Berth::open(
+        Options {
+            data_dir: var("BERTH_DATA_DIR").map(Into::into),
+            containerd_socket: var("BERTH_CONTAINERD_SOCKET").map(Into::into),
+            namespace: var("BERTH_NAMESPACE").and_then(|v| v.into_string().ok()),
+            bridge_binary: None,
+        },
+        berth_tests::connector(),
+    )
     .await
     .expect("open Berth");
     let terminals = Terminals::new(berth);

@@ -37,7 +37,9 @@ async fn berth_runs_its_own_containerd_when_none_answers() {
         data_dir: Some(dir.path().to_path_buf()),
         ..Default::default()
     };
-    let berth = Berth::open(options.clone()).await.unwrap();
+    let berth = Berth::open(options.clone(), berth_tests::connector())
+        .await
+        .unwrap();
     let mut settings = berth.settings().unwrap();
     settings.containerd_socket = dir.path().join("nothing-here.sock").display().to_string();
     berth.set_settings(settings).await.unwrap();
@@ -59,13 +61,17 @@ async fn berth_runs_its_own_containerd_when_none_answers() {
         .unwrap();
 
     // A new process of Berth (the CLI, the app after a restart) finds it running.
-    let again = Berth::open(options.clone()).await.unwrap();
+    let again = Berth::open(options.clone(), berth_tests::connector())
+        .await
+        .unwrap();
     assert!(again.status().await.connected);
 
     // Stopped, it is started again at the next open because the setting is on.
     assert!(berth.stop_managed_containerd().unwrap());
     wait_gone(pid);
-    let reopened = Berth::open(options).await.unwrap();
+    let reopened = Berth::open(options, berth_tests::connector())
+        .await
+        .unwrap();
     let status = reopened.status().await;
     assert!(status.connected && status.managed, "{status:?}");
     let new_pid: i32 = std::fs::read_to_string(&pid_file)
