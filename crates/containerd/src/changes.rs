@@ -7,11 +7,13 @@
 //! layers are candidates; each candidate is resolved through both stacks with overlayfs' rules
 //! (whiteouts, opaque directories) and compared (type, mode, size, bytes). The cost grows with
 //! what changed, not with the size of the workspace.
+//!
+//! The layers are the bot's, live: every read goes through [`Beneath`], which never follows a
+//! link and opens nothing but regular files.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use berth_runtime::{FileChange, FileChangeKind, RuntimeError};
@@ -21,11 +23,15 @@ use containerd_client::services::v1::snapshots::{
 use containerd_client::services::v1::DeleteRequest;
 use containerd_client::types::Mount;
 
+use crate::beneath::{Beneath, Entry};
 use crate::conn::{st, Conn, SNAPSHOTTER};
 use crate::{pull, workspace};
 
 /// Past this many changed paths the list is cut (the UI shows the count it got).
 const MAX_CHANGES: usize = 5000;
+/// Past this many paths in the layers that differ, the comparison is refused: the layers are
+/// the bot's to fill, and their paths are held in memory.
+const MAX_WALK: usize = 2_000_000;
 
 pub async fn changes_since(
     conn: &Conn,
@@ -118,6 +124,31 @@ fn stack(mounts: &[Mount]) -> Result<Vec<PathBuf>, RuntimeError> {
     Ok(dirs)
 }
 
+/// One layer directory of a stack, read only beneath its root.
+struct Layer {
+    path: PathBuf,
+    tree: Beneath,
+}
+
+/// What the merged view shows at a path: the layer it comes from and its entry.
+struct Resolved<'a> {
+    layer: &'a Layer,
+    entry: Entry,
+}
+
+fn open_stack(dirs: &[PathBuf]) -> Result<Vec<Layer>, RuntimeError> {
+    dirs.iter()
+        .map(|d| {
+            Beneath::open(d)
+                .map(|tree| Layer {
+                    path: d.clone(),
+                    tree,
+                })
+                .map_err(|e| RuntimeError::internal(format!("opening layer {}: {e}", d.display())))
+        })
+        .collect()
+}
+
 /// Compares two stacks (`then` = the version, `now` = the current state).
 pub fn diff(then: &[PathBuf], now: &[PathBuf]) -> Result<Vec<FileChange>, RuntimeError> {
     let shared = then
@@ -126,10 +157,11 @@ pub fn diff(then: &[PathBuf], now: &[PathBuf]) -> Result<Vec<FileChange>, Runtim
         .zip(now.iter().rev())
         .take_while(|(a, b)| a == b)
         .count();
+    let (then, now) = (open_stack(then)?, open_stack(now)?);
     let (own_then, own_now) = (&then[..then.len() - shared], &now[..now.len() - shared]);
     let mut candidates = BTreeSet::new();
     for layer in own_then.iter().chain(own_now) {
-        walk(layer, PathBuf::new(), &mut candidates);
+        walk(layer, &mut candidates)?;
     }
     let mut out = vec![];
     let mut queue: Vec<PathBuf> = candidates.into_iter().collect();
@@ -138,21 +170,21 @@ pub fn diff(then: &[PathBuf], now: &[PathBuf]) -> Result<Vec<FileChange>, Runtim
     while i < queue.len() && out.len() < MAX_CHANGES {
         let rel = queue[i].clone();
         i += 1;
-        let a = resolve(then, &rel);
-        let b = resolve(now, &rel);
+        let a = resolve(&then, &rel);
+        let b = resolve(&now, &rel);
         let (a_dir, b_dir) = (
-            a.as_ref().is_some_and(|m| m.1.is_dir()),
-            b.as_ref().is_some_and(|m| m.1.is_dir()),
+            a.as_ref().is_some_and(|r| r.entry.is_dir()),
+            b.as_ref().is_some_and(|r| r.entry.is_dir()),
         );
         // A directory that appeared, vanished or was replaced wholesale (opaque): its merged
         // children differ too, though no layer of ours names them.
         let expand = (a_dir != b_dir) || opaque_in(own_then, &rel) || opaque_in(own_now, &rel);
         if expand {
-            for (stack, is_dir) in [(then, a_dir), (now, b_dir)] {
+            for (stack, is_dir) in [(&then, a_dir), (&now, b_dir)] {
                 if is_dir {
                     for name in merged_children(stack, &rel) {
                         let child = rel.join(name);
-                        if seen.insert(child.clone()) {
+                        if seen.len() < MAX_WALK && seen.insert(child.clone()) {
                             queue.push(child);
                         }
                     }
@@ -164,18 +196,16 @@ pub fn diff(then: &[PathBuf], now: &[PathBuf]) -> Result<Vec<FileChange>, Runtim
             (None, Some(_)) => FileChangeKind::Added,
             (Some(_), None) => FileChangeKind::Deleted,
             (Some(x), Some(y)) => {
-                if same(x, y) {
+                if same(x, y, &rel) {
                     continue;
                 }
                 FileChangeKind::Modified
             }
         };
-        let (is_dir, size) = match (&a, &b) {
-            (_, Some(y)) if kind != FileChangeKind::Deleted => {
-                (y.1.is_dir(), if y.1.is_dir() { 0 } else { y.1.len() })
-            }
-            (Some(x), _) => (x.1.is_dir(), if x.1.is_dir() { 0 } else { x.1.len() }),
-            _ => (false, 0),
+        let shown = match (&a, &b) {
+            (_, Some(y)) if kind != FileChangeKind::Deleted => y.entry,
+            (Some(x), _) => x.entry,
+            _ => continue,
         };
         if rel.as_os_str().is_empty() {
             continue;
@@ -183,88 +213,70 @@ pub fn diff(then: &[PathBuf], now: &[PathBuf]) -> Result<Vec<FileChange>, Runtim
         out.push(FileChange {
             path: format!("/{}", rel.display()),
             kind,
-            is_dir,
-            size,
+            is_dir: shown.is_dir(),
+            size: if shown.is_dir() { 0 } else { shown.size },
         });
     }
     out.sort_by(|x, y| x.path.cmp(&y.path));
     Ok(out)
 }
 
-fn walk(layer: &Path, rel: PathBuf, out: &mut BTreeSet<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(layer.join(&rel)) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let child = rel.join(e.file_name());
-        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-        out.insert(child.clone());
-        if is_dir {
-            walk(layer, child, out);
-        }
-    }
-}
-
-fn is_whiteout(m: &std::fs::Metadata) -> bool {
-    m.file_type().is_char_device() && m.rdev() == 0
-}
-
-fn is_opaque(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    let mut buf = [0u8; 4];
-    for name in [
-        &b"trusted.overlay.opaque\0"[..],
-        &b"user.overlay.opaque\0"[..],
-    ] {
-        let n = unsafe {
-            libc::lgetxattr(
-                c.as_ptr(),
-                name.as_ptr().cast(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
+/// Every path in `layer`, without following links, iteratively (a bot can make a tree deeper
+/// than any stack) and at most [`MAX_WALK`] of them.
+fn walk(layer: &Layer, out: &mut BTreeSet<PathBuf>) -> Result<(), RuntimeError> {
+    let mut dirs = vec![PathBuf::new()];
+    while let Some(rel) = dirs.pop() {
+        let Ok(entries) = layer.tree.read_dir(&rel) else {
+            continue;
         };
-        if n >= 1 && buf[0] == b'y' {
-            return true;
+        for (name, entry) in entries {
+            if out.len() >= MAX_WALK {
+                return Err(RuntimeError::invalid(format!(
+                    "the workspace changed more than {MAX_WALK} paths since that version: too many to compare"
+                )));
+            }
+            let child = rel.join(name);
+            if entry.is_dir() {
+                dirs.push(child.clone());
+            }
+            out.insert(child);
         }
     }
-    false
+    Ok(())
 }
 
 /// True when `rel` is an opaque directory in one of `layers`.
-fn opaque_in(layers: &[PathBuf], rel: &Path) -> bool {
-    !rel.as_os_str().is_empty() && layers.iter().any(|l| is_opaque(&l.join(rel)))
+fn opaque_in(layers: &[Layer], rel: &Path) -> bool {
+    !rel.as_os_str().is_empty() && layers.iter().any(|l| l.tree.is_opaque(rel))
 }
 
-/// What the merged view shows at `rel`: the host path and metadata of the topmost entry.
-fn resolve(stack: &[PathBuf], rel: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
+/// What the merged view shows at `rel`: the topmost layer's entry.
+fn resolve<'a>(stack: &'a [Layer], rel: &Path) -> Option<Resolved<'a>> {
     let comps: Vec<_> = rel.components().collect();
     if comps.is_empty() {
         let top = stack.first()?;
-        return std::fs::symlink_metadata(top)
-            .ok()
-            .map(|m| (top.clone(), m));
+        return top
+            .tree
+            .lstat(rel)
+            .map(|entry| Resolved { layer: top, entry });
     }
     'layers: for layer in stack {
-        let mut cur = layer.clone();
+        let mut cur = PathBuf::new();
         for (i, c) in comps.iter().enumerate() {
+            let parent = cur.clone();
             cur.push(c);
-            let Ok(m) = std::fs::symlink_metadata(&cur) else {
+            let Some(m) = layer.tree.lstat(&cur) else {
                 // Not in this layer: lower layers decide, unless a parent here was opaque.
-                let parent = cur.parent().unwrap_or(layer);
-                if i > 0 && is_opaque(parent) {
+                if i > 0 && layer.tree.is_opaque(&parent) {
                     return None;
                 }
                 continue 'layers;
             };
-            if is_whiteout(&m) {
+            if m.is_whiteout() {
                 return None;
             }
             if i + 1 == comps.len() {
-                return Some((cur, m));
+                return Some(Resolved { layer, entry: m });
             }
             if !m.is_dir() {
                 return None;
@@ -275,28 +287,23 @@ fn resolve(stack: &[PathBuf], rel: &Path) -> Option<(PathBuf, std::fs::Metadata)
 }
 
 /// The names the merged view lists in directory `rel`.
-fn merged_children(stack: &[PathBuf], rel: &Path) -> BTreeSet<OsString> {
+fn merged_children(stack: &[Layer], rel: &Path) -> BTreeSet<OsString> {
     let mut names = BTreeSet::new();
     let mut hidden = BTreeSet::new();
     for layer in stack {
-        let dir = layer.join(rel);
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for e in entries.flatten() {
-                let name = e.file_name();
+        if let Ok(entries) = layer.tree.read_dir(rel) {
+            for (name, entry) in entries {
                 if hidden.contains(&name) || names.contains(&name) {
                     continue;
                 }
-                match e.metadata() {
-                    Ok(m) if is_whiteout(&m) => {
-                        hidden.insert(name);
-                    }
-                    _ => {
-                        names.insert(name);
-                    }
+                if entry.is_whiteout() {
+                    hidden.insert(name);
+                } else {
+                    names.insert(name);
                 }
             }
         }
-        if is_opaque(&dir) {
+        if layer.tree.is_opaque(rel) {
             break;
         }
     }
@@ -304,34 +311,29 @@ fn merged_children(stack: &[PathBuf], rel: &Path) -> BTreeSet<OsString> {
     names
 }
 
-/// Whether two resolved entries show the same thing.
-fn same(a: &(PathBuf, std::fs::Metadata), b: &(PathBuf, std::fs::Metadata)) -> bool {
-    let (pa, ma) = a;
-    let (pb, mb) = b;
-    if pa == pb {
+/// Whether two resolved entries of `rel` show the same thing.
+fn same(a: &Resolved, b: &Resolved, rel: &Path) -> bool {
+    if a.layer.path == b.layer.path {
         return true;
     }
-    if ma.file_type() != mb.file_type()
-        || ma.mode() != mb.mode()
-        || ma.uid() != mb.uid()
-        || ma.gid() != mb.gid()
-    {
+    let (ma, mb) = (a.entry, b.entry);
+    if ma.mode != mb.mode || ma.uid != mb.uid || ma.gid != mb.gid {
         return false;
     }
     if ma.is_dir() {
         return true;
     }
-    if ma.file_type().is_symlink() {
-        return std::fs::read_link(pa).ok() == std::fs::read_link(pb).ok();
+    if ma.is_symlink() {
+        return a.layer.tree.read_link(rel).ok() == b.layer.tree.read_link(rel).ok();
     }
     if ma.is_file() {
-        return ma.len() == mb.len() && same_bytes(pa, pb).unwrap_or(false);
+        return ma.size == mb.size && same_bytes(a.layer, b.layer, rel).unwrap_or(false);
     }
-    ma.rdev() == mb.rdev()
+    ma.rdev == mb.rdev
 }
 
-fn same_bytes(a: &Path, b: &Path) -> std::io::Result<bool> {
-    let (mut fa, mut fb) = (std::fs::File::open(a)?, std::fs::File::open(b)?);
+fn same_bytes(a: &Layer, b: &Layer, rel: &Path) -> std::io::Result<bool> {
+    let (mut fa, mut fb) = (a.tree.open_file(rel)?, b.tree.open_file(rel)?);
     let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
     loop {
         let n = fa.read(&mut ba)?;

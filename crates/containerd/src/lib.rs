@@ -3,6 +3,7 @@
 //! stream. No tonic or prost type
 //! leaves this crate.
 
+mod beneath;
 mod changes;
 mod conn;
 mod content;
