@@ -72,7 +72,7 @@ impl Berth {
     /// daemon is not an error here: [`Berth::status`] reports it and the app offers a fix.
     pub async fn open(options: Options, connector: Arc<dyn Connector>) -> Result<Self> {
         let data_dir = options.data_dir.clone().unwrap_or_else(default_data_dir);
-        std::fs::create_dir_all(&data_dir).map_err(paths::io("creating the data directory"))?;
+        paths::create_private_dir(&data_dir).map_err(paths::io("creating the data directory"))?;
         let paths = Paths::new(&data_dir);
         let store = berth_store::Store::open(&paths.database())?;
         if let Some(bridge) = find_bridge_binary(options.bridge_binary.as_deref()) {

@@ -45,6 +45,15 @@ impl Paths {
     }
 }
 
+/// Creates Berth's data directory (and its parents) and makes it private to its owner (0700),
+/// also when it existed with wider permissions: it holds the database, the bots' kept data and
+/// the bridge sockets, and `run/` is writable from inside the workspaces.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
 /// The default data directory: `$XDG_DATA_HOME/berth` or `~/.local/share/berth`.
 pub fn default_data_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {

@@ -49,6 +49,7 @@ impl Store {
             std::fs::create_dir_all(dir)?;
         }
         let conn = Connection::open(path)?;
+        make_private(path)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         // Check before anything that writes: switching to WAL rewrites the file header.
         migrate::check_not_too_new(&conn)?;
@@ -84,3 +85,19 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+
+/// The database and its WAL files readable by their owner only. SQLite gives the WAL and shared
+/// memory files the database file's mode, so fixing the database before WAL mode is enough for
+/// new files; existing ones (from an older Berth) are fixed too.
+fn make_private(db: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}

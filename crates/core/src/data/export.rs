@@ -42,7 +42,13 @@ impl Berth {
         }
         let part = part_path(dest);
         let result = async {
-            let mut file = tokio::fs::File::create(&part)
+            // Private: it holds the bot's data (and kept data lives in Berth's own directory).
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&part)
                 .await
                 .map_err(|e| Error::invalid(format!("cannot write {}: {e}", part.display())))?;
             let report = tokio::select! {

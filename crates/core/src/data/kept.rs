@@ -22,11 +22,7 @@ pub struct KeptData {
 
 impl Berth {
     /// Writes `/data` of the running workspace to the kept-data archive (atomically).
-    pub async fn preserve_data(
-        &self,
-        bot: &str,
-        progress: ProgressFn<'_>,
-    ) -> Result<KeptData> {
+    pub async fn preserve_data(&self, bot: &str, progress: ProgressFn<'_>) -> Result<KeptData> {
         self.preserve_with(bot, progress, &CancellationToken::new())
             .await
     }
@@ -45,7 +41,8 @@ impl Berth {
             .ok_or_else(|| Error::internal("the kept archive vanished"))
     }
 
-    /// Where the kept data of `bot` lives.
+    /// Where the kept data of `bot` lives. `bot` must be a valid bot name (the callers that take
+    /// one from outside check it first, so no name can reach outside `backups/`).
     pub fn kept_data_path(&self, bot: &str) -> PathBuf {
         self.inner
             .paths
@@ -56,6 +53,7 @@ impl Berth {
 
     /// The kept archive of `bot`, if any (only a complete, renamed archive counts).
     pub fn kept_data(&self, bot: &str) -> Option<KeptData> {
+        crate::validate_bot_name(bot).ok()?;
         let path = self.kept_data_path(bot);
         let m = std::fs::metadata(&path).ok().filter(|m| m.is_file())?;
         let modified_ms = m
@@ -73,6 +71,7 @@ impl Berth {
 
     /// Deletes the kept archive of `bot`; Ok(false) when there was none.
     pub fn delete_kept_data(&self, bot: &str) -> Result<bool> {
+        crate::validate_bot_name(bot)?;
         match std::fs::remove_file(self.kept_data_path(bot)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -109,11 +108,7 @@ impl Berth {
 
     /// Replaces `/data` of the running workspace with the kept archive, then deletes it.
     /// Ok(false) when there is no kept data.
-    pub async fn restore_kept_data(
-        &self,
-        bot: &str,
-        progress: ProgressFn<'_>,
-    ) -> Result<bool> {
+    pub async fn restore_kept_data(&self, bot: &str, progress: ProgressFn<'_>) -> Result<bool> {
         let Some(kept) = self.kept_data(bot) else {
             return Ok(false);
         };

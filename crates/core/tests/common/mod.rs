@@ -52,6 +52,11 @@ impl Harness {
         })
     }
 
+    /// Another core over the same fake, data directory and database.
+    pub async fn reopen(&self) -> Berth {
+        open(self.dir.path().join("data"), &self.fake, &self.bridge).await
+    }
+
     /// Another core over the same fake and data directory whose database was lost (removed;
     /// the first core keeps its open handle on the removed file).
     pub async fn reopen_fresh(&self) -> Berth {
