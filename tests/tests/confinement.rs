@@ -71,6 +71,11 @@ async fn workspace_is_confined_and_the_bridge_keeps_working() {
         let (failed, out) = fails(&berth, &bot, script).await;
         assert!(failed, "`{script}` must fail in a workspace: {out}");
     }
+    // The bridge is not dumpable: its descriptors, memory and environment are out of reach.
+    for script in ["echo flood > /proc/1/fd/1", "cat /proc/1/environ", "cat /proc/1/maps"] {
+        let (failed, out) = fails(&berth, &bot, script).await;
+        assert!(failed, "`{script}` must fail in a workspace: {out}");
+    }
     // Masked: the kernel's memory image and keyring list read as empty.
     assert_eq!(
         sh(&berth, &bot, "cat /proc/kcore /proc/keys | wc -c")
@@ -81,7 +86,7 @@ async fn workspace_is_confined_and_the_bridge_keeps_working() {
 
     // Its own cgroup namespace: the workspace sees its cgroup as the root.
     let host_ns = std::fs::read_link("/proc/self/ns/cgroup").unwrap();
-    let ns = sh(&berth, &bot, "readlink /proc/1/ns/cgroup").await;
+    let ns = sh(&berth, &bot, "readlink /proc/self/ns/cgroup").await;
     assert_ne!(ns.trim(), host_ns.to_string_lossy(), "no cgroup namespace");
     assert!(sh(&berth, &bot, "cat /proc/1/cgroup")
         .await

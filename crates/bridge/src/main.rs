@@ -15,6 +15,16 @@ fn main() -> ExitCode {
         // Single-threaded here (no runtime yet), so mutating the environment is sound.
         std::env::set_var("PATH", DEFAULT_PATH);
     }
+    // Not dumpable: no process of the workspace (root, but without CAP_SYS_PTRACE) can open
+    // /proc/1/fd, /proc/1/mem or /proc/1/environ, so none can write into the bridge's log or
+    // its sockets, or read its memory. Children get the flag reset by execve.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        eprintln!(
+            "berth-bridge: cannot make itself non-dumpable: {}",
+            std::io::Error::last_os_error()
+        );
+        return ExitCode::FAILURE;
+    }
     let cfg = server::Config::from_env();
     // Recovery before seeding: seeding creates a missing /data, which would hide that an
     // interrupted replace left the old tree aside (and let the next recovery delete it).
