@@ -200,7 +200,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
         Command::ChangeImage { bot, image, pull } => change_image(&berth, &bot, &image, pull).await,
         Command::Ls {
             target: None, json, ..
-        } => ls(&berth, json),
+        } => ls(&berth, json).await,
         Command::Ls {
             target: Some(t),
             json,
@@ -379,7 +379,19 @@ fn print_ready(bot: &str, info: WorkspaceInfo) {
     }
 }
 
-fn ls(berth: &Berth, json: bool) -> Result<i32, Error> {
+async fn ls(berth: &Berth, json: bool) -> Result<i32, Error> {
+    // The states come from what Berth last saw: without a runtime to confirm them, an empty or
+    // stale table would read as the truth.
+    let status = berth.status().await;
+    if !status.connected {
+        let why = status
+            .error
+            .unwrap_or_else(|| format!("containerd at {} does not answer", status.socket));
+        return Err(Error::unavailable(format!(
+            "{why}; the workspaces' states are unknown: start containerd, or point \
+             --containerd-socket at it"
+        )));
+    }
     let bots = berth.bots()?;
     if json {
         print_json(&bots);
