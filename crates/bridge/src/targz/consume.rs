@@ -108,6 +108,9 @@ impl SafeDest {
     /// The destination of an accepted entry. Every existing ancestor inside the root must be a
     /// real directory (never a symlink); missing ancestors are created.
     fn place(&self, rel: &Path) -> io::Result<PathBuf> {
+        if rel.as_os_str().is_empty() {
+            return Ok(self.root.clone());
+        }
         let mut at = self.root.clone();
         let mut comps = rel.components();
         comps.next_back();
