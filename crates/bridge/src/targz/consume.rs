@@ -1,23 +1,22 @@
 //! The hostile-archive-safe tar.gz and zip consumer (the Files service's extract, the Data
-//! issue's import). Synchronous over `Read`, so memory stays constant.
+//! issue's import, the host's folder downloads). Synchronous over `Read`, so memory stays
+//! constant.
 //!
-//! Absolute names, `..`, writing through a symlink (one from the archive or one already on disk),
-//! links pointing out of the destination, hard links to anything but an earlier regular file
-//! of the same archive, devices, FIFOs and other special entries are all refused with
-//! `InvalidData` naming the entry. So is an archive whose files add up to more than the limit.
-//! The caller removes the destination when extraction fails. The host's validation
-//! (`berth-core` `data/validate.rs`) applies the same rules before an import.
+//! Every entry first passes the archive rules (`rules.rs`, which the host's import validation
+//! applies too): a refused entry stops the extraction with `InvalidData` naming it. Writing then
+//! keeps its own on-disk safety: ancestors must be real directories (never a symlink, also one
+//! that was there before), files are created with `O_CREAT | O_EXCL | O_NOFOLLOW`, nothing that
+//! exists is overwritten. The caller removes the destination when extraction fails.
 
-use std::collections::HashSet;
-use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use flate2::read::GzDecoder;
+
+use super::rules::{Accepted, Declared, Entry, Kind};
 
 /// What an extraction created.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +24,27 @@ pub struct Counts {
     pub files: u64,
     pub dirs: u64,
     pub links: u64,
+}
+
+/// An entry's metadata from the archive.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Meta {
+    pub mode: Option<u32>,
+    pub mtime: Option<u64>,
+    pub owner: Option<(u32, u32)>,
+}
+
+impl Meta {
+    fn of_tar(h: &tar::Header) -> Meta {
+        Meta {
+            mode: h.mode().ok(),
+            mtime: h.mtime().ok(),
+            owner: match (h.uid(), h.gid()) {
+                (Ok(u), Ok(g)) => Some((u as u32, g as u32)),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// A directory's metadata from the archive, applied after all entries: creating children
@@ -35,88 +55,76 @@ struct DirMeta {
     mtime: Option<u64>,
 }
 
-/// Where extracted entries go, with the safety rules shared by tar and zip.
+/// Where extracted entries go: the archive rules, then the on-disk writes.
 pub struct SafeDest {
     root: PathBuf,
     /// Apply owners from the archive (only meaningful as root).
     pub preserve_owner: bool,
-    /// Refuse the archive once its files add up to more bytes than this (0: no limit).
-    pub max_bytes: u64,
     pub counts: Counts,
-    bytes: u64,
     dirs: Vec<DirMeta>,
-    /// Regular files created so far (relative): the only valid hard-link targets.
-    files: HashSet<PathBuf>,
+    rules: Declared,
 }
 
 fn hostile(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
-fn os_path(b: std::borrow::Cow<[u8]>) -> PathBuf {
-    PathBuf::from(OsString::from_vec(b.into_owned()))
-}
-
-/// The archive-relative form of `name`: no absolute path, no `..` (`.` components dropped).
-fn relative(name: &Path) -> io::Result<PathBuf> {
-    let mut rel = PathBuf::new();
-    for c in name.components() {
-        match c {
-            Component::Normal(n) => rel.push(n),
-            Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(hostile(format!(
-                    "archive entry {:?} has an absolute path",
-                    name
-                )))
-            }
-            Component::ParentDir => {
-                return Err(hostile(format!(
-                    "archive entry {:?} goes outside with '..'",
-                    name
-                )))
-            }
-        }
-    }
-    Ok(rel)
-}
-
 impl SafeDest {
     /// `root` must exist and be a directory.
     pub fn new(root: &Path) -> Self {
+        Self::limited(root, 0)
+    }
+
+    /// Refuses the archive once its files add up to more than `max_bytes` (0: no limit),
+    /// before the file that goes over is written.
+    pub fn limited(root: &Path, max_bytes: u64) -> Self {
         SafeDest {
             root: root.to_path_buf(),
             preserve_owner: false,
-            max_bytes: 0,
             counts: Counts::default(),
-            bytes: 0,
             dirs: Vec::new(),
-            files: HashSet::new(),
+            rules: Declared::new(Some(max_bytes).filter(|&m| m > 0)),
         }
     }
 
-    /// The destination of an archive name: relative, no `..`, and every existing ancestor inside
-    /// the root a real directory (never a symlink); missing ancestors are created.
-    pub fn resolve(&self, name: &Path) -> io::Result<PathBuf> {
-        let rel = relative(name)?;
+    /// Extracts one entry (`data`: a file's contents) if the rules accept it.
+    pub fn add(&mut self, e: &Entry, data: &mut dyn Read, meta: Meta) -> io::Result<()> {
+        let ok = self.rules.check(e)?;
+        match (ok.kind, ok.link()) {
+            (Kind::Dir, _) => self.dir(&ok, meta)?,
+            (Kind::File, _) => self.file(&ok, data, meta)?,
+            (Kind::Symlink, Some(target)) => self.symlink(&ok, target)?,
+            (Kind::HardLink, Some(target)) => self.hardlink(&ok, target)?,
+            (kind, _) => {
+                return Err(io::Error::other(format!(
+                    "the archive rules let a {kind:?} entry through"
+                )))
+            }
+        }
+        self.rules.declare(ok);
+        Ok(())
+    }
+
+    /// The destination of an accepted entry. Every existing ancestor inside the root must be a
+    /// real directory (never a symlink); missing ancestors are created.
+    fn place(&self, rel: &Path) -> io::Result<PathBuf> {
         if rel.as_os_str().is_empty() {
             return Ok(self.root.clone());
         }
         let mut at = self.root.clone();
-        let comps: Vec<_> = rel.components().collect();
-        for c in &comps[..comps.len() - 1] {
+        let mut comps = rel.components();
+        comps.next_back();
+        for c in comps {
             at.push(c);
             match fs::symlink_metadata(&at) {
                 Ok(m) if m.file_type().is_symlink() => {
                     return Err(hostile(format!(
-                        "archive entry {:?} goes through a symlink",
-                        name
+                        "archive entry {rel:?} goes through a symlink"
                     )))
                 }
                 Ok(m) if !m.is_dir() => {
                     return Err(hostile(format!(
-                        "archive entry {:?} goes through a file",
-                        name
+                        "archive entry {rel:?} goes through a file"
                     )))
                 }
                 Ok(_) => {}
@@ -127,43 +135,14 @@ impl SafeDest {
         Ok(self.root.join(rel))
     }
 
-    /// Removes whatever non-directory sits at `p` (a previous entry of the same name), which
-    /// then no longer counts as a hard-link target.
-    fn clear(&mut self, p: &Path) -> io::Result<()> {
-        if let Ok(rel) = p.strip_prefix(&self.root) {
-            self.files.remove(rel);
-        }
-        match fs::symlink_metadata(p) {
-            Ok(m) if m.is_dir() => Err(hostile(format!(
-                "archive entry {:?} replaces a directory",
-                p
-            ))),
-            Ok(_) => fs::remove_file(p),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Counts a file's size against the limit before any of it is written.
-    fn charge(&mut self, name: &Path, size: u64) -> io::Result<()> {
-        self.bytes = self.bytes.saturating_add(size);
-        if self.max_bytes > 0 && self.bytes > self.max_bytes {
-            return Err(hostile(format!(
-                "the archive expands to more than {} bytes (at entry {:?}); raise the limit to import it",
-                self.max_bytes, name
-            )));
-        }
-        Ok(())
-    }
-
-    pub fn dir(&mut self, name: &Path, mode: Option<u32>, mtime: Option<u64>) -> io::Result<()> {
-        let p = self.resolve(name)?;
+    fn dir(&mut self, ok: &Accepted, meta: Meta) -> io::Result<()> {
+        let p = self.place(&ok.rel)?;
         match fs::symlink_metadata(&p) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
                 return Err(hostile(format!(
                     "archive entry {:?} replaces a file with a directory",
-                    name
+                    ok.rel
                 )))
             }
             Err(_) => {
@@ -171,105 +150,61 @@ impl SafeDest {
                 self.counts.dirs += 1;
             }
         }
-        if let Some(mode) = mode {
+        if let Some(mode) = meta.mode {
             // Owner-writable until `finish`, so the entries inside can be created.
             fs::set_permissions(&p, fs::Permissions::from_mode((mode & 0o777) | 0o700))?;
         }
         self.dirs.push(DirMeta {
             path: p,
-            mode,
-            mtime,
+            mode: meta.mode,
+            mtime: meta.mtime,
         });
         Ok(())
     }
 
-    pub fn file(
-        &mut self,
-        name: &Path,
-        data: &mut dyn Read,
-        mode: Option<u32>,
-        mtime: Option<u64>,
-        owner: Option<(u32, u32)>,
-    ) -> io::Result<()> {
-        let p = self.resolve(name)?;
-        self.clear(&p)?;
+    /// A new file: `O_EXCL | O_NOFOLLOW`, so nothing that exists is written through or over.
+    fn file(&mut self, ok: &Accepted, data: &mut dyn Read, meta: Meta) -> io::Result<()> {
+        let p = self.place(&ok.rel)?;
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
             .custom_flags(libc::O_NOFOLLOW)
-            .mode(mode.map(|m| m & 0o777).unwrap_or(0o644))
+            .mode(meta.mode.map(|m| m & 0o777).unwrap_or(0o644))
             .open(&p)?;
         io::copy(data, &mut f)?;
-        if let Some(mode) = mode {
+        if let Some(mode) = meta.mode {
             f.set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
         }
-        if let Some(t) = mtime {
+        if let Some(t) = meta.mtime {
             let _ = f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(t));
         }
-        if let (true, Some((u, g))) = (self.preserve_owner, owner) {
+        if let (true, Some((u, g))) = (self.preserve_owner, meta.owner) {
             let _ = std::os::unix::fs::lchown(&p, Some(u), Some(g));
         }
         self.counts.files += 1;
-        self.files.insert(relative(name)?);
         Ok(())
     }
 
-    /// A symlink whose target is relative and stays inside the destination.
-    pub fn symlink(&mut self, name: &Path, target: &Path) -> io::Result<()> {
-        let p = self.resolve(name)?;
-        if target.is_absolute() {
-            return Err(hostile(format!(
-                "archive link {:?} points to an absolute path {:?}",
-                name, target
-            )));
-        }
-        let rel = p
-            .strip_prefix(&self.root)
-            .map_err(|_| hostile("link outside"))?;
-        let mut depth: i64 = rel.components().count() as i64 - 1;
-        for c in target.components() {
-            match c {
-                Component::ParentDir => depth -= 1,
-                Component::Normal(_) => depth += 1,
-                _ => {}
-            }
-            if depth < 0 {
-                return Err(hostile(format!(
-                    "archive link {:?} points outside with {:?}",
-                    name, target
-                )));
-            }
-        }
-        self.clear(&p)?;
+    fn symlink(&mut self, ok: &Accepted, target: &Path) -> io::Result<()> {
+        let p = self.place(&ok.rel)?;
         std::os::unix::fs::symlink(target, &p)?;
         self.counts.links += 1;
         Ok(())
     }
 
-    /// A hard link to an earlier regular file of the same archive (`target` is relative to the
-    /// archive root, as tar stores it), made with link(2) inside the destination.
-    pub fn hardlink(&mut self, name: &Path, target: &Path) -> io::Result<()> {
-        let refuse = |why: &str| hostile(format!("archive entry {:?} is a hard link {why}", name));
-        let to =
-            relative(target).map_err(|_| refuse(&format!("pointing outside ({:?})", target)))?;
-        if !self.files.contains(&to) {
-            return Err(refuse(&format!(
-                "to {:?}, which is not an earlier file of the archive",
-                target
+    /// A hard link to an earlier regular file of the same archive (`target` relative to the
+    /// root), made with link(2), which does not follow a symlink at `target`.
+    fn hardlink(&mut self, ok: &Accepted, target: &Path) -> io::Result<()> {
+        let p = self.place(&ok.rel)?;
+        let src = self.place(target)?;
+        if !fs::symlink_metadata(&src)?.is_file() {
+            return Err(hostile(format!(
+                "archive entry {:?} is a hard link to {target:?}, which is not a file",
+                ok.rel
             )));
         }
-        let p = self.resolve(name)?;
-        if p == self.root.join(&to) {
-            return Err(refuse("to itself"));
-        }
-        let src = self.resolve(&to)?;
-        if !fs::symlink_metadata(&src)?.is_file() {
-            return Err(refuse(&format!("to {:?}, which is not a file", target)));
-        }
-        self.clear(&p)?;
         fs::hard_link(&src, &p)?;
         self.counts.files += 1;
-        self.files.insert(relative(name)?);
         Ok(())
     }
 
@@ -306,54 +241,13 @@ impl SafeDest {
         let mut ar = tar::Archive::new(input);
         for entry in ar.entries()? {
             let mut entry = entry?;
-            let name = os_path(entry.path_bytes());
-            let h = entry.header();
-            let (mode, mtime, kind) = (h.mode().ok(), h.mtime().ok(), h.entry_type());
-            let owner = match (h.uid(), h.gid()) {
-                (Ok(u), Ok(g)) => Some((u as u32, g as u32)),
-                _ => None,
-            };
-            if kind.is_dir() {
-                self.dir(&name, mode, mtime)?;
-            } else if kind.is_file() || kind == tar::EntryType::Continuous {
-                self.charge(&name, entry.size())?;
-                self.file(&name, &mut entry, mode, mtime, owner)?;
-            } else if kind.is_symlink() || kind.is_hard_link() {
-                let target = entry
-                    .link_name_bytes()
-                    .map(os_path)
-                    .ok_or_else(|| hostile(format!("archive link {:?} has no target", name)))?;
-                if kind.is_symlink() {
-                    self.symlink(&name, &target)?;
-                } else {
-                    self.hardlink(&name, &target)?;
-                }
-            } else if kind.is_pax_global_extensions()
-                || kind.is_pax_local_extensions()
-                || kind.is_gnu_longname()
-                || kind.is_gnu_longlink()
-            {
-                // consumed by the tar reader
-            } else {
-                return Err(hostile(format!(
-                    "archive entry {:?} {}",
-                    name,
-                    special(kind)
-                )));
+            // Metadata entries (PAX, GNU long names) are consumed by the tar reader.
+            if let Some(e) = Entry::of_tar(&entry) {
+                let meta = Meta::of_tar(entry.header());
+                self.add(&e, &mut entry, meta)?;
             }
         }
         Ok(())
-    }
-}
-
-/// Why a special entry is refused (never skipped silently: an import would lose it unnoticed).
-fn special(kind: tar::EntryType) -> String {
-    if kind.is_character_special() || kind.is_block_special() {
-        "is a device".into()
-    } else if kind.is_fifo() {
-        "is a FIFO".into()
-    } else {
-        format!("has an unsupported type {:?}", kind)
     }
 }
 
@@ -374,17 +268,25 @@ pub fn extract_zip(file: File, dest: &Path) -> io::Result<Counts> {
         let mut f = ar
             .by_index(i)
             .map_err(|e| hostile(format!("zip entry {i}: {e}")))?;
-        let raw = PathBuf::from(std::ffi::OsStr::from_bytes(f.name_raw()).to_os_string());
-        let mode = f.unix_mode();
+        let mut e = Entry {
+            kind: Kind::File,
+            name: f.name_raw().to_vec(),
+            link: None,
+            size: f.size(),
+        };
         if f.is_dir() {
-            sink.dir(&raw, mode, None)?;
+            e.kind = Kind::Dir;
         } else if f.is_symlink() {
+            // A zip stores a symlink's target as its data.
             let mut target = Vec::new();
             f.read_to_end(&mut target)?;
-            sink.symlink(&raw, &PathBuf::from(OsString::from_vec(target)))?;
-        } else {
-            sink.file(&raw, &mut f, mode, None, None)?;
+            (e.kind, e.link, e.size) = (Kind::Symlink, Some(target), 0);
         }
+        let meta = Meta {
+            mode: f.unix_mode(),
+            ..Meta::default()
+        };
+        sink.add(&e, &mut f, meta)?;
     }
     sink.finish()
 }

@@ -116,8 +116,7 @@ fn stage_archive(
     rx: mpsc::Receiver<Msg>,
 ) -> Result<Counts, Status> {
     let mut reader = StreamReader::new(rx);
-    let mut sink = SafeDest::new(staging);
-    sink.max_bytes = max_bytes;
+    let mut sink = SafeDest::limited(staging, max_bytes);
     let abandoned =
         || Status::aborted("the import ended before it was committed; /data is unchanged");
     let (tx, rx) = std::sync::mpsc::sync_channel(4);

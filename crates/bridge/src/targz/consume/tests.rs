@@ -1,5 +1,6 @@
-//! The consumer's rules on crafted archives: round trip, hostile paths and links, directory
-//! metadata after their entries, hard links, special entries, the expanded-size limit.
+//! The consumer on crafted archives: round trip, what was on disk before, directory metadata
+//! after their entries, hard links, special entries, the expanded-size limit. (The rules
+//! themselves are tested in `rules/tests.rs`, and against the host validation in berth-core.)
 
 use super::*;
 use crate::targz::write_targz;
@@ -49,7 +50,8 @@ fn refused(gz: &[u8]) -> String {
 }
 
 #[test]
-fn round_trip_and_hostile_entries() {
+fn round_trip_and_what_was_on_disk_before() {
+    use tar::EntryType::*;
     let src = tempfile::tempdir().unwrap();
     fs::create_dir_all(src.path().join("d/e")).unwrap();
     fs::write(src.path().join("d/e/f.txt"), b"hello").unwrap();
@@ -66,19 +68,21 @@ fn round_trip_and_hostile_entries() {
     );
     assert_eq!(c.files, 2);
 
+    // A symlink that was on disk before (not from the archive) is not written through.
     let d = tempfile::tempdir().unwrap();
-    let s = SafeDest::new(d.path());
-    assert!(s.resolve(Path::new("../x")).is_err());
-    assert!(s.resolve(Path::new("/etc/x")).is_err());
-    let mut s = SafeDest::new(d.path());
-    assert!(s.symlink(Path::new("l"), Path::new("/tmp")).is_err());
-    assert!(s.symlink(Path::new("l"), Path::new("../..")).is_err());
-    s.symlink(Path::new("l"), Path::new("sub")).unwrap();
     fs::create_dir(d.path().join("sub")).unwrap();
-    assert!(s
-        .file(Path::new("l/x"), &mut &b"x"[..], None, None, None)
-        .is_err());
+    std::os::unix::fs::symlink("sub", d.path().join("l")).unwrap();
+    let gz = archive(|b| entry(b, "l/x", Regular, "", 0o644, 0, b"x"));
+    let e = extract_targz(&gz[..], d.path(), false).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+    assert!(e.to_string().contains("goes through a symlink"), "{e}");
     assert!(!d.path().join("sub/x").exists());
+    // Nor is anything that exists replaced.
+    fs::write(d.path().join("f"), b"mine").unwrap();
+    let gz = archive(|b| entry(b, "f", Regular, "", 0o644, 0, b"theirs"));
+    let e = extract_targz(&gz[..], d.path(), false).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::AlreadyExists, "{e}");
+    assert_eq!(fs::read(d.path().join("f")).unwrap(), b"mine");
 }
 
 #[test]
@@ -185,8 +189,7 @@ fn the_expanded_size_limit_stops_extraction() {
         entry(b, "b", Regular, "", 0o644, 0, &[0u8; 600]);
     });
     let d = tempfile::tempdir().unwrap();
-    let mut s = SafeDest::new(d.path());
-    s.max_bytes = 1000;
+    let mut s = SafeDest::limited(d.path(), 1000);
     let e = s.extract_targz(&gz[..]).unwrap_err().to_string();
     assert!(
         e.contains("expands to more than 1000 bytes") && e.contains("\"b\""),
