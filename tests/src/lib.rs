@@ -3,6 +3,8 @@
 //! directory per test, `ctr` for looking at containerd's state, and the `berth` binary.
 
 pub mod daemon;
+pub mod appender;
+pub mod dir_watch;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -107,7 +107,7 @@ async fn files_operations() {
     let lo = find("link-out");
     assert_eq!((lo.kind, lo.link_target.as_deref(), lo.target_kind), (FileType::Symlink, Some("/etc"), Some(FileType::Dir)));
     assert_eq!(find("dangling").target_kind, None);
-    assert_eq!(l.entries.iter().position(|e| e.name == "link-out").unwrap() < l.entries.iter().position(|e| e.name == "empty.txt").unwrap(), true, "a link to a directory sorts with directories");
+    assert!(l.entries.iter().position(|e| e.name == "link-out").unwrap() < l.entries.iter().position(|e| e.name == "empty.txt").unwrap(), "a link to a directory sorts with directories");
     // reading and writing follow links; listing through a link to outside /data works
     assert_eq!(berth.file_read_text(&bot, "/data/link-in").await.unwrap().content, "two\n");
     berth.file_save_text(&bot, "/data/link-in", "via link\n".into(), None).await.expect("write through link");
@@ -166,7 +166,7 @@ async fn files_operations() {
     for n in ["src/sub/f", "src/empty", "src/l", "notes.txt"] {
         assert!(names.lines().any(|l| l.trim_end_matches('/') == n), "{n} not in the archive: {names}");
     }
-    berth.upload(&bot, &[tgz.clone()], "/data/up", OnExists::Replace, &CancellationToken::new(), no_events()).await.unwrap_err();
+    berth.upload(&bot, std::slice::from_ref(&tgz), "/data/up", OnExists::Replace, &CancellationToken::new(), no_events()).await.unwrap_err();
     berth.file_mkdir_all(&bot, "/data/up").await.unwrap();
     berth.upload(&bot, &[tgz], "/data/up", OnExists::Replace, &CancellationToken::new(), no_events()).await.unwrap();
     let x = berth.file_extract(&bot, "/data/up/src.tar.gz").await.expect("extract");
@@ -214,7 +214,7 @@ async fn files_operations() {
     let events = Arc::new(Mutex::new(Vec::new()));
     let ev = events.clone();
     let emit: Arc<dyn Fn(TransferItem) + Send + Sync> = Arc::new(move |t| ev.lock().unwrap().push(t));
-    let sum = berth.upload(&bot, &[tree.clone()], "/data", OnExists::Replace, &CancellationToken::new(), emit).await.unwrap();
+    let sum = berth.upload(&bot, std::slice::from_ref(&tree), "/data", OnExists::Replace, &CancellationToken::new(), emit).await.unwrap();
     assert_eq!((sum.done, sum.failed), (2, 0), "{sum:?}");
     assert!(events.lock().unwrap().iter().filter(|t| t.state == TransferState::Done).count() == 2);
     assert_eq!(sh(&berth, &bot, "cat /data/tree/inner/deeper/x.txt /data/tree/top.txt; test -d /data/tree/emptydir && echo D").await, "xtopD\n");
