@@ -5,6 +5,7 @@
 pub mod daemon;
 pub mod appender;
 pub mod dir_watch;
+pub mod file_events;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
