@@ -16,7 +16,8 @@ pub struct Appender {
 }
 
 impl Appender {
-    const SCRIPT: &str = "mkdir -p /tmp/w; rm -f /tmp/w/*; echo 0123456789 >> /data/grow; echo started
+    const SCRIPT: &str =
+        "mkdir -p /tmp/w; rm -f /tmp/w/*; echo 0123456789 >> /data/grow; echo started
         while [ ! -e /tmp/w/stop ]; do
           echo 0123456789 >> /data/grow
           if [ -e /tmp/w/ping ]; then rm /tmp/w/ping; echo 0123456789 >> /data/grow; echo pong; fi
@@ -28,9 +29,14 @@ impl Appender {
         let (berth, bot) = (berth.clone(), bot.to_string());
         let run = tokio::spawn(async move {
             let req = berth_core::ExecRequest::new(["sh", "-c", Self::SCRIPT]);
-            berth.exec(&bot, req, None::<tokio::io::Empty>, out, tokio::io::sink()).await
+            berth
+                .exec(&bot, req, None::<tokio::io::Empty>, out, tokio::io::sink())
+                .await
         });
-        let mut w = Appender { said: tokio::io::BufReader::new(said).lines(), run };
+        let mut w = Appender {
+            said: tokio::io::BufReader::new(said).lines(),
+            run,
+        };
         w.expect("started").await;
         w
     }
@@ -48,8 +54,9 @@ impl Appender {
 
     pub async fn stop(self, berth: &Berth, bot: &str) {
         sh(berth, bot, "touch /tmp/w/stop").await;
-        let ended = tokio::time::timeout(Duration::from_secs(20), self.run).await.expect("the writer stops");
+        let ended = tokio::time::timeout(Duration::from_secs(20), self.run)
+            .await
+            .expect("the writer stops");
         assert_eq!(ended.unwrap().expect("the writer's exec").code, Some(0));
     }
 }
-

@@ -22,9 +22,18 @@ impl FileEvents {
         let (tx, rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let task = {
-            let (berth, bot, dir, cancel) = (berth.clone(), bot.to_string(), dir.to_string(), cancel.clone());
+            let (berth, bot, dir, cancel) = (
+                berth.clone(),
+                bot.to_string(),
+                dir.to_string(),
+                cancel.clone(),
+            );
             tokio::spawn(async move {
-                berth.file_watch(&bot, &[dir], cancel, move |ev| tx.send((Instant::now(), ev.paths)).is_ok()).await
+                berth
+                    .file_watch(&bot, &[dir], cancel, move |ev| {
+                        tx.send((Instant::now(), ev.paths)).is_ok()
+                    })
+                    .await
             })
         };
         let mut events = FileEvents { rx, cancel, task };
@@ -34,13 +43,23 @@ impl FileEvents {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             sh(berth, bot, &format!("rm -f {probe}; touch {probe}")).await;
-            if events.naming(&probe, Duration::from_millis(500)).await.is_some() {
+            if events
+                .naming(&probe, Duration::from_millis(500))
+                .await
+                .is_some()
+            {
                 break;
             }
-            assert!(Instant::now() < deadline, "the watch on {dir} never reported {probe}");
+            assert!(
+                Instant::now() < deadline,
+                "the watch on {dir} never reported {probe}"
+            );
         }
         sh(berth, bot, &format!("rm {probe}")).await;
-        events.naming(&probe, Duration::from_secs(10)).await.expect("the probe's removal reported");
+        events
+            .naming(&probe, Duration::from_secs(10))
+            .await
+            .expect("the probe's removal reported");
         events
     }
 
@@ -48,7 +67,9 @@ impl FileEvents {
     pub async fn naming(&mut self, path: &str, timeout: Duration) -> Option<Instant> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let (at, paths) = tokio::time::timeout_at(deadline, self.rx.recv()).await.ok()??;
+            let (at, paths) = tokio::time::timeout_at(deadline, self.rx.recv())
+                .await
+                .ok()??;
             if paths.iter().any(|p| p == path) {
                 return Some(at);
             }
@@ -57,7 +78,10 @@ impl FileEvents {
 
     /// The next event's paths, if one comes within `timeout`.
     pub async fn next(&mut self, timeout: Duration) -> Option<Vec<String>> {
-        tokio::time::timeout(timeout, self.rx.recv()).await.ok()?.map(|(_, paths)| paths)
+        tokio::time::timeout(timeout, self.rx.recv())
+            .await
+            .ok()?
+            .map(|(_, paths)| paths)
     }
 
     /// Cancels the watch and returns how it ended.
