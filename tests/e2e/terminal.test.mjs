@@ -68,7 +68,8 @@ describe("Terminal page end to end", { skip: app.skip }, () => {
       { type: "pointerDown", button: 0 }, { type: "pointerUp", button: 0 },
       { type: "pointerDown", button: 0 }, { type: "pointerUp", button: 0 },
     ] }] });
-    await new Promise((r) => setTimeout(r, 300));
+    // The view copies a selection as it is made; paste only once that copy finished.
+    await waitFor("the selected word copied", async () => (await session.execute(`return window.__berthTerminal.copied()`)) === marker, { timeoutMs: 5_000 });
     const CTRL = "\uE009";
     const SHIFT = "\uE008";
     await session.cmd("POST", "/actions", { actions: [{ type: "key", id: "kbd", actions: [
@@ -99,19 +100,26 @@ describe("Terminal page end to end", { skip: app.skip }, () => {
     await typeLine("clear; echo ''; echo $((6*7))-''done");
     await waitFor("the shell back after top", async () => countLine((await term()).text, "42-done") >= 1, { timeoutMs: 10_000 });
 
-    // Resize the window: the view refits, the PTY follows, `stty size` reports it.
+    // Resize the window: the view refits, the PTY follows, `stty size` reports it. A program
+    // that prints the size on every SIGWINCH (which the PTY's resize sends) shows when the
+    // resize reached the PTY.
+    await typeLine(`sh -c 'trap "stty size; kill \\$! 2>/dev/null" WINCH; echo winch-''ready; while :; do sleep 60 & wait \\$!; done'`);
+    await waitFor("the size reporter running", async () => countLine((await term()).text, "winch-ready") >= 1, { timeoutMs: 10_000 });
     const before = await term();
     await session.cmd("POST", "/window/rect", { width: 900, height: 560 });
     const resized = await waitFor("a new terminal size", async () => {
       const t = await term();
       return t && (t.rows !== before.rows || t.cols !== before.cols) ? t : null;
     }, { timeoutMs: 10_000 });
-    await new Promise((r) => setTimeout(r, 300)); // the resize call is in flight
-    await typeLine("stty size");
     const want = `${resized.rows} ${resized.cols}`;
     await waitFor(`stty size = ${want}`, async () => countLine((await term()).text, want) >= 1, { timeoutMs: 10_000 });
     log(`resized ${before.rows}x${before.cols} -> ${want}`);
     await shot("resized");
+    await session.cmd("POST", "/actions", { actions: [{ type: "key", id: "kbd", actions: [
+      { type: "keyDown", value: CTRL }, { type: "keyDown", value: "c" }, { type: "keyUp", value: "c" }, { type: "keyUp", value: CTRL },
+    ] }] });
+    await typeLine("echo reporter-''ended");
+    await waitFor("the shell back after the size reporter", async () => countLine((await term()).text, "reporter-ended") >= 1, { timeoutMs: 10_000 });
 
     // Reloading the window keeps the session and its scrollback (they live in Rust).
     await session.cmd("POST", "/refresh", {});

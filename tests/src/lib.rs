@@ -3,6 +3,9 @@
 //! directory per test, `ctr` for looking at containerd's state, and the `berth` binary.
 
 pub mod daemon;
+pub mod appender;
+pub mod dir_watch;
+pub mod file_events;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -181,14 +181,16 @@ async fn delete_during_create_cancels_it_and_leaves_nothing() {
         let bot = format!("dc-{}", berth_tests::suffix());
         berth.create_bot(&bot).unwrap();
         let held = held_create(&berth, &bot, &image, phase).await;
-        let deleter = {
+        let mut deleter = {
             let berth = berth.clone();
             let bot = bot.clone();
             tokio::spawn(async move { berth.delete_workspace(&bot).await })
         };
-        // delete cancels at once, then waits for the create to give up.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!deleter.is_finished(), "{phase}: delete finished while the create held its lock");
+        // Delete cancels at once, then waits for the create to give up. Not finishing is only
+        // observable over a span: a wrong early finish shows within it, and a slow machine only
+        // slows the delete, so this cannot fail wrongly.
+        let early = tokio::time::timeout(Duration::from_millis(300), &mut deleter).await;
+        assert!(early.is_err(), "{phase}: delete finished while the create held its lock: {early:?}");
         held.release.send(()).unwrap();
         let (result, events) = tokio::time::timeout(Duration::from_secs(60), held.task).await.unwrap().unwrap();
         let err = result.expect_err(phase);

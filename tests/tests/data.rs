@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use berth_core::data::ImportOptions;
 use berth_core::{Berth, CancellationToken};
+use berth_tests::dir_watch::{DirWatch, IN_CLOSE_NOWRITE, IN_CREATE, IN_MODIFY, IN_MOVED_TO, IN_OPEN};
+use berth_tests::appender::Appender;
 use berth_tests::{cli_peak, create, sh, TestEnv, BUSYBOX};
 use flate2::write::GzEncoder;
 
@@ -118,16 +120,16 @@ async fn data_round_trip_foreign_archives_hostile_and_keep() {
     // Consistency: a process appending to a file the whole time; the export pauses it, so
     // every entry is complete (GNU tar verifies sizes), and it continues afterwards.
     let busy = host.path().join("busy.tar.gz");
-    // The writer works on /data itself during this export.
-    sh(&berth, &bot, "mkdir -p /tmp/w; (while :; do echo 0123456789 >> /data/grow; done) >/dev/null 2>&1 & echo $! > /tmp/w/pid").await;
+    let mut writer = Appender::start(&berth, &bot).await;
     berth.export_data(&bot, &busy, &|_| {}, &CancellationToken::new()).await.expect("export while writing");
     run(Command::new("tar").arg("-tzf").arg(&busy));
     let grown = |s: String| s.trim().parse::<u64>().unwrap();
     let a = grown(sh(&berth, &bot, "stat -c %s /data/grow").await);
-    std::thread::sleep(Duration::from_millis(300));
+    writer.ping(&berth, &bot).await;
     let b = grown(sh(&berth, &bot, "stat -c %s /data/grow").await);
     assert!(b > a, "the writer continues after the export ({a} → {b})");
-    sh(&berth, &bot, "kill $(cat /tmp/w/pid); sleep 0.2; rm -f /data/grow").await;
+    writer.stop(&berth, &bot).await;
+    sh(&berth, &bot, "rm /data/grow").await;
 
     // Empty /data, merge the export back: identical.
     sh(&berth, &bot, "cd /data && rm -rf ./* ./.[!.]* 2>/dev/null; true").await;
@@ -278,25 +280,44 @@ async fn data_round_trip_foreign_archives_hostile_and_keep() {
             .spawn()
             .unwrap()
     };
-    for delay in [150u64, 400, 900] {
-        let target = host.path().join(format!("killed-{delay}.tar.gz"));
+    // Each kill lands at a point observed on the host: export's temporary file created, half
+    // of the archive written, the archive renamed into place; import's archive opened, read
+    // by one of its two readers (the host validates while the bridge reads), read by both.
+    let full = size;
+    let export_points = ["the temporary archive created", "half of the archive written", "the archive renamed into place"];
+    let reached = |i: usize, m: u32, n: &str| match i {
+        0 => m & IN_CREATE != 0 && n.contains(".berth-part-"),
+        1 => m & IN_MODIFY != 0 && n.contains(".berth-part-") && written_half(&host.path().join(n), full),
+        _ => m & IN_MOVED_TO != 0 && !n.starts_with('.'),
+    };
+    for (i, point) in export_points.into_iter().enumerate() {
+        let target = host.path().join(format!("killed-{i}.tar.gz"));
+        let name = format!("killed-{i}.tar.gz");
+        let mut watch = DirWatch::new(host.path());
         let mut child = spawn(&["export".as_ref(), bot.as_ref(), target.as_os_str()]);
-        std::thread::sleep(Duration::from_millis(delay));
-        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-        let _ = child.wait();
-        if target.exists() {
-            run(Command::new("gzip").arg("-t").arg(&target)); // only ever complete
-        }
-        same(&listing(&berth, &bot).await, &tree, &format!("export killed after {delay} ms"));
-
+        watch.wait_for(point, KILL_WAIT, |m, n| n.contains(&name) && reached(i, m, n));
+        kill(&mut child);
+        // Only ever absent or complete; once renamed into place it must be there.
+        let complete = target.exists() && gzip_ok(&target);
+        assert!(complete || !target.exists(), "export killed at {point}: a partial archive {}", target.display());
+        assert!(complete || i < 2, "export killed at {point}: the archive is gone");
+        same(&listing(&berth, &bot).await, &tree, &format!("export killed at {point}"));
+    }
+    let import_points = [("the archive opened", IN_OPEN, 1), ("one reader done", IN_CLOSE_NOWRITE, 1), ("both readers done", IN_CLOSE_NOWRITE, 2)];
+    for (point, kind, nth) in import_points {
+        let mut watch = DirWatch::new(host.path());
         let mut child = spawn(&["import".as_ref(), bot.as_ref(), other.as_os_str(), "--replace".as_ref()]);
-        std::thread::sleep(Duration::from_millis(delay));
-        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-        let _ = child.wait();
+        let mut seen = 0;
+        watch.wait_for(point, KILL_WAIT, |m, n| {
+            seen += usize::from(n == "other.tar.gz" && m & kind != 0);
+            seen == nth
+        });
+        kill(&mut child);
         let now = listing(&berth, &bot).await;
-        assert!(now == tree || now == after_other, "import killed after {delay} ms left /data in between:\n{now}");
-        // The bridge notices the hang-up and removes its staging tree; until then a new
-        // import is refused as "in progress" (bounded wait).
+        assert!(now == tree || now == after_other, "import killed at {point} left /data in between:\n{now}");
+        // The bridge notices the hang-up and removes its staging tree; until then a new import
+        // is refused as "in progress". Nothing announces that moment, so the import is retried
+        // until a deadline.
         let t0 = std::time::Instant::now();
         loop {
             match import(&berth, &bot, &out, true).await {
@@ -307,22 +328,48 @@ async fn data_round_trip_foreign_archives_hostile_and_keep() {
                 Err(e) => panic!("reset after the killed import: {e:?}"),
             }
         }
-        eprintln!("import killed after {delay} ms: the next import ran after {:?}", t0.elapsed());
-
+        eprintln!("import killed at {point}: the next import ran after {:?}", t0.elapsed());
     }
-    // Preserve (rm --keep-data) killed: the kept archive is absent or complete, never partial.
+    // Preserve (rm --keep-data) killed halfway through writing the kept archive: it is absent
+    // or complete, never partial, and the workspace is only gone once it is complete.
     // (A delete itself killed halfway can leave containerd state behind; that is delete's
     // concern, so the test ends here.)
+    let backups = berth.kept_data_path(&bot).parent().unwrap().to_path_buf();
+    std::fs::create_dir_all(&backups).unwrap();
+    let mut watch = DirWatch::new(&backups);
     let mut child = spawn(&["rm".as_ref(), bot.as_ref(), "--keep-data".as_ref()]);
-    std::thread::sleep(Duration::from_millis(400));
+    watch.wait_for("half of the kept archive written", KILL_WAIT, |m, n| {
+        m & IN_MODIFY != 0 && n.contains(".berth-part-") && written_half(&backups.join(n), full)
+    });
+    kill(&mut child);
+    let kept = berth.kept_data(&bot);
+    if let Some(k) = &kept {
+        assert!(gzip_ok(&k.path), "rm --keep-data killed: a partial kept archive");
+    }
+    match berth.info(&bot).await.expect("info after the killed rm").state {
+        berth_core::model::WorkspaceState::Running => same(&listing(&berth, &bot).await, &tree, "rm --keep-data killed"),
+        other => assert!(kept.is_some(), "the workspace is {other:?} but no complete kept archive exists"),
+    }
+}
+
+/// How long a kill point may take to be reached.
+const KILL_WAIT: Duration = Duration::from_secs(60);
+
+fn kill(child: &mut std::process::Child) {
+    // SAFETY: signalling a process this test started and has not yet waited for.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = child.wait();
-    if let Some(k) = berth.kept_data(&bot) {
-        run(Command::new("gzip").arg("-t").arg(&k.path));
-    }
-    if berth.info(&bot).await.is_ok_and(|i| i.state == berth_core::model::WorkspaceState::Running) {
-        same(&listing(&berth, &bot).await, &tree, "rm --keep-data killed");
-    }
+}
+
+/// A temporary archive holds at least half of `full` bytes, or is gone (renamed into place,
+/// so complete).
+fn written_half(part: &Path, full: u64) -> bool {
+    std::fs::metadata(part).map_or(true, |f| f.len() >= full / 2)
+}
+
+/// The file is a whole gzip stream.
+fn gzip_ok(file: &Path) -> bool {
+    Command::new("gzip").arg("-t").arg(file).status().is_ok_and(|s| s.success())
 }
 
 /// The issue's sizes: 20,000 small files and a 1 GiB file export and import back to an

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use berth_core::data::{DataProgress, ExportReport};
 use berth_core::{Berth, CancellationToken};
+use berth_tests::appender::Appender;
 use berth_tests::{create, sh, TestEnv, BUSYBOX};
 
 /// Bytes of the regular files below.
@@ -91,18 +92,19 @@ async fn export_skips_fifos_reports_progress_and_survives_a_writer() {
     assert_eq!((last.done, last.archive), (total, report.bytes), "{last:?}");
 
     // --- a file appended to the whole time: a valid archive of whole lines --------------------
-    sh(&berth, &bot, "rm /data/big.bin; (while :; do echo 0123456789 >> /data/grow; done) >/dev/null 2>&1 & echo $! > /tmp/writer").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    sh(&berth, &bot, "rm /data/big.bin").await;
+    let mut writer = Appender::start(&berth, &bot).await;
     let busy = host.path().join("busy.tar.gz");
     let (r, seen) = export(&berth, &bot, &busy).await;
-    sh(&berth, &bot, "kill $(cat /tmp/writer)").await;
+    writer.ping(&berth, &bot).await; // it ran on after the export
+    writer.stop(&berth, &bot).await;
     assert_eq!(r.skipped, 1);
     assert!(gnu_names(&busy).contains("grow"));
     let y = host.path().join("y");
     std::fs::create_dir(&y).unwrap();
     assert!(Command::new("tar").arg("-xzf").arg(&busy).arg("-C").arg(&y).status().unwrap().success());
     let grow = std::fs::read(y.join("grow")).unwrap();
-    assert!(!grow.is_empty() && grow.len() % 11 == 0, "{} bytes", grow.len());
+    assert!(!grow.is_empty() && grow.len().is_multiple_of(11), "{} bytes", grow.len());
     assert!(grow.chunks(11).all(|l| l == b"0123456789\n"), "only whole lines: the writer was paused");
     let last = seen.last().copied().unwrap();
     assert_eq!(last.done, last.total);

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use berth_core::files::{encode_path, FileType, OnExists, TransferItem, TransferState};
 use berth_core::model::ErrorCode;
 use berth_core::{Berth, CancellationToken};
+use berth_tests::file_events::FileEvents;
 use berth_tests::{cli_peak, create, mem_kib, sh, TestEnv, BUSYBOX};
 use sha2::{Digest, Sha256};
 
@@ -107,7 +108,7 @@ async fn files_operations() {
     let lo = find("link-out");
     assert_eq!((lo.kind, lo.link_target.as_deref(), lo.target_kind), (FileType::Symlink, Some("/etc"), Some(FileType::Dir)));
     assert_eq!(find("dangling").target_kind, None);
-    assert_eq!(l.entries.iter().position(|e| e.name == "link-out").unwrap() < l.entries.iter().position(|e| e.name == "empty.txt").unwrap(), true, "a link to a directory sorts with directories");
+    assert!(l.entries.iter().position(|e| e.name == "link-out").unwrap() < l.entries.iter().position(|e| e.name == "empty.txt").unwrap(), "a link to a directory sorts with directories");
     // reading and writing follow links; listing through a link to outside /data works
     assert_eq!(berth.file_read_text(&bot, "/data/link-in").await.unwrap().content, "two\n");
     berth.file_save_text(&bot, "/data/link-in", "via link\n".into(), None).await.expect("write through link");
@@ -166,7 +167,7 @@ async fn files_operations() {
     for n in ["src/sub/f", "src/empty", "src/l", "notes.txt"] {
         assert!(names.lines().any(|l| l.trim_end_matches('/') == n), "{n} not in the archive: {names}");
     }
-    berth.upload(&bot, &[tgz.clone()], "/data/up", OnExists::Replace, &CancellationToken::new(), no_events()).await.unwrap_err();
+    berth.upload(&bot, std::slice::from_ref(&tgz), "/data/up", OnExists::Replace, &CancellationToken::new(), no_events()).await.unwrap_err();
     berth.file_mkdir_all(&bot, "/data/up").await.unwrap();
     berth.upload(&bot, &[tgz], "/data/up", OnExists::Replace, &CancellationToken::new(), no_events()).await.unwrap();
     let x = berth.file_extract(&bot, "/data/up/src.tar.gz").await.expect("extract");
@@ -214,7 +215,7 @@ async fn files_operations() {
     let events = Arc::new(Mutex::new(Vec::new()));
     let ev = events.clone();
     let emit: Arc<dyn Fn(TransferItem) + Send + Sync> = Arc::new(move |t| ev.lock().unwrap().push(t));
-    let sum = berth.upload(&bot, &[tree.clone()], "/data", OnExists::Replace, &CancellationToken::new(), emit).await.unwrap();
+    let sum = berth.upload(&bot, std::slice::from_ref(&tree), "/data", OnExists::Replace, &CancellationToken::new(), emit).await.unwrap();
     assert_eq!((sum.done, sum.failed), (2, 0), "{sum:?}");
     assert!(events.lock().unwrap().iter().filter(|t| t.state == TransferState::Done).count() == 2);
     assert_eq!(sh(&berth, &bot, "cat /data/tree/inner/deeper/x.txt /data/tree/top.txt; test -d /data/tree/emptydir && echo D").await, "xtopD\n");
@@ -335,29 +336,12 @@ async fn files_big_directory_and_watch() {
     assert_eq!((n, count), (20_000, 20));
 
     // watch: a file made by `berth exec` shows up within 1 s
-    let seen = Arc::new(Mutex::new(Vec::<(Instant, Vec<String>)>::new()));
-    let cancel = CancellationToken::new();
-    let watcher = {
-        let (berth, bot, seen, cancel) = (berth.clone(), bot.clone(), seen.clone(), cancel.clone());
-        tokio::spawn(async move {
-            berth
-                .file_watch(&bot, &["/data".into()], cancel, move |ev| {
-                    seen.lock().unwrap().push((Instant::now(), ev.paths));
-                    true
-                })
-                .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(500)).await; // the watch is set up
+    let mut events = FileEvents::start(&berth, &bot, "/data").await;
     let t0 = Instant::now();
     let out = env.cli(&["exec", &bot, "--", "sh", "-c", "echo x > /data/new"], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let exec_done = Instant::now();
-    let got = berth_tests::eventually(Duration::from_secs(3), async || {
-        seen.lock().unwrap().iter().find(|(_, p)| p.iter().any(|p| p == "/data/new")).map(|(at, _)| *at)
-    })
-    .await
-    .expect("no watch event for /data/new");
+    let got = events.naming("/data/new", Duration::from_secs(10)).await.expect("no watch event for /data/new");
     let latency = got.saturating_duration_since(exec_done);
     eprintln!("watch latency after exec returned: {latency:?} (exec took {:?})", exec_done - t0);
     assert!(latency < Duration::from_secs(1), "event after {latency:?}");
@@ -365,10 +349,8 @@ async fn files_big_directory_and_watch() {
     assert!(l.entries.iter().any(|e| e.name == "new"));
     // removal is seen too, and the watch stops when cancelled
     sh(&berth, &bot, "rm /data/new").await;
-    let n_before = seen.lock().unwrap().len();
-    assert!(berth_tests::eventually(Duration::from_secs(3), async || (seen.lock().unwrap().len() > n_before).then_some(())).await.is_some());
-    cancel.cancel();
-    watcher.await.unwrap().expect("watch ended cleanly");
+    assert!(events.naming("/data/new", Duration::from_secs(10)).await.is_some(), "no watch event for the removal");
+    events.stop().await.expect("watch ended cleanly");
     let e = berth.file_watch(&bot, &["/data/nope".into()], CancellationToken::new(), |_| true).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::NotFound, "{e:?}");
 
@@ -467,18 +449,20 @@ async fn files_one_gib_round_trip() {
             c2.cancel();
         }
     });
+    let mut events = FileEvents::start(&berth, &bot, "/data").await;
     let sum = berth.upload(&bot, &[src2], "/data", OnExists::Replace, &cancel, emit).await.unwrap();
     assert!(sum.cancelled, "{sum:?}");
     // The bridge removes its temp file when it sees the stream cancelled, which may land a
-    // moment after `upload` returned: wait for it (bounded), then nothing may be left.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    // moment after `upload` returned: until nothing is left, wait for the next change in /data.
+    let deadline = Instant::now() + Duration::from_secs(20);
     let left = loop {
         let left = sh(&berth, &bot, "test -e /data/again.bin || echo absent; ls -A /data | grep -c berth- || true").await;
-        if left == "absent\n0\n" || std::time::Instant::now() > deadline {
+        if left == "absent\n0\n" || Instant::now() > deadline {
             break left;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let _ = events.next(deadline.saturating_duration_since(Instant::now())).await;
     };
+    events.stop().await.expect("watch ended cleanly");
     assert_eq!(left, "absent\n0\n", "a cancelled upload left something in /data");
 
     berth.delete_bot(&bot).await.expect("delete");

@@ -25,14 +25,24 @@ fn phase(e: &CreateEvent) -> u8 {
     }
 }
 
-fn drain(rx: &mut tokio::sync::broadcast::Receiver<WorkspaceChanged>, bot: &str) -> Vec<WorkspaceState> {
-    let mut out = vec![];
-    while let Ok(c) = rx.try_recv() {
-        if c.bot == bot {
-            out.push(c.state);
+/// Waits (bounded) until the states notified for `bot` hold `want` in order (other states may
+/// come between); a notification arrives after the change it reports.
+async fn notified_in_order(
+    rx: &mut tokio::sync::broadcast::Receiver<WorkspaceChanged>,
+    bot: &str,
+    want: &[WorkspaceState],
+) {
+    let (mut seen, mut matched) = (vec![], 0);
+    while matched < want.len() {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Ok(c)) if c.bot == bot => {
+                matched += usize::from(c.state == want[matched]);
+                seen.push(c.state);
+            }
+            Ok(Ok(_)) => {}
+            other => panic!("notifications {seen:?} lack {:?} in order {want:?}: {other:?}", want[matched]),
         }
     }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,13 +115,8 @@ async fn create_exec_stop_start_delete() {
     assert!(env.images().contains(&image));
     berth.delete_workspace(&bot).await.expect("second delete");
 
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let seen = drain(&mut changes, &bot);
     let want = [WorkspaceState::Creating, WorkspaceState::Running, WorkspaceState::Stopped, WorkspaceState::Running, WorkspaceState::Absent];
-    let mut it = seen.iter();
-    for w in want {
-        assert!(it.any(|s| *s == w), "notifications {seen:?} lack {w:?} in order {want:?}");
-    }
+    notified_in_order(&mut changes, &bot, &want).await;
     berth.delete_bot(&bot).await.unwrap();
 }
 
@@ -152,10 +157,9 @@ async fn workspace_network_is_its_own() {
     let ran = exec(
         &berth,
         &bot,
+        // busybox httpd listens before it goes to the background, so it answers once it returned.
         &["sh", "-c", "mkdir -p /tmp/www && echo inside > /tmp/www/x && httpd -p 127.0.0.1:8080 -h /tmp/www && \
-           for i in 1 2 3 4 5 6 7 8 9 10; do \
-             printf 'GET /x HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 8080 2>/dev/null | tail -n 1 | grep . && exit 0; \
-             sleep 0.2; done; exit 1"],
+           printf 'GET /x HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 8080 | tail -n 1"],
         None,
     )
     .await

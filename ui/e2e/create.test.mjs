@@ -36,18 +36,23 @@ test("create a workspace: progress reaches 100 % and the state becomes running",
   assert.match(await panel.textContent(), /MB \/ .*MB/);
   assert.match(await panel.textContent(), /ETA \d+:\d\d/);
 
-  // Percent only grows while we sample it.
-  let last = 0;
-  for (let i = 0; i < 6; i++) {
-    const phase = await panel.getAttribute("data-phase");
-    if (phase !== "pulling") break;
-    const now = await percentOf(page).catch(() => last);
-    assert.ok(now >= last, `percent went back from ${last} to ${now}`);
-    last = now;
-    await page.waitForTimeout(80);
-  }
+  // Percent only grows: every value the page shows, recorded as it changes (no sampling).
+  await page.evaluate(() => {
+    const shown = (window.__percents = []);
+    const read = () => {
+      const p = document.querySelector('[data-testid="percent"]');
+      if (p) shown.push(Number(p.textContent.replace(/[^\d]/g, "")));
+    };
+    read();
+    new MutationObserver(read).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
 
   await page.locator('[data-testid="create-progress"][data-phase="unpacking"]').waitFor();
+  const shown = await page.evaluate(() => window.__percents);
+  assert.ok(shown.length >= 2, `percent changes seen while pulling: ${shown}`);
+  for (let i = 1; i < shown.length; i++) {
+    assert.ok(shown[i] >= shown[i - 1], `percent went back from ${shown[i - 1]} to ${shown[i]}: ${shown}`);
+  }
   await shot(page, "create-unpacking");
   await page.locator('[data-testid="create-progress"][data-phase="waitingBridge"]').waitFor();
   await shot(page, "create-waiting-bridge");
@@ -76,11 +81,10 @@ test("progress survives navigating to another bot and another tab", async () => 
   assert.equal(await page.getByTestId("create-progress").count(), 0);
   // The sidebar still shows nova creating.
   await page.locator('[data-bot="nova"] [data-state="creating"]').waitFor();
-  await page.waitForTimeout(400);
 
   await page.locator('[data-bot="nova"]').click();
   await page.getByTestId("create-progress").waitFor();
-  const after = await percentOf(page).catch(() => 100);
+  const after = await percentOf(page);
   assert.ok(after >= before, `progress restarted: ${before} -> ${after}`);
 
   await page.locator('[data-tab="activity"]').click();

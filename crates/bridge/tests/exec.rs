@@ -156,19 +156,25 @@ async fn env_is_added_and_argv_may_be_non_utf8() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_call_kills_the_process_group() {
     let b = Bridge::start().await;
-    let pidfile = b.dir.path().join("pids");
-    // A pipeline: both the shell and its background child must die.
-    let script = format!(
-        "sleep 300 & echo $! > {0}.tmp; echo $$ >> {0}.tmp; mv {0}.tmp {0}; wait",
-        pidfile.display()
-    );
-    let call = b.run(ExecRequest::new(["sh", "-c", &script]), None);
-    let res = tokio::time::timeout(Duration::from_millis(1500), call).await;
-    assert!(res.is_err(), "sleep 300 should still be running");
-    let pids: Vec<u32> = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
+    // A pipeline: both the shell and its background child must die. The shell names both
+    // once they run.
+    let script = "sleep 300 & echo $! $$ ready; wait";
+    let (stdout, mut printed) = common::published();
+    let client = b.client.clone();
+    let call = async move {
+        let req = ExecRequest::new(["sh", "-c", script]);
+        client
+            .exec(req, None::<&'static [u8]>, stdout, tokio::io::sink())
+            .await
+    };
+    // Whichever comes first: the pids (then the call is dropped) or the call's end (a failure).
+    let line = tokio::select! {
+        r = call => panic!("the call ended while sleep 300 runs: {r:?}"),
+        line = common::line_with(&mut printed, " ready", Duration::from_secs(20)) => line,
+    };
+    let pids: Vec<u32> = line
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
         .collect();
     assert_eq!(pids.len(), 2);
     for pid in pids {
@@ -237,6 +243,22 @@ async fn slow_reader_applies_back_pressure() {
             )
             .await
     });
+    // Back-pressure reached the program: `head` only ever writes, so sleeping means its write
+    // blocks on the full pipe.
+    let bridge = b.pid();
+    let head = || {
+        common::children(bridge).into_iter().find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "head")
+        })
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || head()
+            .and_then(proc_state)
+            .is_some_and(|(state, _)| state == 'S'))
+        .await,
+        "`head` never blocked on its output"
+    );
+    // Then nobody reads for 1.5 s (the stall is what is tested).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         !call.is_finished(),

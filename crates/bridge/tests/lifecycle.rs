@@ -12,6 +12,7 @@ async fn health_reports_version_pid_and_uptime() {
     let b = Bridge::start().await;
     assert_eq!(b.health.version, env!("CARGO_PKG_VERSION"));
     assert_eq!(b.health.pid, b.pid());
+    // Time passing is what is measured here: the uptime grows by at least the pause.
     tokio::time::sleep(Duration::from_millis(120)).await;
     let h = b.client.health().await.unwrap();
     assert!(
@@ -107,13 +108,23 @@ async fn orphans_are_reaped() {
     let b = Bridge::start().await;
     // Double fork: the exec'd shell exits at once, its background child is orphaned and must be
     // re-parented to the bridge (subreaper here, PID 1 in a container) and reaped when it exits.
-    let out = b.sh("sleep 1 </dev/null >/dev/null 2>&1 & echo $!").await;
+    // The orphan lives until the test writes to its fifo, so it is surely alive while its
+    // parent is checked.
+    let gate = common::fifo(b.dir.path(), "gate");
+    let out = b
+        .sh(&format!(
+            "cat {} >/dev/null 2>&1 </dev/null & echo $!",
+            gate.display()
+        ))
+        .await;
     assert!(out.status.success());
     let orphan: u32 = out.stdout_str().trim().parse().unwrap();
     let (state, ppid) = proc_state(orphan).expect("orphan still running");
     assert_ne!(state, 'Z');
     assert_eq!(ppid, b.pid(), "orphan was not re-parented to the bridge");
-    // After it exits, no zombie may remain.
+    common::release(&gate);
+    // After it exits, no zombie may remain. Reaping by another process announces nothing, so
+    // this re-checks until a deadline.
     assert!(
         eventually(Duration::from_secs(5), || proc_state(orphan).is_none()).await,
         "orphan left behind: {:?}",
@@ -124,40 +135,47 @@ async fn orphans_are_reaped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_children_and_exits_zero() {
     let mut b = Bridge::start().await;
-    let pidfile = b.dir.path().join("pid");
-    let script = format!("echo $$ > {}; exec sleep 300", pidfile.display());
     let client = b.client.clone();
+    let (stdout, mut printed) = common::published();
     let call = tokio::spawn(async move {
-        let (mut o, mut e) = (Vec::new(), Vec::new());
         client
             .exec(
-                ExecRequest::new(["sh", "-c", &script]),
+                ExecRequest::new(["sh", "-c", "echo $$ ready; exec sleep 300"]),
                 None::<&'static [u8]>,
-                &mut o,
-                &mut e,
+                stdout,
+                tokio::io::sink(),
             )
             .await
     });
-    assert!(eventually(Duration::from_secs(5), || pidfile.exists()).await);
-    let child: u32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
+    let child: u32 = common::line_with(&mut printed, " ready", Duration::from_secs(10))
+        .await
         .parse()
         .unwrap();
     // SAFETY: signalling the bridge process this test started.
     unsafe { libc_kill(b.pid() as i32, 15) };
     let mut proc = b.child.take().unwrap();
-    let status = tokio::task::spawn_blocking(move || proc.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = common::exited(&mut proc, Duration::from_secs(10));
+        if status.is_none() {
+            let _ = proc.kill();
+            let _ = proc.wait();
+        }
+        status
+    })
+    .await
+    .unwrap()
+    .expect("the bridge ignored SIGTERM");
     assert_eq!(status.code(), Some(0));
     assert!(
         proc_state(child).is_none(),
         "exec'd child survived the bridge's shutdown"
     );
     // The client saw the child die of SIGTERM (or lost the connection with the bridge).
-    match call.await.unwrap() {
+    match tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the exec call ended")
+        .unwrap()
+    {
         Ok(st) => assert_eq!(st.signal, Some(15)),
         Err(e) => assert!(matches!(e, BridgeError::Unavailable(_)), "{e:?}"),
     }

@@ -169,7 +169,11 @@ async fn exit_codes_signals_and_session_leadership() {
     // survives and reports 130.
     let mut t = open(&b, &["sh"], 0, 0).await;
     t.writer.write(b"sleep 30\n").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        common::eventually(WAIT, || foreground_comm(t.pid).as_deref() == Some("sleep")).await,
+        "sleep never became the terminal's foreground job ({:?})",
+        foreground_comm(t.pid)
+    );
     t.writer.signal(libc_sigint()).await.unwrap();
     t.writer.write(b"echo status-$?-''end\n").await.unwrap();
     let mut seen = Vec::new();
@@ -179,6 +183,15 @@ async fn exit_codes_signals_and_session_leadership() {
         "{}",
         String::from_utf8_lossy(&seen)
     );
+}
+
+/// The command name of the foreground process group's leader of `pid`'s terminal (the 8th
+/// field of /proc/PID/stat is that group's id).
+fn foreground_comm(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let tpgid = stat[stat.rfind(')')? + 2..].split(' ').nth(5)?;
+    let comm = std::fs::read_to_string(format!("/proc/{tpgid}/comm")).ok()?;
+    Some(comm.trim().to_string())
 }
 
 fn libc_sigint() -> i32 {
@@ -291,7 +304,24 @@ async fn a_reader_that_does_not_read_pauses_the_program() {
             .parse::<u64>()
             .unwrap()
     };
-    // Nobody reads for two seconds; `yes` would write gigabytes without back-pressure.
+    // Back-pressure reached the program: `yes` only ever writes, so sleeping means its write
+    // blocks on the full terminal.
+    let writer = || {
+        std::iter::once(t.pid)
+            .chain(common::children(t.pid))
+            .find(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "yes")
+            })
+    };
+    assert!(
+        common::eventually(WAIT, || writer()
+            .and_then(common::proc_state)
+            .is_some_and(|(state, _)| state == 'S'))
+        .await,
+        "`yes` never blocked on its output"
+    );
+    // Then nobody reads for two seconds (the stall is what is tested): `yes` would write
+    // gigabytes into the bridge without back-pressure.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let kb = rss();
     assert!(

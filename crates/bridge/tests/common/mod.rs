@@ -154,7 +154,8 @@ pub fn proc_state(pid: u32) -> Option<(char, u32)> {
     Some((state, ppid))
 }
 
-/// Polls until `f` is true or `timeout` passes.
+/// Polls until `f` is true or `timeout` passes. Only for conditions nothing announces (a
+/// process reaped by another process, a /proc state): events are awaited directly.
 pub async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + timeout;
     while std::time::Instant::now() < deadline {
@@ -164,4 +165,115 @@ pub async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     f()
+}
+
+/// An output sink that publishes everything written to it, so a test can wait for a line the
+/// program prints when it reached a point instead of guessing how long that takes.
+pub struct Published(tokio::sync::watch::Sender<Vec<u8>>);
+
+/// A sink and the receiver that sees its bytes so far.
+pub fn published() -> (Published, tokio::sync::watch::Receiver<Vec<u8>>) {
+    let (tx, rx) = tokio::sync::watch::channel(Vec::new());
+    (Published(tx), rx)
+}
+
+impl tokio::io::AsyncWrite for Published {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.0.send_modify(|v| v.extend_from_slice(buf));
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// Waits (at most `timeout`) until the published output holds a line ending in `marker`, and
+/// returns the text before the marker on that line.
+pub async fn line_with(
+    rx: &mut tokio::sync::watch::Receiver<Vec<u8>>,
+    marker: &str,
+    timeout: Duration,
+) -> String {
+    let find = |v: &[u8]| {
+        String::from_utf8_lossy(v)
+            .lines()
+            .find_map(|l| l.strip_suffix(marker).map(str::to_string))
+    };
+    let seen = tokio::time::timeout(timeout, rx.wait_for(|v| find(v).is_some()))
+        .await
+        .unwrap_or_else(|_| panic!("no line ending in {marker:?} within {timeout:?}"))
+        .expect("the output sink was dropped before the marker");
+    find(&seen).unwrap()
+}
+
+/// The host pids of `pid`'s children.
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return vec![];
+    };
+    tasks
+        .flatten()
+        .flat_map(|t| {
+            std::fs::read_to_string(t.path().join("children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|c| c.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// A named pipe in `dir`: a process that reads it lives exactly until the test writes to it.
+pub fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
+        0,
+        "mkfifo {}",
+        path.display()
+    );
+    path
+}
+
+/// Ends the readers of a fifo made by [`fifo`]: opening it for writing and closing it gives them
+/// end-of-file.
+pub fn release(fifo: &Path) {
+    drop(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(fifo)
+            .expect("open the fifo for writing"),
+    );
+}
+
+/// Waits for `child` to exit (a pidfd becomes readable when the process ends), at most
+/// `timeout`; `None` when it still runs.
+pub fn exited(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) } as i32;
+    assert!(fd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; the descriptor is ours and closed right after.
+    let ready = unsafe { libc::poll(&mut poll, 1, timeout.as_millis() as i32) };
+    unsafe { libc::close(fd) };
+    (ready == 1).then(|| child.wait().expect("wait for the exited child"))
 }

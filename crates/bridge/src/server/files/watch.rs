@@ -113,10 +113,16 @@ mod tests {
 
     #[test]
     fn opens_and_reads_are_not_changes() {
-        assert!(!changes_something(&EventKind::Access(AccessKind::Open(AccessMode::Any))));
+        assert!(!changes_something(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
         assert!(!changes_something(&EventKind::Access(AccessKind::Read)));
-        assert!(!changes_something(&EventKind::Access(AccessKind::Close(AccessMode::Read))));
-        assert!(changes_something(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
+        assert!(!changes_something(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(changes_something(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
         assert!(changes_something(&EventKind::Create(CreateKind::File)));
         assert!(changes_something(&EventKind::Modify(ModifyKind::Any)));
     }
