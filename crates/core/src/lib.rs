@@ -3,6 +3,7 @@
 //! the `berth` CLI are thin layers over [`Berth`].
 
 mod bots;
+mod bridges;
 pub mod data;
 mod error;
 mod exec;
@@ -61,6 +62,8 @@ struct Inner {
     /// One lifecycle operation at a time per bot.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     changes: broadcast::Sender<WorkspaceChanged>,
+    /// Connections to running workspaces' bridges.
+    bridges: bridges::Bridges,
 }
 
 impl Berth {
@@ -85,6 +88,7 @@ impl Berth {
                 operations: Mutex::new(HashMap::new()),
                 locks: Mutex::new(HashMap::new()),
                 changes,
+                bridges: Default::default(),
             }),
         };
         if !berth.connect().await {
@@ -152,6 +156,9 @@ impl Berth {
     }
 
     fn notify(&self, bot: &str, state: model::WorkspaceState) {
+        if state != model::WorkspaceState::Running {
+            self.inner.bridges.forget_bot(bot);
+        }
         let _ = self.inner.changes.send(WorkspaceChanged {
             bot: bot.to_string(),
             state,

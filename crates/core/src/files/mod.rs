@@ -20,11 +20,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use berth_bridge::{FilesClient, WriteOptions};
+use berth_bridge::{FilesClient, ReadResult, WriteOptions};
 use berth_runtime::CancellationToken;
 use tokio::io::AsyncWrite;
 
-use crate::model::WorkspaceState;
+use crate::model::ErrorCode;
 use crate::{Berth, Error, Result};
 
 /// Largest file the editor opens (bigger files are downloaded instead).
@@ -34,28 +34,29 @@ pub const MAX_PREVIEW: u64 = 32 * 1024 * 1024;
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 impl Berth {
-    /// A Files client for the bot's running workspace.
+    /// A Files client on the bot's running workspace's bridge connection (kept between
+    /// calls). For streams that cannot be replayed; one-shot calls use [`Berth::with_files`].
     pub async fn files_client(&self, bot: &str) -> Result<FilesClient> {
-        let info = self.info(bot).await?;
-        if info.state != WorkspaceState::Running {
-            return Err(Error::conflict(format!(
-                "{bot}'s workspace is not running; start it first"
-            )));
-        }
-        let id = info.container_id.unwrap_or_default();
-        Ok(FilesClient::connect(&self.inner.paths.bridge_socket(&id)).await?)
+        Ok(FilesClient::new(&self.bridge(bot).await?.channel))
+    }
+
+    /// Runs `op` with a Files client; once more on a fresh connection if the kept one was lost.
+    async fn with_files<T>(&self, bot: &str, op: impl AsyncFn(&FilesClient) -> Result<T>) -> Result<T> {
+        self.with_bridge(bot, async |ch| op(&FilesClient::new(ch)).await)
+            .await
     }
 
     /// The entry of one path (symlinks reported as links).
     pub async fn file_stat(&self, bot: &str, path: &str) -> Result<FileInfo> {
-        let c = self.files_client(bot).await?;
-        Ok(info_of(&c.stat(&decode_path(path)?).await?))
+        let p = decode_path(path)?;
+        self.with_files(bot, async |c| Ok(info_of(&c.stat(&p).await?)))
+            .await
     }
 
     /// A directory's entries, directories first then natural order.
     pub async fn file_list(&self, bot: &str, path: &str) -> Result<DirListing> {
-        let c = self.files_client(bot).await?;
-        let (dir, entries) = c.list_all(&decode_path(path)?).await?;
+        let p = decode_path(path)?;
+        let (dir, entries) = self.with_files(bot, async |c| Ok(c.list_all(&p).await?)).await?;
         let mut entries: Vec<FileInfo> = entries.iter().map(info_of).collect();
         sort_entries(&mut entries);
         Ok(DirListing {
@@ -66,38 +67,24 @@ impl Berth {
 
     /// Opens a text file for the editor (UTF-8, at most [`MAX_TEXT`]).
     pub async fn file_read_text(&self, bot: &str, path: &str) -> Result<TextFile> {
-        let c = self.files_client(bot).await?;
         let p = decode_path(path)?;
-        let mut buf = Vec::new();
-        let r = c
-            .read(
-                &p,
-                0,
-                None,
-                true,
-                LimitedVec {
-                    v: &mut buf,
-                    max: MAX_TEXT as usize,
-                },
-            )
-            .await
-            .map_err(|e| {
-                let e: Error = e.into();
-                if e.message.contains("too large") {
-                    Error::new(
-                        crate::model::ErrorCode::Unsupported,
-                        format!(
-                            "the file is larger than {} MiB; download it instead",
-                            MAX_TEXT >> 20
-                        ),
-                    )
-                } else {
-                    e
-                }
-            })?;
+        let read = async |c: &FilesClient| read_limited(c, &p, true, MAX_TEXT).await;
+        let (r, buf) = self.with_files(bot, read).await.map_err(|e| {
+            if e.message.contains("too large") {
+                Error::new(
+                    ErrorCode::Unsupported,
+                    format!(
+                        "the file is larger than {} MiB; download it instead",
+                        MAX_TEXT >> 20
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
         let content = String::from_utf8(buf).map_err(|_| {
             Error::new(
-                crate::model::ErrorCode::Unsupported,
+                ErrorCode::Unsupported,
                 "the file is not UTF-8 text; download it instead",
             )
         })?;
@@ -110,20 +97,9 @@ impl Berth {
 
     /// Raw bytes of a small file (image preview), at most [`MAX_PREVIEW`].
     pub async fn file_read_bytes(&self, bot: &str, path: &str) -> Result<Vec<u8>> {
-        let c = self.files_client(bot).await?;
-        let mut buf = Vec::new();
-        c.read(
-            &decode_path(path)?,
-            0,
-            None,
-            false,
-            LimitedVec {
-                v: &mut buf,
-                max: MAX_PREVIEW as usize,
-            },
-        )
-        .await?;
-        Ok(buf)
+        let p = decode_path(path)?;
+        let read = async |c: &FilesClient| read_limited(c, &p, false, MAX_PREVIEW).await;
+        Ok(self.with_files(bot, read).await?.1)
     }
 
     /// Saves text; with `expected_revision`, fails with `conflict` if the file changed on disk.
@@ -134,19 +110,17 @@ impl Berth {
         content: String,
         expected_revision: Option<String>,
     ) -> Result<SavedFile> {
-        let c = self.files_client(bot).await?;
+        let p = decode_path(path)?;
         let opts = WriteOptions {
             expected_revision,
             want_revision: true,
             ..Default::default()
         };
-        let r = c
-            .write(
-                &decode_path(path)?,
-                opts,
-                io::Cursor::new(content.into_bytes()),
-            )
-            .await?;
+        let save = async |c: &FilesClient| {
+            let body = io::Cursor::new(content.clone().into_bytes());
+            Ok(c.write(&p, opts.clone(), body).await?)
+        };
+        let r = self.with_files(bot, save).await?;
         Ok(SavedFile {
             info: info_of(&r.entry),
             revision: r.revision,
@@ -155,14 +129,14 @@ impl Berth {
 
     /// Creates an empty file `name` in `dir` (fails if it exists).
     pub async fn file_create(&self, bot: &str, dir: &str, name: &str) -> Result<SavedFile> {
-        let c = self.files_client(bot).await?;
         let p = join_name(&decode_path(dir)?, name.as_bytes())?;
         let opts = WriteOptions {
             must_not_exist: true,
             want_revision: true,
             ..Default::default()
         };
-        let r = c.write(&p, opts, tokio::io::empty()).await?;
+        let create = async |c: &FilesClient| Ok(c.write(&p, opts.clone(), tokio::io::empty()).await?);
+        let r = self.with_files(bot, create).await?;
         Ok(SavedFile {
             info: info_of(&r.entry),
             revision: r.revision,
@@ -171,21 +145,24 @@ impl Berth {
 
     /// Creates directory `name` in `dir` (fails if it exists).
     pub async fn file_mkdir(&self, bot: &str, dir: &str, name: &str) -> Result<FileInfo> {
-        let c = self.files_client(bot).await?;
         let p = join_name(&decode_path(dir)?, name.as_bytes())?;
-        if c.stat(&p).await.is_ok() {
-            return Err(Error::new(
-                crate::model::ErrorCode::AlreadyExists,
-                format!("{name} already exists"),
-            ));
-        }
-        Ok(info_of(&c.mkdir(&p).await?))
+        let mkdir = async |c: &FilesClient| {
+            if c.stat(&p).await.is_ok() {
+                return Err(Error::new(
+                    ErrorCode::AlreadyExists,
+                    format!("{name} already exists"),
+                ));
+            }
+            Ok(info_of(&c.mkdir(&p).await?))
+        };
+        self.with_files(bot, mkdir).await
     }
 
     /// mkdir -p of a whole path.
     pub async fn file_mkdir_all(&self, bot: &str, path: &str) -> Result<FileInfo> {
-        let c = self.files_client(bot).await?;
-        Ok(info_of(&c.mkdir(&decode_path(path)?).await?))
+        let p = decode_path(path)?;
+        self.with_files(bot, async |c| Ok(info_of(&c.mkdir(&p).await?)))
+            .await
     }
 
     /// Renames within the same directory.
@@ -196,10 +173,10 @@ impl Berth {
         new_name: &str,
         overwrite: bool,
     ) -> Result<FileInfo> {
-        let c = self.files_client(bot).await?;
         let from = decode_path(path)?;
         let to = join_name(&parent_of(&from), new_name.as_bytes())?;
-        Ok(info_of(&c.rename(&from, &to, overwrite).await?))
+        let rename = async |c: &FilesClient| Ok(info_of(&c.rename(&from, &to, overwrite).await?));
+        self.with_files(bot, rename).await
     }
 
     /// Moves a path to an explicit new path.
@@ -210,26 +187,29 @@ impl Berth {
         to: &str,
         overwrite: bool,
     ) -> Result<FileInfo> {
-        let c = self.files_client(bot).await?;
-        Ok(info_of(
-            &c.rename(&decode_path(from)?, &decode_path(to)?, overwrite)
-                .await?,
-        ))
+        let (from, to) = (decode_path(from)?, decode_path(to)?);
+        let rename = async |c: &FilesClient| Ok(info_of(&c.rename(&from, &to, overwrite).await?));
+        self.with_files(bot, rename).await
     }
 
     /// Deletes paths (directories only with `recursive`). `/` is refused.
     pub async fn file_delete(&self, bot: &str, paths: &[String], recursive: bool) -> Result<()> {
-        let c = self.files_client(bot).await?;
-        for p in paths {
-            c.delete(&decode_path(p)?, recursive).await?;
-        }
-        Ok(())
+        let raw = decode_all(paths)?;
+        let delete = async |c: &FilesClient| {
+            for p in &raw {
+                c.delete(p, recursive).await?;
+            }
+            Ok(())
+        };
+        self.with_files(bot, delete).await
     }
 
     /// Extracts an archive into a new sibling directory.
     pub async fn file_extract(&self, bot: &str, path: &str) -> Result<ExtractSummary> {
-        let c = self.files_client(bot).await?;
-        let r = c.extract(&decode_path(path)?).await?;
+        let p = decode_path(path)?;
+        let r = self
+            .with_files(bot, async |c| Ok(c.extract(&p).await?))
+            .await?;
         Ok(ExtractSummary {
             dir: encode_path(&r.dir),
             files: r.files,
@@ -244,15 +224,21 @@ impl Berth {
         dir: &str,
         names: &[String],
     ) -> Result<Vec<String>> {
-        let c = self.files_client(bot).await?;
         let d = decode_path(dir)?;
-        let mut out = Vec::new();
-        for n in names {
-            if c.stat(&join_name(&d, n.as_bytes())?).await.is_ok() {
-                out.push(n.clone());
+        let targets = names
+            .iter()
+            .map(|n| Ok((n, join_name(&d, n.as_bytes())?)))
+            .collect::<Result<Vec<_>>>()?;
+        let existing = async |c: &FilesClient| {
+            let mut out = Vec::new();
+            for (name, target) in &targets {
+                if c.stat(target).await.is_ok() {
+                    out.push(name.to_string());
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        };
+        self.with_files(bot, existing).await
     }
 
     /// Watches directories/files until `cancel` (or `emit` returns false: nobody listens any
@@ -264,11 +250,8 @@ impl Berth {
         cancel: CancellationToken,
         emit: impl Fn(FilesChanged) -> bool + Send,
     ) -> Result<()> {
+        let raw = decode_all(paths)?;
         let c = self.files_client(bot).await?;
-        let raw = paths
-            .iter()
-            .map(|p| decode_path(p))
-            .collect::<Result<Vec<_>>>()?;
         let mut s = c.watch(&raw).await?;
         loop {
             tokio::select! {
@@ -284,6 +267,27 @@ impl Berth {
             }
         }
     }
+}
+
+/// Decodes path tokens.
+pub(crate) fn decode_all(paths: &[String]) -> Result<Vec<Vec<u8>>> {
+    paths.iter().map(|p| decode_path(p)).collect()
+}
+
+/// Reads the whole file at `p` into memory, failing ("file too large") past `max` bytes.
+async fn read_limited(
+    c: &FilesClient,
+    p: &[u8],
+    want_revision: bool,
+    max: u64,
+) -> Result<(ReadResult, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let sink = LimitedVec {
+        v: &mut buf,
+        max: max as usize,
+    };
+    let r = c.read(p, 0, None, want_revision, sink).await?;
+    Ok((r, buf))
 }
 
 /// An `AsyncWrite` into a Vec that fails past `max` bytes.
