@@ -12,7 +12,7 @@ mod transfer;
 
 pub use model::*;
 pub use paths::*;
-use paths::{base_of, parent_of};
+use paths::parent_of;
 pub use transfer::UploadPipe;
 
 use std::io;

@@ -55,7 +55,8 @@ pub(super) fn parent_of(p: &[u8]) -> Vec<u8> {
     }
 }
 
-pub(super) fn base_of(p: &[u8]) -> Vec<u8> {
+/// The last component of a container path (the path itself when it has none).
+pub fn base_of(p: &[u8]) -> Vec<u8> {
     Path::new(std::ffi::OsStr::from_bytes(p))
         .file_name()
         .map(|n| n.as_bytes().to_vec())
