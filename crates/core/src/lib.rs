@@ -16,6 +16,7 @@ mod progress;
 mod reconcile;
 mod settings;
 pub mod terminals;
+pub mod transfers;
 mod version_ops;
 pub mod versions;
 mod workspaces;
