@@ -29,15 +29,18 @@ impl BridgeChannel {
     pub async fn connect(socket: &Path) -> Result<Self, BridgeError> {
         let path: PathBuf = socket.to_path_buf();
         // The URI is a placeholder required by tonic; the connector ignores it and dials the socket.
-        let channel = Endpoint::try_from("http://[::]:50051")
-            .map_err(|e| BridgeError::Internal(e.to_string()))?
-            .initial_stream_window_size(Some(STREAM_WINDOW))
-            .initial_connection_window_size(Some(CONNECTION_WINDOW))
-            .connect_with_connector(tower::service_fn(move |_: Uri| {
-                let path = path.clone();
-                async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
-            }))
-            .await?;
+        let channel =
+            Endpoint::try_from("http://[::]:50051")
+                .map_err(|e| BridgeError::Internal(e.to_string()))?
+                .initial_stream_window_size(Some(STREAM_WINDOW))
+                .initial_connection_window_size(Some(CONNECTION_WINDOW))
+                .connect_with_connector(tower::service_fn(move |_: Uri| {
+                    let path = path.clone();
+                    async move {
+                        Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?))
+                    }
+                }))
+                .await?;
         Ok(BridgeChannel { channel })
     }
 

@@ -151,20 +151,20 @@ impl Berth {
     /// error (the bridge went away since it was dialled), the connection is dropped and `op`
     /// runs once more on the checked path: on a fresh connection, or not at all when the
     /// workspace no longer runs ("not running; start it first").
-    pub(crate) async fn with_bridge<T>(
-        &self,
-        bot: &str,
-        op: impl AsyncFn(&BridgeChannel) -> Result<T>,
-    ) -> Result<T> {
+    pub(crate) async fn with_bridge<T, F, Fut>(&self, bot: &str, op: F) -> Result<T>
+    where
+        F: Fn(BridgeChannel) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let conn = self.bridge(bot).await?;
-        match op(&conn.channel).await {
+        match op(conn.channel.clone()).await {
             Err(e) if e.code == ErrorCode::Unavailable => {
                 self.inner.bridges.forget(&conn.id);
                 if !conn.reused {
                     return Err(e);
                 }
                 let conn = self.bridge(bot).await?;
-                op(&conn.channel).await
+                op(conn.channel).await
             }
             r => r,
         }

@@ -82,9 +82,8 @@ impl Berth {
     /// Opens a raw terminal session in the bot's running workspace (for the CLI; the app uses
     /// [`Terminals`], which adds scrollback and re-attaching).
     pub async fn terminal(&self, bot: &str, req: TerminalRequest) -> Result<TerminalSession> {
-        let open = async |ch: &berth_bridge::BridgeChannel| {
-            Ok(TerminalClient::new(ch).open(req.clone()).await?)
-        };
+        let req = &req;
+        let open = move |ch| async move { Ok(TerminalClient::new(&ch).open(req.clone()).await?) };
         self.with_bridge(bot, open).await
     }
 }

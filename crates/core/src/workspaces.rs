@@ -72,7 +72,11 @@ impl Berth {
             };
             if info.state == WorkspaceState::Running {
                 if let Ok(ch) = self.bridge_of(bot, &w.container_id).await {
-                    info.bridge_version = BridgeClient::new(&ch).health().await.ok().map(|h| h.version);
+                    info.bridge_version = BridgeClient::new(&ch)
+                        .health()
+                        .await
+                        .ok()
+                        .map(|h| h.version);
                 }
             }
         }

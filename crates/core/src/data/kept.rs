@@ -22,11 +22,7 @@ pub struct KeptData {
 
 impl Berth {
     /// Writes `/data` of the running workspace to the kept-data archive (atomically).
-    pub async fn preserve_data(
-        &self,
-        bot: &str,
-        progress: ProgressFn<'_>,
-    ) -> Result<KeptData> {
+    pub async fn preserve_data(&self, bot: &str, progress: ProgressFn<'_>) -> Result<KeptData> {
         self.preserve_with(bot, progress, &CancellationToken::new())
             .await
     }
@@ -109,11 +105,7 @@ impl Berth {
 
     /// Replaces `/data` of the running workspace with the kept archive, then deletes it.
     /// Ok(false) when there is no kept data.
-    pub async fn restore_kept_data(
-        &self,
-        bot: &str,
-        progress: ProgressFn<'_>,
-    ) -> Result<bool> {
+    pub async fn restore_kept_data(&self, bot: &str, progress: ProgressFn<'_>) -> Result<bool> {
         let Some(kept) = self.kept_data(bot) else {
             return Ok(false);
         };

@@ -11,8 +11,8 @@ mod paths;
 mod transfer;
 
 pub use model::*;
-pub use paths::*;
 use paths::parent_of;
+pub use paths::*;
 pub use transfer::UploadPipe;
 
 use std::io;
@@ -41,22 +41,34 @@ impl Berth {
     }
 
     /// Runs `op` with a Files client; once more on a fresh connection if the kept one was lost.
-    async fn with_files<T>(&self, bot: &str, op: impl AsyncFn(&FilesClient) -> Result<T>) -> Result<T> {
-        self.with_bridge(bot, async |ch| op(&FilesClient::new(ch)).await)
-            .await
+    async fn with_files<T, F, Fut>(&self, bot: &str, op: F) -> Result<T>
+    where
+        F: Fn(FilesClient) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.with_bridge(bot, |ch| op(FilesClient::new(&ch))).await
     }
 
     /// The entry of one path (symlinks reported as links).
     pub async fn file_stat(&self, bot: &str, path: &str) -> Result<FileInfo> {
         let p = decode_path(path)?;
-        self.with_files(bot, async |c| Ok(info_of(&c.stat(&p).await?)))
-            .await
+        let p = &p;
+        self.with_files(bot, move |c: FilesClient| async move {
+            Ok(info_of(&c.stat(p).await?))
+        })
+        .await
     }
 
     /// A directory's entries, directories first then natural order.
     pub async fn file_list(&self, bot: &str, path: &str) -> Result<DirListing> {
         let p = decode_path(path)?;
-        let (dir, entries) = self.with_files(bot, async |c| Ok(c.list_all(&p).await?)).await?;
+        let (dir, entries) = {
+            let p = &p;
+            self.with_files(bot, move |c: FilesClient| async move {
+                Ok(c.list_all(p).await?)
+            })
+            .await?
+        };
         let mut entries: Vec<FileInfo> = entries.iter().map(info_of).collect();
         sort_entries(&mut entries);
         Ok(DirListing {
@@ -68,7 +80,8 @@ impl Berth {
     /// Opens a text file for the editor (UTF-8, at most [`MAX_TEXT`]).
     pub async fn file_read_text(&self, bot: &str, path: &str) -> Result<TextFile> {
         let p = decode_path(path)?;
-        let read = async |c: &FilesClient| read_limited(c, &p, true, MAX_TEXT).await;
+        let p = &p;
+        let read = move |c: FilesClient| async move { read_limited(&c, p, true, MAX_TEXT).await };
         let (r, buf) = self.with_files(bot, read).await.map_err(|e| {
             if e.message.contains("too large") {
                 Error::new(
@@ -98,7 +111,9 @@ impl Berth {
     /// Raw bytes of a small file (image preview), at most [`MAX_PREVIEW`].
     pub async fn file_read_bytes(&self, bot: &str, path: &str) -> Result<Vec<u8>> {
         let p = decode_path(path)?;
-        let read = async |c: &FilesClient| read_limited(c, &p, false, MAX_PREVIEW).await;
+        let p = &p;
+        let read =
+            move |c: FilesClient| async move { read_limited(&c, p, false, MAX_PREVIEW).await };
         Ok(self.with_files(bot, read).await?.1)
     }
 
@@ -116,9 +131,10 @@ impl Berth {
             want_revision: true,
             ..Default::default()
         };
-        let save = async |c: &FilesClient| {
+        let (p, opts, content) = (&p, &opts, &content);
+        let save = move |c: FilesClient| async move {
             let body = io::Cursor::new(content.clone().into_bytes());
-            Ok(c.write(&p, opts.clone(), body).await?)
+            Ok(c.write(p, opts.clone(), body).await?)
         };
         let r = self.with_files(bot, save).await?;
         Ok(SavedFile {
@@ -135,7 +151,10 @@ impl Berth {
             want_revision: true,
             ..Default::default()
         };
-        let create = async |c: &FilesClient| Ok(c.write(&p, opts.clone(), tokio::io::empty()).await?);
+        let (p, opts) = (&p, &opts);
+        let create = move |c: FilesClient| async move {
+            Ok(c.write(p, opts.clone(), tokio::io::empty()).await?)
+        };
         let r = self.with_files(bot, create).await?;
         Ok(SavedFile {
             info: info_of(&r.entry),
@@ -146,14 +165,15 @@ impl Berth {
     /// Creates directory `name` in `dir` (fails if it exists).
     pub async fn file_mkdir(&self, bot: &str, dir: &str, name: &str) -> Result<FileInfo> {
         let p = join_name(&decode_path(dir)?, name.as_bytes())?;
-        let mkdir = async |c: &FilesClient| {
-            if c.stat(&p).await.is_ok() {
+        let p = &p;
+        let mkdir = move |c: FilesClient| async move {
+            if c.stat(p).await.is_ok() {
                 return Err(Error::new(
                     ErrorCode::AlreadyExists,
                     format!("{name} already exists"),
                 ));
             }
-            Ok(info_of(&c.mkdir(&p).await?))
+            Ok(info_of(&c.mkdir(p).await?))
         };
         self.with_files(bot, mkdir).await
     }
@@ -161,8 +181,11 @@ impl Berth {
     /// mkdir -p of a whole path.
     pub async fn file_mkdir_all(&self, bot: &str, path: &str) -> Result<FileInfo> {
         let p = decode_path(path)?;
-        self.with_files(bot, async |c| Ok(info_of(&c.mkdir(&p).await?)))
-            .await
+        let p = &p;
+        self.with_files(bot, move |c: FilesClient| async move {
+            Ok(info_of(&c.mkdir(p).await?))
+        })
+        .await
     }
 
     /// Renames within the same directory.
@@ -175,7 +198,9 @@ impl Berth {
     ) -> Result<FileInfo> {
         let from = decode_path(path)?;
         let to = join_name(&parent_of(&from), new_name.as_bytes())?;
-        let rename = async |c: &FilesClient| Ok(info_of(&c.rename(&from, &to, overwrite).await?));
+        let (from, to) = (&from, &to);
+        let rename =
+            move |c: FilesClient| async move { Ok(info_of(&c.rename(from, to, overwrite).await?)) };
         self.with_files(bot, rename).await
     }
 
@@ -188,15 +213,18 @@ impl Berth {
         overwrite: bool,
     ) -> Result<FileInfo> {
         let (from, to) = (decode_path(from)?, decode_path(to)?);
-        let rename = async |c: &FilesClient| Ok(info_of(&c.rename(&from, &to, overwrite).await?));
+        let (from, to) = (&from, &to);
+        let rename =
+            move |c: FilesClient| async move { Ok(info_of(&c.rename(from, to, overwrite).await?)) };
         self.with_files(bot, rename).await
     }
 
     /// Deletes paths (directories only with `recursive`). `/` is refused.
     pub async fn file_delete(&self, bot: &str, paths: &[String], recursive: bool) -> Result<()> {
         let raw = decode_all(paths)?;
-        let delete = async |c: &FilesClient| {
-            for p in &raw {
+        let raw = &raw;
+        let delete = move |c: FilesClient| async move {
+            for p in raw {
                 c.delete(p, recursive).await?;
             }
             Ok(())
@@ -207,8 +235,12 @@ impl Berth {
     /// Extracts an archive into a new sibling directory.
     pub async fn file_extract(&self, bot: &str, path: &str) -> Result<ExtractSummary> {
         let p = decode_path(path)?;
+        let p = &p;
         let r = self
-            .with_files(bot, async |c| Ok(c.extract(&p).await?))
+            .with_files(
+                bot,
+                move |c: FilesClient| async move { Ok(c.extract(p).await?) },
+            )
             .await?;
         Ok(ExtractSummary {
             dir: encode_path(&r.dir),
@@ -229,9 +261,10 @@ impl Berth {
             .iter()
             .map(|n| Ok((n, join_name(&d, n.as_bytes())?)))
             .collect::<Result<Vec<_>>>()?;
-        let existing = async |c: &FilesClient| {
+        let targets = &targets;
+        let existing = move |c: FilesClient| async move {
             let mut out = Vec::new();
-            for (name, target) in &targets {
+            for (name, target) in targets {
                 if c.stat(target).await.is_ok() {
                     out.push(name.to_string());
                 }

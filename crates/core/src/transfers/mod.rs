@@ -100,7 +100,11 @@ impl Drop for Running {
         };
         let mut reg = reg.lock().unwrap();
         // A newer transfer may have reused the id (ids of transfers come from the web view).
-        if reg.cancels.get(&self.id).is_some_and(|(n, _)| *n == self.number) {
+        if reg
+            .cancels
+            .get(&self.id)
+            .is_some_and(|(n, _)| *n == self.number)
+        {
             reg.cancels.remove(&self.id);
         }
     }

@@ -52,8 +52,7 @@ impl<T> Parked<T> {
 
     /// Removes what expired by `now`, except entries `busy` says are in use.
     pub fn expire(&mut self, now: Instant, busy: impl Fn(&T) -> bool) {
-        self.entries
-            .retain(|_, (until, v)| *until > now || busy(v));
+        self.entries.retain(|_, (until, v)| *until > now || busy(v));
     }
 
     pub fn len(&self) -> usize {

@@ -17,7 +17,10 @@ fn advance(now: &Mutex<Instant>, by: Duration) {
 fn a_drop_is_used_once_and_an_empty_drop_is_ignored() {
     let t = Transfers::new();
     let d = t
-        .add_drop(vec![PathBuf::from("/tmp/a b.txt"), PathBuf::from("/tmp/dir")])
+        .add_drop(vec![
+            PathBuf::from("/tmp/a b.txt"),
+            PathBuf::from("/tmp/dir"),
+        ])
         .unwrap();
     assert_eq!(d.names, ["a b.txt", "dir"]);
     assert_eq!(t.dropped(&d.drop_id).unwrap().len(), 2, "peeking keeps it");
@@ -51,7 +54,8 @@ fn a_picked_archive_expires_and_parked_values_are_bounded() {
             advance(&now, Duration::from_millis(1));
             let (mut reg, at) = t.registry();
             let id = reg.new_id("archive");
-            reg.archives.put(id.clone(), PathBuf::from(format!("/a{i}.tgz")), at);
+            reg.archives
+                .put(id.clone(), PathBuf::from(format!("/a{i}.tgz")), at);
             id
         })
         .collect();
@@ -94,7 +98,10 @@ fn a_cancel_token_lives_as_long_as_its_transfer() {
     assert_eq!(t.counts().0, 1);
     drop(running);
     assert_eq!(t.counts().0, 0);
-    assert!(!t.cancel("transfer-1"), "nothing runs under that id any more");
+    assert!(
+        !t.cancel("transfer-1"),
+        "nothing runs under that id any more"
+    );
     assert!(!t.cancel("never"));
 }
 

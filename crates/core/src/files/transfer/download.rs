@@ -17,8 +17,8 @@ use tokio::io::AsyncWrite;
 
 use super::upload::Emit;
 use super::{name_of, throttled};
-use crate::files::{base_of, decode_path, TransferItem, TransferState, TransferSummary};
 use crate::files::PROGRESS_EVERY;
+use crate::files::{base_of, decode_path, TransferItem, TransferState, TransferSummary};
 use crate::model::ErrorCode;
 use crate::{Berth, Error, Result};
 
