@@ -189,7 +189,8 @@ impl Transfers {
     }
 
     /// How many entries of each kind the registry holds (running, drops, archives, pipes).
-    pub fn counts(&self) -> (usize, usize, usize, usize) {
+    #[cfg(test)]
+    fn counts(&self) -> (usize, usize, usize, usize) {
         let (reg, _) = self.registry();
         (
             reg.cancels.len(),

@@ -55,6 +55,7 @@ impl<T> Parked<T> {
         self.entries.retain(|_, (until, v)| *until > now || busy(v));
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
