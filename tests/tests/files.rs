@@ -467,3 +467,56 @@ async fn files_one_gib_round_trip() {
 
     berth.delete_bot(&bot).await.expect("delete");
 }
+
+/// A file call on a running workspace reuses the connection the first one dialled (it works
+/// even when the socket's name is gone); a workspace
+/// stopped behind this core's back (by another process) still gives the clear "not running"
+/// error, and after a start the calls work again on a new connection. Prints the first (checks
+/// state, dials) and the following (kept connection) listing times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_connection_is_kept_while_the_workspace_runs() {
+    let Some(env) = TestEnv::new("files-conn") else { return };
+    let (creator, bot) = workspace(&env, "fc").await;
+    sh(&creator, &bot, "mkdir -p /data/small && cd /data/small && touch a b c d e").await;
+    let (mut first, mut next) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let berth = env.berth().await;
+        let t0 = Instant::now();
+        berth.file_list(&bot, "/data/small").await.expect("first listing");
+        first.push(t0.elapsed());
+        for _ in 0..10 {
+            let t0 = Instant::now();
+            let l = berth.file_list(&bot, "/data/small").await.expect("next listing");
+            next.push(t0.elapsed());
+            assert_eq!(l.entries.len(), 5);
+        }
+    }
+    let avg = |v: &[Duration]| v.iter().sum::<Duration>().as_secs_f64() * 1000.0 / v.len() as f64;
+    eprintln!("file_list /data/small: first call {:.2} ms, next calls {:.2} ms (averages)", avg(&first), avg(&next));
+
+    // With the socket's name gone, the kept connection still works while a new dial cannot.
+    let berth = env.berth().await;
+    berth.file_list(&bot, "/data/small").await.expect("listing keeps a connection");
+    let id = berth.info(&bot).await.unwrap().container_id.unwrap();
+    let socket = berth.paths().bridge_socket(&id);
+    let hidden = socket.with_extension("hidden");
+    std::fs::rename(&socket, &hidden).unwrap();
+    let kept = berth.file_list(&bot, "/data/small").await;
+    let fresh = env.berth().await.file_list(&bot, "/data/small").await;
+    std::fs::rename(&hidden, &socket).unwrap();
+    assert_eq!(kept.expect("the kept connection").entries.len(), 5);
+    assert_eq!(fresh.expect_err("a new dial finds no socket").code, ErrorCode::Unavailable);
+
+    creator.stop(&bot).await.expect("stop from another core");
+    let e = berth.file_list(&bot, "/data/small").await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Conflict, "{e:?}");
+    assert!(e.message.contains("not running; start it first"), "{}", e.message);
+    let e = berth.file_stat(&bot, "/data").await.unwrap_err();
+    assert!(e.message.contains("not running; start it first"), "{}", e.message);
+    creator.start(&bot).await.expect("start");
+    let l = berth.file_list(&bot, "/data/small").await.expect("listing after a restart");
+    assert_eq!(l.entries.len(), 5);
+    let ran = berth_tests::exec(&berth, &bot, &["true"], None).await.expect("exec on the kept connection");
+    assert_eq!(ran.status.code, Some(0));
+    creator.delete_workspace(&bot).await.expect("delete");
+}

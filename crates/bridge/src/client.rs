@@ -1,15 +1,15 @@
 //! Host-side client for the bridge: connects over the workspace's Unix socket and exposes
 //! health and exec with plain Rust types.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
+
+use crate::channel::BridgeChannel;
 
 use crate::error::BridgeError;
 use crate::proto::{self, bridge_client::BridgeClient as Raw, exec_input, exec_output};
@@ -83,21 +83,14 @@ impl ExitStatus {
 impl BridgeClient {
     /// Connects to the bridge listening on `socket`. Fails with `Unavailable` if nothing listens.
     pub async fn connect(socket: &Path) -> Result<Self, BridgeError> {
-        let path: PathBuf = socket.to_path_buf();
-        // The URI is a placeholder required by tonic; the connector ignores it and dials the socket.
-        let channel =
-            Endpoint::try_from("http://[::]:50051")
-                .map_err(|e| BridgeError::Internal(e.to_string()))?
-                .connect_with_connector(tower::service_fn(move |_: Uri| {
-                    let path = path.clone();
-                    async move {
-                        Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?))
-                    }
-                }))
-                .await?;
-        Ok(BridgeClient {
-            raw: Raw::new(channel),
-        })
+        Ok(Self::new(&BridgeChannel::connect(socket).await?))
+    }
+
+    /// A client on an existing connection.
+    pub fn new(channel: &BridgeChannel) -> Self {
+        BridgeClient {
+            raw: Raw::new(channel.channel()),
+        }
     }
 
     /// Asks the bridge for its version, pid and uptime.

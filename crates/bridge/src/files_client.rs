@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
+
+use crate::channel::BridgeChannel;
 
 use crate::error::BridgeError;
 use crate::proto::{self, files_client::FilesClient as Raw, read_chunk, write_input};
@@ -18,9 +18,6 @@ use crate::proto::{self, files_client::FilesClient as Raw, read_chunk, write_inp
 const CHUNK: usize = 1024 * 1024;
 /// Upload queue depth (back-pressure towards the source).
 const QUEUE: usize = 4;
-/// HTTP/2 flow-control windows: the 64 KiB default throttles bulk transfers to a crawl.
-const STREAM_WINDOW: u32 = 8 * 1024 * 1024;
-const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
 
 /// What a path is (of the path itself: a symlink is `Symlink`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,23 +210,15 @@ pub struct FilesClient {
 impl FilesClient {
     /// Connects to the bridge listening on `socket`.
     pub async fn connect(socket: &Path) -> Result<Self, BridgeError> {
-        let path = socket.to_path_buf();
-        let channel =
-            Endpoint::try_from("http://[::]:50051")
-                .map_err(|e| BridgeError::Internal(e.to_string()))?
-                .initial_stream_window_size(Some(STREAM_WINDOW))
-                .initial_connection_window_size(Some(CONNECTION_WINDOW))
-                .connect_with_connector(tower::service_fn(move |_: Uri| {
-                    let path = path.clone();
-                    async move {
-                        Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?))
-                    }
-                }))
-                .await?;
-        Ok(FilesClient {
-            raw: Raw::new(channel.clone()),
-            channel,
-        })
+        Ok(Self::new(&BridgeChannel::connect(socket).await?))
+    }
+
+    /// A client on an existing connection.
+    pub fn new(channel: &BridgeChannel) -> Self {
+        FilesClient {
+            raw: Raw::new(channel.channel()),
+            channel: channel.channel(),
+        }
     }
 
     fn raw(&self) -> Raw<Channel> {

@@ -5,6 +5,7 @@
 //! crate (DESIGN.md §1: backend-specific types never leave their crate). The generated
 //! [`proto`] module is public only so the `berth-bridge` binary (the server) can use it.
 
+mod channel;
 mod client;
 mod data_client;
 mod error;
@@ -13,6 +14,7 @@ mod files_client;
 pub mod targz;
 mod terminal_client;
 
+pub use channel::BridgeChannel;
 pub use client::{BridgeClient, ExecRequest, ExitStatus, Health};
 pub use data_client::{DataClient, ImportRequest, ImportSummary, Verdict};
 pub use error::BridgeError;

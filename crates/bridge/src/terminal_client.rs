@@ -1,13 +1,13 @@
 //! Host-side client for the bridge's `Terminal` service: interactive sessions on a PTY, with
 //! plain Rust types only (no tonic in the public API).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use hyper_util::rt::TokioIo;
-use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
+
+use crate::channel::BridgeChannel;
 
 use crate::client::ExitStatus;
 use crate::error::BridgeError;
@@ -74,20 +74,14 @@ pub struct TerminalSession {
 impl TerminalClient {
     /// Connects to the bridge listening on `socket`.
     pub async fn connect(socket: &Path) -> Result<Self, BridgeError> {
-        let path: PathBuf = socket.to_path_buf();
-        let channel =
-            Endpoint::try_from("http://[::]:50051")
-                .map_err(|e| BridgeError::Internal(e.to_string()))?
-                .connect_with_connector(tower::service_fn(move |_: Uri| {
-                    let path = path.clone();
-                    async move {
-                        Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?))
-                    }
-                }))
-                .await?;
-        Ok(TerminalClient {
-            raw: Raw::new(channel),
-        })
+        Ok(Self::new(&BridgeChannel::connect(socket).await?))
+    }
+
+    /// A client on an existing connection.
+    pub fn new(channel: &BridgeChannel) -> Self {
+        TerminalClient {
+            raw: Raw::new(channel.channel()),
+        }
     }
 
     /// Starts a session; returns once the process runs (or with why it could not start).

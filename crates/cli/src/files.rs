@@ -4,12 +4,13 @@
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use berth_core::files::{
-    decode_path, encode_path, FileInfo, FileType, OnExists, TransferItem, TransferState,
+    base_of, decode_path, encode_path, FileInfo, FileType, OnExists, TransferItem, TransferState,
 };
+use berth_core::model::ErrorCode;
 use berth_core::{Berth, CancellationToken, Error};
 
 /// `BOT:/path` → (bot, path bytes). Anything else is a host path.
@@ -69,9 +70,11 @@ async fn upload(berth: &Berth, bot: &str, src: &Path, dest: &[u8]) -> Result<i32
     }
     let meta = std::fs::metadata(src)
         .map_err(|e| Error::invalid(format!("cannot read {}: {e}", src.display())))?;
-    let c = berth.files_client(bot).await?;
-    let into_dir = match c.stat(dest).await {
-        Ok(e) => e.is_dir_like() || dest.ends_with(b"/"),
+    let dest_tok = token(dest);
+    let into_dir = match berth.file_stat(bot, &dest_tok).await {
+        Ok(e) => is_dir_like(&e) || dest.ends_with(b"/"),
+        // The workspace is not running or its bridge is gone: say so rather than "missing".
+        Err(e) if matches!(e.code, ErrorCode::Conflict | ErrorCode::Unavailable) => return Err(e),
         Err(_) if dest.ends_with(b"/") => {
             return Err(Error::not_found(format!(
                 "{bot}:{} does not exist",
@@ -80,34 +83,23 @@ async fn upload(berth: &Berth, bot: &str, src: &Path, dest: &[u8]) -> Result<i32
         }
         Err(_) => false,
     };
-    if !into_dir && meta.is_dir() {
+    let sources = if !into_dir && meta.is_dir() {
         // `cp DIR BOT:/new` makes /new the copy of DIR.
-        c.mkdir(dest).await?;
-        let children: Vec<PathBuf> = std::fs::read_dir(src)
+        berth.file_mkdir_all(bot, &dest_tok).await?;
+        std::fs::read_dir(src)
             .map_err(|e| Error::invalid(format!("cannot read {}: {e}", src.display())))?
             .filter_map(|d| d.ok().map(|d| d.path()))
-            .collect();
-        let (cancel, h) = ctrl_c_cancels();
-        let sum = berth
-            .upload_to(
-                &c,
-                &children,
-                dest,
-                true,
-                OnExists::Replace,
-                &cancel,
-                reporter(),
-            )
-            .await;
-        h.abort();
-        return finish(sum?);
-    }
+            .collect()
+    } else {
+        vec![src.to_path_buf()]
+    };
+    let into_dir = into_dir || meta.is_dir();
     let (cancel, h) = ctrl_c_cancels();
     let sum = berth
         .upload_to(
-            &c,
-            &[src.to_path_buf()],
-            dest,
+            bot,
+            &sources,
+            &dest_tok,
             into_dir,
             OnExists::Replace,
             &cancel,
@@ -118,6 +110,10 @@ async fn upload(berth: &Berth, bot: &str, src: &Path, dest: &[u8]) -> Result<i32
     finish(sum?)
 }
 
+fn is_dir_like(e: &FileInfo) -> bool {
+    e.kind == FileType::Dir || e.target_kind == Some(FileType::Dir)
+}
+
 fn finish(sum: berth_core::files::TransferSummary) -> Result<i32, Error> {
     if sum.cancelled {
         return Err(Error::cancelled());
@@ -126,36 +122,35 @@ fn finish(sum: berth_core::files::TransferSummary) -> Result<i32, Error> {
 }
 
 async fn download(berth: &Berth, bot: &str, path: &[u8], dst: &Path) -> Result<i32, Error> {
-    let c = berth.files_client(bot).await?;
+    let tok = token(path);
     if dst == Path::new("-") {
         // A tar.gz of the path on stdout.
-        let n = c.archive(&[path.to_vec()], tokio::io::stdout()).await?;
-        let _ = n;
+        berth.archive_to(bot, &[tok], tokio::io::stdout()).await?;
         return Ok(0);
     }
-    let e = c.stat(path).await?;
-    let name = OsStr::from_bytes(&e.name).to_os_string();
+    let e = berth.file_stat(bot, &tok).await?;
+    let name = OsStr::from_bytes(&base_of(&decode_path(&e.path)?)).to_os_string();
     let target = if dst.is_dir() {
         dst.join(&name)
     } else {
         dst.to_path_buf()
     };
-    if e.is_dir_like() {
+    if is_dir_like(&e) {
         if target.exists() {
             return Err(Error::new(
-                berth_core::model::ErrorCode::AlreadyExists,
+                ErrorCode::AlreadyExists,
                 format!(
                     "{} already exists; remove it or choose another destination",
                     target.display()
                 ),
             ));
         }
-        berth.download_dir(bot, &token(path), &target).await?;
+        berth.download_dir(bot, &tok, &target).await?;
         return Ok(0);
     }
     let (cancel, h) = ctrl_c_cancels();
     let sum = berth
-        .download(bot, &[token(path)], &target, &cancel, reporter())
+        .download(bot, &[tok], &target, &cancel, reporter())
         .await;
     h.abort();
     finish(sum?)

@@ -18,14 +18,8 @@ impl Berth {
         if req.argv.is_empty() {
             return Err(Error::invalid("no command given"));
         }
-        let info = self.info(bot).await?;
-        if info.state != crate::model::WorkspaceState::Running {
-            return Err(Error::conflict(format!(
-                "{bot}'s workspace is not running; start it first"
-            )));
-        }
-        let id = info.container_id.unwrap_or_default();
-        let client = BridgeClient::connect(&self.inner.paths.bridge_socket(&id)).await?;
+        // Not retried on a lost connection: stdin may already be partly consumed.
+        let client = BridgeClient::new(&self.bridge(bot).await?.channel);
         Ok(client.exec(req, stdin, stdout, stderr).await?)
     }
 }

@@ -6,6 +6,7 @@
 //! [`Connector`], which core calls with the settings' socket and namespace on every (re)connect.
 
 mod bots;
+mod bridges;
 pub mod data;
 mod error;
 mod exec;
@@ -18,6 +19,7 @@ mod progress;
 mod reconcile;
 mod settings;
 pub mod terminals;
+pub mod transfers;
 mod version_ops;
 pub mod versions;
 mod workspaces;
@@ -65,6 +67,8 @@ struct Inner {
     /// One lifecycle operation at a time per bot.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     changes: broadcast::Sender<WorkspaceChanged>,
+    /// Connections to running workspaces' bridges.
+    bridges: bridges::Bridges,
 }
 
 impl Berth {
@@ -90,6 +94,7 @@ impl Berth {
                 operations: Mutex::new(HashMap::new()),
                 locks: Mutex::new(HashMap::new()),
                 changes,
+                bridges: Default::default(),
             }),
         };
         if !berth.connect().await {
@@ -159,6 +164,9 @@ impl Berth {
     }
 
     fn notify(&self, bot: &str, state: model::WorkspaceState) {
+        if state != model::WorkspaceState::Running {
+            self.inner.bridges.forget_bot(bot);
+        }
         let _ = self.inner.changes.send(WorkspaceChanged {
             bot: bot.to_string(),
             state,

@@ -82,15 +82,9 @@ impl Berth {
     /// Opens a raw terminal session in the bot's running workspace (for the CLI; the app uses
     /// [`Terminals`], which adds scrollback and re-attaching).
     pub async fn terminal(&self, bot: &str, req: TerminalRequest) -> Result<TerminalSession> {
-        let info = self.info(bot).await?;
-        if info.state != WorkspaceState::Running {
-            return Err(Error::conflict(format!(
-                "{bot}'s workspace is not running; start it first"
-            )));
-        }
-        let id = info.container_id.unwrap_or_default();
-        let client = TerminalClient::connect(&self.inner.paths.bridge_socket(&id)).await?;
-        Ok(client.open(req).await?)
+        let req = &req;
+        let open = move |ch| async move { Ok(TerminalClient::new(&ch).open(req.clone()).await?) };
+        self.with_bridge(bot, open).await
     }
 }
 

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use berth_bridge::BridgeClient;
 use berth_runtime::{ErrorKind, Runtime, SnapshotInfo, SnapshotKind, VersionLabels};
 use berth_store::VersionRow;
 
@@ -400,7 +399,7 @@ impl Berth {
         let _ = std::fs::remove_file(&socket);
         let started = async {
             rt.start(id).await?;
-            BridgeClient::wait_ready(&socket, BRIDGE_TIMEOUT)
+            crate::bridges::wait_ready(&socket, BRIDGE_TIMEOUT)
                 .await
                 .map(|_| ())
                 .map_err(|e| {

@@ -71,9 +71,12 @@ impl Berth {
                 Err(e) => return Err(e.into()),
             };
             if info.state == WorkspaceState::Running {
-                let socket = self.inner.paths.bridge_socket(&w.container_id);
-                if let Ok(c) = BridgeClient::connect(&socket).await {
-                    info.bridge_version = c.health().await.ok().map(|h| h.version);
+                if let Ok(ch) = self.bridge_of(bot, &w.container_id).await {
+                    info.bridge_version = BridgeClient::new(&ch)
+                        .health()
+                        .await
+                        .ok()
+                        .map(|h| h.version);
                 }
             }
         }
@@ -84,7 +87,7 @@ impl Berth {
         let socket = self.inner.paths.bridge_socket(id);
         let ready = tokio::select! {
             _ = cancel.cancelled() => return Err(Error::cancelled()),
-            r = BridgeClient::wait_ready(&socket, BRIDGE_TIMEOUT) => r,
+            r = crate::bridges::wait_ready(&socket, BRIDGE_TIMEOUT) => r,
         };
         let log = self.inner.paths.log_file(id);
         ready.map(|(_, h)| h.version).map_err(|e| {

@@ -3,6 +3,7 @@
 
 pub mod change_image;
 pub mod data;
+mod dialog;
 pub mod files;
 pub mod terminal;
 pub mod versions;

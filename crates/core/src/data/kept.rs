@@ -96,7 +96,7 @@ impl Berth {
             replace: true,
             ..Default::default()
         };
-        let c = FilesClient::connect(&self.inner.paths.bridge_socket(id)).await?;
+        let c = FilesClient::new(&self.bridge_of(bot, id).await?);
         import_file(&c, &kept.path, &opts, progress, cancel)
             .await
             .map_err(|e| e.context("restoring the kept data"))?;

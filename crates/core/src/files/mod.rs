@@ -11,8 +11,8 @@ mod paths;
 mod transfer;
 
 pub use model::*;
+use paths::parent_of;
 pub use paths::*;
-use paths::{base_of, parent_of};
 pub use transfer::UploadPipe;
 
 use std::io;
@@ -20,11 +20,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use berth_bridge::{FilesClient, WriteOptions};
+use berth_bridge::{FilesClient, ReadResult, WriteOptions};
 use berth_runtime::CancellationToken;
 use tokio::io::AsyncWrite;
 
-use crate::model::WorkspaceState;
+use crate::model::ErrorCode;
 use crate::{Berth, Error, Result};
 
 /// Largest file the editor opens (bigger files are downloaded instead).
@@ -34,28 +34,41 @@ pub const MAX_PREVIEW: u64 = 32 * 1024 * 1024;
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 impl Berth {
-    /// A Files client for the bot's running workspace.
+    /// A Files client on the bot's running workspace's bridge connection (kept between
+    /// calls). For streams that cannot be replayed; one-shot calls use [`Berth::with_files`].
     pub async fn files_client(&self, bot: &str) -> Result<FilesClient> {
-        let info = self.info(bot).await?;
-        if info.state != WorkspaceState::Running {
-            return Err(Error::conflict(format!(
-                "{bot}'s workspace is not running; start it first"
-            )));
-        }
-        let id = info.container_id.unwrap_or_default();
-        Ok(FilesClient::connect(&self.inner.paths.bridge_socket(&id)).await?)
+        Ok(FilesClient::new(&self.bridge(bot).await?.channel))
+    }
+
+    /// Runs `op` with a Files client; once more on a fresh connection if the kept one was lost.
+    async fn with_files<T, F, Fut>(&self, bot: &str, op: F) -> Result<T>
+    where
+        F: Fn(FilesClient) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.with_bridge(bot, |ch| op(FilesClient::new(&ch))).await
     }
 
     /// The entry of one path (symlinks reported as links).
     pub async fn file_stat(&self, bot: &str, path: &str) -> Result<FileInfo> {
-        let c = self.files_client(bot).await?;
-        Ok(info_of(&c.stat(&decode_path(path)?).await?))
+        let p = decode_path(path)?;
+        let p = &p;
+        self.with_files(bot, move |c: FilesClient| async move {
+            Ok(info_of(&c.stat(p).await?))
+        })
+        .await
     }
 
     /// A directory's entries, directories first then natural order.
     pub async fn file_list(&self, bot: &str, path: &str) -> Result<DirListing> {
-        let c = self.files_client(bot).await?;
-        let (dir, entries) = c.list_all(&decode_path(path)?).await?;
+        let p = decode_path(path)?;
+        let (dir, entries) = {
+            let p = &p;
+            self.with_files(bot, move |c: FilesClient| async move {
+                Ok(c.list_all(p).await?)
+            })
+            .await?
+        };
         let mut entries: Vec<FileInfo> = entries.iter().map(info_of).collect();
         sort_entries(&mut entries);
         Ok(DirListing {
@@ -66,38 +79,25 @@ impl Berth {
 
     /// Opens a text file for the editor (UTF-8, at most [`MAX_TEXT`]).
     pub async fn file_read_text(&self, bot: &str, path: &str) -> Result<TextFile> {
-        let c = self.files_client(bot).await?;
         let p = decode_path(path)?;
-        let mut buf = Vec::new();
-        let r = c
-            .read(
-                &p,
-                0,
-                None,
-                true,
-                LimitedVec {
-                    v: &mut buf,
-                    max: MAX_TEXT as usize,
-                },
-            )
-            .await
-            .map_err(|e| {
-                let e: Error = e.into();
-                if e.message.contains("too large") {
-                    Error::new(
-                        crate::model::ErrorCode::Unsupported,
-                        format!(
-                            "the file is larger than {} MiB; download it instead",
-                            MAX_TEXT >> 20
-                        ),
-                    )
-                } else {
-                    e
-                }
-            })?;
+        let p = &p;
+        let read = move |c: FilesClient| async move { read_limited(&c, p, true, MAX_TEXT).await };
+        let (r, buf) = self.with_files(bot, read).await.map_err(|e| {
+            if e.message.contains("too large") {
+                Error::new(
+                    ErrorCode::Unsupported,
+                    format!(
+                        "the file is larger than {} MiB; download it instead",
+                        MAX_TEXT >> 20
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
         let content = String::from_utf8(buf).map_err(|_| {
             Error::new(
-                crate::model::ErrorCode::Unsupported,
+                ErrorCode::Unsupported,
                 "the file is not UTF-8 text; download it instead",
             )
         })?;
@@ -110,20 +110,11 @@ impl Berth {
 
     /// Raw bytes of a small file (image preview), at most [`MAX_PREVIEW`].
     pub async fn file_read_bytes(&self, bot: &str, path: &str) -> Result<Vec<u8>> {
-        let c = self.files_client(bot).await?;
-        let mut buf = Vec::new();
-        c.read(
-            &decode_path(path)?,
-            0,
-            None,
-            false,
-            LimitedVec {
-                v: &mut buf,
-                max: MAX_PREVIEW as usize,
-            },
-        )
-        .await?;
-        Ok(buf)
+        let p = decode_path(path)?;
+        let p = &p;
+        let read =
+            move |c: FilesClient| async move { read_limited(&c, p, false, MAX_PREVIEW).await };
+        Ok(self.with_files(bot, read).await?.1)
     }
 
     /// Saves text; with `expected_revision`, fails with `conflict` if the file changed on disk.
@@ -134,19 +125,18 @@ impl Berth {
         content: String,
         expected_revision: Option<String>,
     ) -> Result<SavedFile> {
-        let c = self.files_client(bot).await?;
+        let p = decode_path(path)?;
         let opts = WriteOptions {
             expected_revision,
             want_revision: true,
             ..Default::default()
         };
-        let r = c
-            .write(
-                &decode_path(path)?,
-                opts,
-                io::Cursor::new(content.into_bytes()),
-            )
-            .await?;
+        let (p, opts, content) = (&p, &opts, &content);
+        let save = move |c: FilesClient| async move {
+            let body = io::Cursor::new(content.clone().into_bytes());
+            Ok(c.write(p, opts.clone(), body).await?)
+        };
+        let r = self.with_files(bot, save).await?;
         Ok(SavedFile {
             info: info_of(&r.entry),
             revision: r.revision,
@@ -155,14 +145,17 @@ impl Berth {
 
     /// Creates an empty file `name` in `dir` (fails if it exists).
     pub async fn file_create(&self, bot: &str, dir: &str, name: &str) -> Result<SavedFile> {
-        let c = self.files_client(bot).await?;
         let p = join_name(&decode_path(dir)?, name.as_bytes())?;
         let opts = WriteOptions {
             must_not_exist: true,
             want_revision: true,
             ..Default::default()
         };
-        let r = c.write(&p, opts, tokio::io::empty()).await?;
+        let (p, opts) = (&p, &opts);
+        let create = move |c: FilesClient| async move {
+            Ok(c.write(p, opts.clone(), tokio::io::empty()).await?)
+        };
+        let r = self.with_files(bot, create).await?;
         Ok(SavedFile {
             info: info_of(&r.entry),
             revision: r.revision,
@@ -171,21 +164,28 @@ impl Berth {
 
     /// Creates directory `name` in `dir` (fails if it exists).
     pub async fn file_mkdir(&self, bot: &str, dir: &str, name: &str) -> Result<FileInfo> {
-        let c = self.files_client(bot).await?;
         let p = join_name(&decode_path(dir)?, name.as_bytes())?;
-        if c.stat(&p).await.is_ok() {
-            return Err(Error::new(
-                crate::model::ErrorCode::AlreadyExists,
-                format!("{name} already exists"),
-            ));
-        }
-        Ok(info_of(&c.mkdir(&p).await?))
+        let p = &p;
+        let mkdir = move |c: FilesClient| async move {
+            if c.stat(p).await.is_ok() {
+                return Err(Error::new(
+                    ErrorCode::AlreadyExists,
+                    format!("{name} already exists"),
+                ));
+            }
+            Ok(info_of(&c.mkdir(p).await?))
+        };
+        self.with_files(bot, mkdir).await
     }
 
     /// mkdir -p of a whole path.
     pub async fn file_mkdir_all(&self, bot: &str, path: &str) -> Result<FileInfo> {
-        let c = self.files_client(bot).await?;
-        Ok(info_of(&c.mkdir(&decode_path(path)?).await?))
+        let p = decode_path(path)?;
+        let p = &p;
+        self.with_files(bot, move |c: FilesClient| async move {
+            Ok(info_of(&c.mkdir(p).await?))
+        })
+        .await
     }
 
     /// Renames within the same directory.
@@ -196,10 +196,12 @@ impl Berth {
         new_name: &str,
         overwrite: bool,
     ) -> Result<FileInfo> {
-        let c = self.files_client(bot).await?;
         let from = decode_path(path)?;
         let to = join_name(&parent_of(&from), new_name.as_bytes())?;
-        Ok(info_of(&c.rename(&from, &to, overwrite).await?))
+        let (from, to) = (&from, &to);
+        let rename =
+            move |c: FilesClient| async move { Ok(info_of(&c.rename(from, to, overwrite).await?)) };
+        self.with_files(bot, rename).await
     }
 
     /// Moves a path to an explicit new path.
@@ -210,26 +212,36 @@ impl Berth {
         to: &str,
         overwrite: bool,
     ) -> Result<FileInfo> {
-        let c = self.files_client(bot).await?;
-        Ok(info_of(
-            &c.rename(&decode_path(from)?, &decode_path(to)?, overwrite)
-                .await?,
-        ))
+        let (from, to) = (decode_path(from)?, decode_path(to)?);
+        let (from, to) = (&from, &to);
+        let rename =
+            move |c: FilesClient| async move { Ok(info_of(&c.rename(from, to, overwrite).await?)) };
+        self.with_files(bot, rename).await
     }
 
     /// Deletes paths (directories only with `recursive`). `/` is refused.
     pub async fn file_delete(&self, bot: &str, paths: &[String], recursive: bool) -> Result<()> {
-        let c = self.files_client(bot).await?;
-        for p in paths {
-            c.delete(&decode_path(p)?, recursive).await?;
-        }
-        Ok(())
+        let raw = decode_all(paths)?;
+        let raw = &raw;
+        let delete = move |c: FilesClient| async move {
+            for p in raw {
+                c.delete(p, recursive).await?;
+            }
+            Ok(())
+        };
+        self.with_files(bot, delete).await
     }
 
     /// Extracts an archive into a new sibling directory.
     pub async fn file_extract(&self, bot: &str, path: &str) -> Result<ExtractSummary> {
-        let c = self.files_client(bot).await?;
-        let r = c.extract(&decode_path(path)?).await?;
+        let p = decode_path(path)?;
+        let p = &p;
+        let r = self
+            .with_files(
+                bot,
+                move |c: FilesClient| async move { Ok(c.extract(p).await?) },
+            )
+            .await?;
         Ok(ExtractSummary {
             dir: encode_path(&r.dir),
             files: r.files,
@@ -244,15 +256,22 @@ impl Berth {
         dir: &str,
         names: &[String],
     ) -> Result<Vec<String>> {
-        let c = self.files_client(bot).await?;
         let d = decode_path(dir)?;
-        let mut out = Vec::new();
-        for n in names {
-            if c.stat(&join_name(&d, n.as_bytes())?).await.is_ok() {
-                out.push(n.clone());
+        let targets = names
+            .iter()
+            .map(|n| Ok((n, join_name(&d, n.as_bytes())?)))
+            .collect::<Result<Vec<_>>>()?;
+        let targets = &targets;
+        let existing = move |c: FilesClient| async move {
+            let mut out = Vec::new();
+            for (name, target) in targets {
+                if c.stat(target).await.is_ok() {
+                    out.push(name.to_string());
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        };
+        self.with_files(bot, existing).await
     }
 
     /// Watches directories/files until `cancel` (or `emit` returns false: nobody listens any
@@ -264,11 +283,8 @@ impl Berth {
         cancel: CancellationToken,
         emit: impl Fn(FilesChanged) -> bool + Send,
     ) -> Result<()> {
+        let raw = decode_all(paths)?;
         let c = self.files_client(bot).await?;
-        let raw = paths
-            .iter()
-            .map(|p| decode_path(p))
-            .collect::<Result<Vec<_>>>()?;
         let mut s = c.watch(&raw).await?;
         loop {
             tokio::select! {
@@ -284,6 +300,27 @@ impl Berth {
             }
         }
     }
+}
+
+/// Decodes path tokens.
+pub(crate) fn decode_all(paths: &[String]) -> Result<Vec<Vec<u8>>> {
+    paths.iter().map(|p| decode_path(p)).collect()
+}
+
+/// Reads the whole file at `p` into memory, failing ("file too large") past `max` bytes.
+async fn read_limited(
+    c: &FilesClient,
+    p: &[u8],
+    want_revision: bool,
+    max: u64,
+) -> Result<(ReadResult, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let sink = LimitedVec {
+        v: &mut buf,
+        max: max as usize,
+    };
+    let r = c.read(p, 0, None, want_revision, sink).await?;
+    Ok((r, buf))
 }
 
 /// An `AsyncWrite` into a Vec that fails past `max` bytes.
@@ -309,62 +346,5 @@ impl AsyncWrite for LimitedVec<'_> {
     }
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_tokens_round_trip() {
-        for p in [
-            &b"/data/a b"[..],
-            b"/data/new\nline",
-            b"/data/\xff\xfe",
-            "/data/日本".as_bytes(),
-        ] {
-            assert_eq!(decode_path(&encode_path(p)).unwrap(), p);
-        }
-        assert!(encode_path(b"/data/\xff").starts_with("hex:"));
-        assert!(decode_path("relative").is_err());
-    }
-
-    #[test]
-    fn natural_order_dirs_first() {
-        let mk = |name: &str, kind| FileInfo {
-            path: format!("/d/{name}"),
-            name: name.into(),
-            lossy: false,
-            kind,
-            size: 0,
-            mode: 0,
-            modified_ms: 0,
-            link_target: None,
-            target_kind: None,
-            uid: 0,
-            gid: 0,
-        };
-        let mut v = vec![
-            mk("file10", FileType::File),
-            mk("file2", FileType::File),
-            mk("zdir", FileType::Dir),
-            mk("B", FileType::File),
-            mk("a", FileType::File),
-        ];
-        sort_entries(&mut v);
-        let names: Vec<_> = v.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["zdir", "a", "B", "file2", "file10"]);
-    }
-
-    #[test]
-    fn keep_both_names() {
-        assert_eq!(numbered_name(b"report.txt", 2), b"report (2).txt");
-        assert_eq!(numbered_name(b"dir", 3), b"dir (3)");
-        assert_eq!(numbered_name(b".env", 2), b".env (2)");
-        assert_eq!(numbered_name(b"a.tar.gz", 2), b"a (2).tar.gz");
-        assert!(join_name(b"/data", b"..").is_err());
-        assert!(join_name(b"/data", b"a/b").is_err());
-        assert_eq!(join_name(b"/", b"x").unwrap(), b"/x");
     }
 }

@@ -55,7 +55,8 @@ pub(super) fn parent_of(p: &[u8]) -> Vec<u8> {
     }
 }
 
-pub(super) fn base_of(p: &[u8]) -> Vec<u8> {
+/// The last component of a container path (the path itself when it has none).
+pub fn base_of(p: &[u8]) -> Vec<u8> {
     Path::new(std::ffi::OsStr::from_bytes(p))
         .file_name()
         .map(|n| n.as_bytes().to_vec())
@@ -146,4 +147,62 @@ pub fn numbered_name(name: &[u8], n: u32) -> Vec<u8> {
     out.extend_from_slice(format!(" ({n})").as_bytes());
     out.extend_from_slice(&s[split..]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::{FileInfo, FileType};
+
+    #[test]
+    fn path_tokens_round_trip() {
+        for p in [
+            &b"/data/a b"[..],
+            b"/data/new\nline",
+            b"/data/\xff\xfe",
+            "/data/日本".as_bytes(),
+        ] {
+            assert_eq!(decode_path(&encode_path(p)).unwrap(), p);
+        }
+        assert!(encode_path(b"/data/\xff").starts_with("hex:"));
+        assert!(decode_path("relative").is_err());
+    }
+
+    #[test]
+    fn natural_order_dirs_first() {
+        let mk = |name: &str, kind| FileInfo {
+            path: format!("/d/{name}"),
+            name: name.into(),
+            lossy: false,
+            kind,
+            size: 0,
+            mode: 0,
+            modified_ms: 0,
+            link_target: None,
+            target_kind: None,
+            uid: 0,
+            gid: 0,
+        };
+        let mut v = vec![
+            mk("file10", FileType::File),
+            mk("file2", FileType::File),
+            mk("zdir", FileType::Dir),
+            mk("B", FileType::File),
+            mk("a", FileType::File),
+        ];
+        sort_entries(&mut v);
+        let names: Vec<_> = v.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["zdir", "a", "B", "file2", "file10"]);
+    }
+
+    #[test]
+    fn keep_both_names() {
+        assert_eq!(numbered_name(b"report.txt", 2), b"report (2).txt");
+        assert_eq!(numbered_name(b"dir", 3), b"dir (3)");
+        assert_eq!(numbered_name(b".env", 2), b".env (2)");
+        assert_eq!(numbered_name(b"a.tar.gz", 2), b"a (2).tar.gz");
+        assert!(join_name(b"/data", b"..").is_err());
+        assert!(join_name(b"/data", b"a/b").is_err());
+        assert_eq!(join_name(b"/", b"x").unwrap(), b"/x");
+    }
 }

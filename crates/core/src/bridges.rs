@@ -1,0 +1,217 @@
+//! The one place where core connects to a workspace's bridge, and the connections it keeps.
+//!
+//! Every call into a running workspace (exec, terminals, files, data) used to ask containerd
+//! for the task's status, probe the bridge and dial a new connection. [`Bridges`] keeps one
+//! connection per running workspace instead, keyed by container id: the first call checks the
+//! workspace is running and dials; later calls reuse the connection. An entry is dropped when
+//! core hears that the workspace left `running` (stop, delete, rename, a task exit seen in the
+//! runtime's events), and when a call on it fails with a transport error; the next call then
+//! takes the checked path again, which gives the clear "not running; start it first" error for
+//! a stopped workspace.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use berth_bridge::{BridgeChannel, BridgeClient, BridgeError, Health};
+
+use crate::model::{ErrorCode, WorkspaceState};
+use crate::{Berth, Error, Result};
+
+/// How often [`wait_ready`] tries again while a bridge starts.
+const RETRY_EVERY: Duration = Duration::from_millis(50);
+
+/// Connections to running workspaces' bridges, by container id.
+#[derive(Default)]
+pub(crate) struct Bridges {
+    conns: Mutex<HashMap<String, Entry>>,
+}
+
+struct Entry {
+    /// The bot the workspace belonged to when it was dialled (entries are found by bot).
+    bot: String,
+    channel: BridgeChannel,
+}
+
+impl Bridges {
+    /// The kept connection of `bot`'s workspace.
+    fn cached(&self, bot: &str) -> Option<(String, BridgeChannel)> {
+        let conns = self.conns.lock().unwrap();
+        conns
+            .iter()
+            .find(|(_, e)| e.bot == bot)
+            .map(|(id, e)| (id.clone(), e.channel.clone()))
+    }
+
+    fn keep(&self, bot: &str, id: &str, channel: BridgeChannel) {
+        let entry = Entry {
+            bot: bot.to_string(),
+            channel,
+        };
+        self.conns.lock().unwrap().insert(id.to_string(), entry);
+    }
+
+    /// Drops the connection of `bot`'s workspace (it stopped, was deleted or renamed).
+    pub(crate) fn forget_bot(&self, bot: &str) {
+        self.conns.lock().unwrap().retain(|_, e| e.bot != bot);
+    }
+
+    fn forget(&self, id: &str) {
+        self.conns.lock().unwrap().remove(id);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.conns.lock().unwrap().len()
+    }
+}
+
+/// Dials the bridge listening on `socket`. Every connection core makes to a bridge starts here.
+pub(crate) async fn dial(socket: &Path) -> Result<BridgeChannel, BridgeError> {
+    BridgeChannel::connect(socket).await
+}
+
+/// Dials and asks for health every 50 ms until the bridge answers or `timeout` passes; used
+/// right after a task starts, when the socket may not exist yet.
+pub(crate) async fn wait_ready(
+    socket: &Path,
+    timeout: Duration,
+) -> Result<(BridgeChannel, Health), BridgeError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let attempt = async {
+            let channel = dial(socket).await?;
+            let health = BridgeClient::new(&channel).health().await?;
+            Ok::<_, BridgeError>((channel, health))
+        };
+        let last_err = match tokio::time::timeout_at(deadline.into(), attempt).await {
+            Ok(Ok(ready)) => return Ok(ready),
+            Ok(Err(e)) => e,
+            Err(_) => BridgeError::Unavailable("timed out connecting".into()),
+        };
+        if Instant::now() + RETRY_EVERY >= deadline {
+            return Err(BridgeError::Unavailable(format!(
+                "bridge at {} not ready after {timeout:?}: {}",
+                socket.display(),
+                last_err.message()
+            )));
+        }
+        tokio::time::sleep(RETRY_EVERY).await;
+    }
+}
+
+/// A connection handed out for one call, with whether it came from the cache.
+pub(crate) struct Conn {
+    pub channel: BridgeChannel,
+    id: String,
+    reused: bool,
+}
+
+impl Berth {
+    /// A connection to the bot's running workspace's bridge: the kept one, or (after checking
+    /// the workspace runs) a new one that is kept.
+    pub(crate) async fn bridge(&self, bot: &str) -> Result<Conn> {
+        if let Some((id, channel)) = self.inner.bridges.cached(bot) {
+            return Ok(Conn {
+                channel,
+                id,
+                reused: true,
+            });
+        }
+        let info = self.info(bot).await?;
+        if info.state != WorkspaceState::Running {
+            return Err(Error::conflict(format!(
+                "{bot}'s workspace is not running; start it first"
+            )));
+        }
+        let id = info.container_id.unwrap_or_default();
+        let channel = self.bridge_of(bot, &id).await?;
+        Ok(Conn {
+            channel,
+            id,
+            reused: false,
+        })
+    }
+
+    /// The kept connection to container `id`'s bridge, dialled and kept if there is none. For
+    /// callers that know the task runs (the health probe of `info`, restore during create).
+    pub(crate) async fn bridge_of(&self, bot: &str, id: &str) -> Result<BridgeChannel> {
+        if let Some((cached_id, channel)) = self.inner.bridges.cached(bot) {
+            if cached_id == id {
+                return Ok(channel);
+            }
+        }
+        let channel = dial(&self.inner.paths.bridge_socket(id)).await?;
+        self.inner.bridges.keep(bot, id, channel.clone());
+        Ok(channel)
+    }
+
+    /// Runs `op` on the bot's bridge connection. When a kept connection fails with a transport
+    /// error (the bridge went away since it was dialled), the connection is dropped and `op`
+    /// runs once more on the checked path: on a fresh connection, or not at all when the
+    /// workspace no longer runs ("not running; start it first").
+    pub(crate) async fn with_bridge<T, F, Fut>(&self, bot: &str, op: F) -> Result<T>
+    where
+        F: Fn(BridgeChannel) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let conn = self.bridge(bot).await?;
+        match op(conn.channel.clone()).await {
+            Err(e) if e.code == ErrorCode::Unavailable => {
+                self.inner.bridges.forget(&conn.id);
+                if !conn.reused {
+                    return Err(e);
+                }
+                let conn = self.bridge(bot).await?;
+                op(conn.channel).await
+            }
+            r => r,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that reports every connection made to it (and keeps them open).
+    fn listener(dir: &Path) -> (std::path::PathBuf, tokio::sync::mpsc::UnboundedReceiver<()>) {
+        let socket = dir.join("bridge.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                open.push(s);
+                let _ = tx.send(());
+            }
+        });
+        (socket, rx)
+    }
+
+    /// A kept connection is found by bot, replaced per container id and dropped by bot; dialling
+    /// an absent socket fails as `Unavailable` (what makes `with_bridge` take the checked path).
+    #[tokio::test]
+    async fn keeps_one_connection_per_workspace_until_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let (socket, mut accepted) = listener(dir.path());
+        let bridges = Bridges::default();
+        let ch = dial(&socket).await.unwrap();
+        accepted.recv().await.expect("dialling connects at once");
+        bridges.keep("bot", "berth-bot", ch);
+        bridges.keep("bot", "berth-bot", dial(&socket).await.unwrap());
+        assert_eq!(bridges.len(), 1, "one entry per container id");
+        let (id, _) = bridges.cached("bot").expect("kept");
+        assert_eq!(id, "berth-bot");
+        assert!(bridges.cached("other").is_none());
+        bridges.keep("other", "berth-other", dial(&socket).await.unwrap());
+        bridges.forget_bot("bot");
+        assert!(bridges.cached("bot").is_none());
+        assert!(bridges.cached("other").is_some());
+        bridges.forget("berth-other");
+        assert_eq!(bridges.len(), 0);
+        let gone = dial(&dir.path().join("nothing.sock")).await.unwrap_err();
+        assert_eq!(Error::from(gone).code, ErrorCode::Unavailable);
+    }
+}
