@@ -111,7 +111,10 @@ fn forward_changes<R: tauri::Runtime>(app: tauri::AppHandle<R>, berth: &berth_co
 
 pub fn run() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let started = std::time::Instant::now();
@@ -146,12 +149,25 @@ mod tests {
             .filter_map(|l| l.trim().strip_prefix("commands::"))
             .map(|l| l.trim_end_matches(',').rsplit("::").next().unwrap())
             .collect();
-        let declared = build.lines().filter(|l| l.trim().starts_with('"') && l.trim().ends_with("\",")).count();
-        assert_eq!(handlers.len(), declared, "generate_handler! and build.rs COMMANDS differ");
+        let declared = build
+            .lines()
+            .filter(|l| l.trim().starts_with('"') && l.trim().ends_with("\","))
+            .count();
+        assert_eq!(
+            handlers.len(),
+            declared,
+            "generate_handler! and build.rs COMMANDS differ"
+        );
         for cmd in handlers {
-            assert!(build.contains(&format!("\"{cmd}\"")), "{cmd} missing from build.rs");
+            assert!(
+                build.contains(&format!("\"{cmd}\"")),
+                "{cmd} missing from build.rs"
+            );
             let grant = format!("\"allow-{}\"", cmd.replace('_', "-"));
-            assert!(capability.contains(&grant), "{grant} missing from capabilities/main.json");
+            assert!(
+                capability.contains(&grant),
+                "{grant} missing from capabilities/main.json"
+            );
         }
     }
 }
@@ -179,11 +195,17 @@ mod ipc_tests {
             .unwrap()
     }
 
-    fn invoke(app: &tauri::App<tauri::test::MockRuntime>, cmd: &str, body: Value) -> Result<Value, Value> {
+    fn invoke(
+        app: &tauri::App<tauri::test::MockRuntime>,
+        cmd: &str,
+        body: Value,
+    ) -> Result<Value, Value> {
         use tauri::Manager;
         let webview = match app.get_webview_window("main") {
             Some(w) => w,
-            None => tauri::WebviewWindowBuilder::new(app, "main", Default::default()).build().unwrap(),
+            None => tauri::WebviewWindowBuilder::new(app, "main", Default::default())
+                .build()
+                .unwrap(),
         };
         let request = InvokeRequest {
             cmd: cmd.into(),
@@ -205,7 +227,12 @@ mod ipc_tests {
         assert_eq!(bot["name"], "ipc-bot");
         assert_eq!(bot["state"], "absent");
         assert!(bot["createdAt"].is_string());
-        let renamed = invoke(&app, "bot_rename", json!({"name": "ipc-bot", "newName": "ipc-bot-2"})).unwrap();
+        let renamed = invoke(
+            &app,
+            "bot_rename",
+            json!({"name": "ipc-bot", "newName": "ipc-bot-2"}),
+        )
+        .unwrap();
         assert_eq!(renamed["name"], "ipc-bot-2");
         let list = invoke(&app, "bot_list", json!({})).unwrap();
         assert_eq!(list.as_array().unwrap().len(), 1);
@@ -217,14 +244,20 @@ mod ipc_tests {
         let app = app(dir.path());
         let err = invoke(&app, "bot_create", json!({"name": "Not Valid"})).unwrap_err();
         assert_eq!(err["code"], "InvalidArgument");
-        assert!(err["message"].as_str().unwrap().contains("invalid bot name"));
+        assert!(err["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid bot name"));
         invoke(&app, "bot_create", json!({"name": "dup"})).unwrap();
         let err = invoke(&app, "bot_create", json!({"name": "dup"})).unwrap_err();
         assert_eq!(err["code"], "AlreadyExists");
         // No containerd behind the socket: a clear Unavailable that names the socket.
         let err = invoke(&app, "workspace_start", json!({"bot": "dup"})).unwrap_err();
         assert_eq!(err["code"], "Unavailable");
-        assert!(err["message"].as_str().unwrap().contains("no-such.sock"), "{err}");
+        assert!(
+            err["message"].as_str().unwrap().contains("no-such.sock"),
+            "{err}"
+        );
         let status = invoke(&app, "system_status", json!({})).unwrap();
         assert_eq!(status["connected"], false);
         assert!(status["error"].as_str().unwrap().contains("no-such.sock"));

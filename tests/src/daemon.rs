@@ -15,11 +15,17 @@ impl PrivateContainerd {
     /// Starts it; None when it cannot run here (gate rules apply: fails under `CI`).
     pub fn start(test: &str) -> Option<Self> {
         if unsafe { libc::geteuid() } != 0 || which("containerd").is_none() {
-            crate::unavailable(test, "a private containerd needs root and the containerd binary");
+            crate::unavailable(
+                test,
+                "a private containerd needs root and the containerd binary",
+            );
             return None;
         }
         // /tmp/berth-cdXXXX: short, since the socket path must fit in sun_path.
-        let dir = tempfile::Builder::new().prefix("berth-cd").tempdir_in("/tmp").expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-cd")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
         let mut d = Self { dir, child: None };
         d.write_config();
         d.launch();
@@ -89,7 +95,11 @@ required_plugins = [
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.healthy() {
-            assert!(Instant::now() < deadline, "private containerd did not come up; see {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "private containerd did not come up; see {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -125,7 +135,9 @@ required_plugins = [
     /// Shims of this daemon: their command line names our socket.
     fn shim_pids(&self) -> Vec<i32> {
         let needle = format!(" {} ", self.socket().display());
-        let Ok(rd) = std::fs::read_dir("/proc") else { return vec![] };
+        let Ok(rd) = std::fs::read_dir("/proc") else {
+            return vec![];
+        };
         rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
             .filter(|pid| {
                 let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -140,11 +152,19 @@ impl Drop for PrivateContainerd {
     fn drop(&mut self) {
         let sock = self.socket();
         if self.child.is_some() {
-            for ns in ctr(&sock, None, &["namespaces", "ls", "-q"]).unwrap_or_default().lines() {
-                for task in ctr(&sock, Some(ns), &["tasks", "ls", "-q"]).unwrap_or_default().lines() {
+            for ns in ctr(&sock, None, &["namespaces", "ls", "-q"])
+                .unwrap_or_default()
+                .lines()
+            {
+                for task in ctr(&sock, Some(ns), &["tasks", "ls", "-q"])
+                    .unwrap_or_default()
+                    .lines()
+                {
                     let _ = ctr(&sock, Some(ns), &["tasks", "kill", "-s", "SIGKILL", task]);
                     let deadline = Instant::now() + Duration::from_secs(5);
-                    while ctr(&sock, Some(ns), &["tasks", "rm", "-f", task]).is_err() && Instant::now() < deadline {
+                    while ctr(&sock, Some(ns), &["tasks", "rm", "-f", task]).is_err()
+                        && Instant::now() < deadline
+                    {
                         std::thread::sleep(Duration::from_millis(100));
                     }
                 }
@@ -180,10 +200,17 @@ pub fn ctr(sock: &Path, ns: Option<&str>, args: &[&str]) -> Result<String, Strin
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(format!("ctr {args:?}: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "ctr {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
 fn which(bin: &str) -> Option<PathBuf> {
-    std::env::var("PATH").ok()?.split(':').map(|d| Path::new(d).join(bin)).find(|p| p.is_file())
+    std::env::var("PATH")
+        .ok()?
+        .split(':')
+        .map(|d| Path::new(d).join(bin))
+        .find(|p| p.is_file())
 }

@@ -2,8 +2,8 @@
 //! the service gate (fail under `CI`, skip otherwise), one containerd namespace and one data
 //! directory per test, `ctr` for looking at containerd's state, and the `berth` binary.
 
-pub mod daemon;
 pub mod appender;
+pub mod daemon;
 pub mod dir_watch;
 pub mod file_events;
 
@@ -52,7 +52,8 @@ pub fn services(test: &str) -> Option<Services> {
 
 /// Fails under `CI`, prints a skip notice otherwise.
 pub fn unavailable(test: &str, why: &str) {
-    let hint = "start them with `scripts/services.sh start && python3 scripts/build-test-images.py \
+    let hint =
+        "start them with `scripts/services.sh start && python3 scripts/build-test-images.py \
                 && scripts/build-bridge.sh`, then `eval \"$(scripts/services.sh env)\"`";
     if std::env::var_os("CI").is_some() {
         panic!("{test}: required test services are missing under CI: {why}; {hint}");
@@ -82,15 +83,19 @@ fn check_services() -> Result<Services, String> {
             String::from_utf8_lossy(&version.stderr).trim()
         ));
     }
-    let status = http_status(&registry, "/v2/").map_err(|e| format!("registry {registry} does not answer: {e}"))?;
+    let status = http_status(&registry, "/v2/")
+        .map_err(|e| format!("registry {registry} does not answer: {e}"))?;
     if status != 200 {
         return Err(format!("registry {registry} answered {status} for /v2/"));
     }
     for image in [BUSYBOX, LAYERED, DOCKER, MULTI] {
         let (repo, tag) = image.split_once(':').unwrap();
-        let status = http_status(&registry, &format!("/v2/{repo}/manifests/{tag}")).map_err(|e| e.to_string())?;
+        let status = http_status(&registry, &format!("/v2/{repo}/manifests/{tag}"))
+            .map_err(|e| e.to_string())?;
         if status != 200 {
-            return Err(format!("test image {registry}/{image} is missing (HTTP {status})"));
+            return Err(format!(
+                "test image {registry}/{image} is missing (HTTP {status})"
+            ));
         }
     }
     if berth_core::find_bridge_binary(None).is_none() {
@@ -103,9 +108,13 @@ fn check_services() -> Result<Services, String> {
 fn http_status(host: &str, path: &str) -> std::io::Result<u16> {
     let mut s = std::net::TcpStream::connect(host)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let accept = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
+    let accept =
+        "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
                   application/vnd.docker.distribution.manifest.v2+json";
-    write!(s, "HEAD {path} HTTP/1.0\r\nHost: {host}\r\nAccept: {accept}\r\n\r\n")?;
+    write!(
+        s,
+        "HEAD {path} HTTP/1.0\r\nHost: {host}\r\nAccept: {accept}\r\n\r\n"
+    )?;
     let mut head = String::new();
     s.read_to_string(&mut head)?;
     head.split_whitespace()
@@ -143,7 +152,13 @@ impl TestEnv {
     pub fn on(services: Services, socket: &Path, name: &str) -> TestEnv {
         let clean: String = name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
             .take(40)
             .collect();
         TestEnv {
@@ -151,7 +166,10 @@ impl TestEnv {
             services,
             socket: socket.to_path_buf(),
             ns: format!("t-{clean}-{}", suffix()),
-            dir: tempfile::Builder::new().prefix("berth-t").tempdir().expect("temp dir"),
+            dir: tempfile::Builder::new()
+                .prefix("berth-t")
+                .tempdir()
+                .expect("temp dir"),
             salted: std::sync::Mutex::new(vec![]),
         }
     }
@@ -164,14 +182,30 @@ impl TestEnv {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/salt-image.py");
         let out = Command::new("python3")
             .arg(script)
-            .args(["push", "--source", &self.image(name), "--count", "1", "--state"])
+            .args([
+                "push",
+                "--source",
+                &self.image(name),
+                "--count",
+                "1",
+                "--state",
+            ])
             .arg(&state)
             .args(["--run", &self.ns])
             .output()
             .expect("python3");
-        assert!(out.status.success(), "salting {name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "salting {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         self.salted.lock().unwrap().push(state);
-        String::from_utf8_lossy(&out.stdout).lines().next().expect("a reference").trim().to_string()
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .expect("a reference")
+            .trim()
+            .to_string()
     }
 
     /// `127.0.0.1:5000/berth-test/busybox:1`
@@ -198,15 +232,23 @@ impl TestEnv {
             .await
             .expect("Berth::open");
         let status = berth.status().await;
-        assert!(status.connected, "Berth is not connected: {:?}", status.error);
+        assert!(
+            status.connected,
+            "Berth is not connected: {:?}",
+            status.error
+        );
         berth
     }
 
     /// The containerd backend directly.
     pub async fn runtime(&self) -> berth_containerd::ContainerdRuntime {
-        berth_containerd::ContainerdRuntime::connect(&self.socket, &self.ns, &self.dir.path().join("net"))
-            .await
-            .expect("connecting to containerd")
+        berth_containerd::ContainerdRuntime::connect(
+            &self.socket,
+            &self.ns,
+            &self.dir.path().join("net"),
+        )
+        .await
+        .expect("connecting to containerd")
     }
 
     /// `ctr -a SOCK -n NS args…`, or its stderr.
@@ -221,7 +263,10 @@ impl TestEnv {
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
-            Err(format!("ctr {args:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+            Err(format!(
+                "ctr {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
         }
     }
 
@@ -280,7 +325,11 @@ impl TestEnv {
             ("containers", self.containers()),
         ];
         for (what, found) in state {
-            assert!(found.is_empty(), "{context}: {what} left in namespace {}: {found:?}", self.ns);
+            assert!(
+                found.is_empty(),
+                "{context}: {what} left in namespace {}: {found:?}",
+                self.ns
+            );
         }
     }
 
@@ -288,11 +337,28 @@ impl TestEnv {
     /// lease, no ingest.
     pub fn assert_no_workspace(&self, bot: &str, context: &str) {
         let id = berth_core::container_id(bot);
-        assert!(!self.containers().contains(&id), "{context}: container {id} left behind");
-        assert!(!self.tasks().iter().any(|(t, _)| *t == id), "{context}: task {id} left behind");
-        assert!(!self.snapshots().contains(&id), "{context}: snapshot {id} left behind");
-        assert!(self.leases().is_empty(), "{context}: leases left behind: {:?}", self.leases());
-        assert!(self.ingests().is_empty(), "{context}: ingests left behind: {:?}", self.ingests());
+        assert!(
+            !self.containers().contains(&id),
+            "{context}: container {id} left behind"
+        );
+        assert!(
+            !self.tasks().iter().any(|(t, _)| *t == id),
+            "{context}: task {id} left behind"
+        );
+        assert!(
+            !self.snapshots().contains(&id),
+            "{context}: snapshot {id} left behind"
+        );
+        assert!(
+            self.leases().is_empty(),
+            "{context}: leases left behind: {:?}",
+            self.leases()
+        );
+        assert!(
+            self.ingests().is_empty(),
+            "{context}: ingests left behind: {:?}",
+            self.ingests()
+        );
     }
 
     /// Runs the `berth` binary against this namespace and data directory.
@@ -303,7 +369,11 @@ impl TestEnv {
             .env("BERTH_NAMESPACE", &self.ns)
             .env("BERTH_DATA_DIR", self.data_dir())
             .env_remove("BERTH_LOG")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("running berth");
@@ -318,12 +388,22 @@ impl TestEnv {
     /// snapshots, content, then the namespace itself.
     pub fn purge(&self) {
         // Workspaces first through the backend, which also releases their network (ctr cannot).
-        let (socket, ns, net) = (self.socket.clone(), self.ns.clone(), self.dir.path().join("net"));
+        let (socket, ns, net) = (
+            self.socket.clone(),
+            self.ns.clone(),
+            self.dir.path().join("net"),
+        );
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 use berth_runtime::Runtime;
-                let Ok(r) = berth_containerd::ContainerdRuntime::connect(&socket, &ns, &net).await else { return };
+                let Ok(r) = berth_containerd::ContainerdRuntime::connect(&socket, &ns, &net).await
+                else {
+                    return;
+                };
                 for c in r.list().await.unwrap_or_default() {
                     let _ = r.delete(&c.id).await;
                 }
@@ -380,7 +460,8 @@ impl Drop for TestEnv {
             self.purge();
         }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/salt-image.py");
-        let storage = std::env::var_os("BERTH_TEST_ROOT").map(|r| PathBuf::from(r).join("registry"));
+        let storage =
+            std::env::var_os("BERTH_TEST_ROOT").map(|r| PathBuf::from(r).join("registry"));
         for state in self.salted.lock().unwrap().drain(..) {
             let mut cmd = Command::new("python3");
             cmd.arg(&script).arg("clean").arg("--state").arg(&state);
@@ -393,7 +474,11 @@ impl Drop for TestEnv {
 }
 
 fn lines(s: &str) -> Vec<String> {
-    s.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The `berth` binary of this workspace, built (once per test binary) so it is never stale.
@@ -402,7 +487,11 @@ pub fn berth_binary() -> PathBuf {
     BIN.get_or_init(|| {
         // target/debug/deps/<test> → target/debug/berth
         let exe = std::env::current_exe().expect("current exe");
-        let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .to_path_buf();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let built = Command::new(cargo)
             .args(["build", "--quiet", "-p", "berth-cli", "--bin", "berth"])
@@ -410,9 +499,16 @@ pub fn berth_binary() -> PathBuf {
             .status();
         let bin = dir.join("berth");
         if !built.is_ok_and(|s| s.success()) {
-            eprintln!("note: `cargo build -p berth-cli` failed; using {} as it is", bin.display());
+            eprintln!(
+                "note: `cargo build -p berth-cli` failed; using {} as it is",
+                bin.display()
+            );
         }
-        assert!(bin.is_file(), "{} is missing: run `cargo build -p berth-cli`", bin.display());
+        assert!(
+            bin.is_file(),
+            "{} is missing: run `cargo build -p berth-cli`",
+            bin.display()
+        );
         bin
     })
     .clone()
@@ -449,7 +545,11 @@ pub async fn registry_manifest(registry: &str, image: &str) -> serde_json::Value
         .send()
         .await
         .expect("GET manifest");
-    assert!(resp.status().is_success(), "GET manifest {image}: {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "GET manifest {image}: {}",
+        resp.status()
+    );
     resp.json().await.expect("manifest JSON")
 }
 
@@ -459,7 +559,12 @@ pub fn manifest_layers(manifest: &serde_json::Value) -> Vec<(String, u64)> {
         .as_array()
         .expect("manifest has layers")
         .iter()
-        .map(|l| (l["digest"].as_str().unwrap().to_string(), l["size"].as_u64().unwrap()))
+        .map(|l| {
+            (
+                l["digest"].as_str().unwrap().to_string(),
+                l["size"].as_u64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -472,12 +577,31 @@ pub struct Ran {
 }
 
 /// Runs a command in a bot's workspace through Berth, optionally feeding stdin.
-pub async fn exec(berth: &Berth, bot: &str, argv: &[&str], stdin: Option<&[u8]>) -> berth_core::Result<Ran> {
+pub async fn exec(
+    berth: &Berth,
+    bot: &str,
+    argv: &[&str],
+    stdin: Option<&[u8]>,
+) -> berth_core::Result<Ran> {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let req = ExecRequest::new(argv.iter().copied());
     let status = match stdin {
-        Some(s) => berth.exec(bot, req, Some(std::io::Cursor::new(s.to_vec())), &mut out, &mut err).await?,
-        None => berth.exec(bot, req, None::<tokio::io::Empty>, &mut out, &mut err).await?,
+        Some(s) => {
+            berth
+                .exec(
+                    bot,
+                    req,
+                    Some(std::io::Cursor::new(s.to_vec())),
+                    &mut out,
+                    &mut err,
+                )
+                .await?
+        }
+        None => {
+            berth
+                .exec(bot, req, None::<tokio::io::Empty>, &mut out, &mut err)
+                .await?
+        }
     };
     Ok(Ran {
         status,
@@ -488,7 +612,9 @@ pub async fn exec(berth: &Berth, bot: &str, argv: &[&str], stdin: Option<&[u8]>)
 
 /// Runs a command that must succeed and returns its stdout.
 pub async fn sh(berth: &Berth, bot: &str, script: &str) -> String {
-    let ran = exec(berth, bot, &["sh", "-c", script], None).await.expect("exec");
+    let ran = exec(berth, bot, &["sh", "-c", script], None)
+        .await
+        .expect("exec");
     assert_eq!(ran.status.code, Some(0), "`{script}` failed: {ran:?}");
     ran.stdout
 }
@@ -498,13 +624,18 @@ pub async fn create(
     berth: &Berth,
     bot: &str,
     image: &str,
-) -> (berth_core::Result<berth_core::model::WorkspaceInfo>, Vec<CreateEvent>) {
+) -> (
+    berth_core::Result<berth_core::model::WorkspaceInfo>,
+    Vec<CreateEvent>,
+) {
     if berth.bots().unwrap().iter().all(|b| b.name != bot) {
         berth.create_bot(bot).expect("create bot");
     }
     let events = Mutex::new(Vec::new());
     let emit = |e: CreateEvent| events.lock().unwrap().push(e);
-    let result = berth.create_workspace(bot, Some(image), Some(PullPolicy::IfNotPresent), &emit).await;
+    let result = berth
+        .create_workspace(bot, Some(image), Some(PullPolicy::IfNotPresent), &emit)
+        .await;
     (result, events.into_inner().unwrap())
 }
 
@@ -534,7 +665,10 @@ pub async fn eventually<T>(timeout: Duration, mut f: impl AsyncFnMut() -> Option
 /// A TCP proxy to `upstream` that forwards responses at about `bytes_per_second`, so a pull
 /// takes long enough to be interrupted at a known point. Returns its port and a counter of the
 /// bytes sent to clients. Runs on the current tokio runtime.
-pub async fn slow_proxy(upstream: &str, bytes_per_second: u64) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+pub async fn slow_proxy(
+    upstream: &str,
+    bytes_per_second: u64,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
     use std::sync::atomic::{AtomicU64, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -545,7 +679,9 @@ pub async fn slow_proxy(upstream: &str, bytes_per_second: u64) -> (u16, std::syn
         while let Ok((client, _)) = listener.accept().await {
             let (upstream, counter) = (upstream.clone(), counter.clone());
             tokio::spawn(async move {
-                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
                 tokio::spawn(async move { tokio::io::copy(&mut cr, &mut sw).await });
@@ -570,15 +706,27 @@ pub async fn slow_proxy(upstream: &str, bytes_per_second: u64) -> (u16, std::syn
 
 /// The host's NAT rules that name a container (the CNI bridge plugin's ipMasq rules).
 pub fn nat_rules(container_id: &str) -> Vec<String> {
-    let out = Command::new("iptables").args(["-w", "-t", "nat", "-S"]).output().expect("iptables");
+    let out = Command::new("iptables")
+        .args(["-w", "-t", "nat", "-S"])
+        .output()
+        .expect("iptables");
     let needle = format!("id: \\\"{container_id}\\\"");
-    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(&needle)).map(str::to_string).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Berth's one NAT rule for the workspace subnet is installed.
 pub fn masquerade_rule_present() -> bool {
-    let out = Command::new("iptables").args(["-w", "-t", "nat", "-S", "POSTROUTING"]).output().expect("iptables");
-    String::from_utf8_lossy(&out.stdout).lines().any(|l| l.contains("10.89.0.0/16") && l.contains("MASQUERADE"))
+    let out = Command::new("iptables")
+        .args(["-w", "-t", "nat", "-S", "POSTROUTING"])
+        .output()
+        .expect("iptables");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.contains("10.89.0.0/16") && l.contains("MASQUERADE"))
 }
 
 /// What the network still holds for a workspace: per-container NAT rules and host-local address
@@ -592,7 +740,10 @@ pub fn network_leftovers(ns: &str, container_id: &str) -> Vec<String> {
         for entry in dir.flatten() {
             let owner = std::fs::read_to_string(entry.path()).unwrap_or_default();
             if owner.lines().next() == Some(cni_id.as_str()) {
-                found.push(format!("address {} reserved", entry.file_name().to_string_lossy()));
+                found.push(format!(
+                    "address {} reserved",
+                    entry.file_name().to_string_lossy()
+                ));
             }
         }
     }
@@ -602,7 +753,12 @@ pub fn network_leftovers(ns: &str, container_id: &str) -> Vec<String> {
 /// VmHWM / VmRSS of a process in KiB.
 pub fn mem_kib(pid: u32, key: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Runs the CLI, sampling its peak RSS until it exits; returns (success, stderr, peak KiB, time).
@@ -629,7 +785,12 @@ pub fn cli_peak(env: &TestEnv, args: &[&str]) -> (bool, String, u64, Duration) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     let ok = child.wait().unwrap().success();
     (ok, err, peak, t0.elapsed())
 }

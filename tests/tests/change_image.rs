@@ -61,28 +61,50 @@ async fn change(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn change_image_keeps_data_and_runs_the_new_image() {
-    let Some(env) = TestEnv::new("change-image") else { return };
+    let Some(env) = TestEnv::new("change-image") else {
+        return;
+    };
     let berth = env.berth().await;
     let bot = format!("ci-{}", berth_tests::suffix());
-    create(&berth, &bot, &env.image(BUSYBOX)).await.0.expect("create");
+    create(&berth, &bot, &env.image(BUSYBOX))
+        .await
+        .0
+        .expect("create");
     sh(&berth, &bot, POPULATE).await;
     let before = sh(&berth, &bot, LISTING).await;
-    assert!(sh(&berth, &bot, "cat /etc/berth-docker-marker 2>&1 || true").await.contains("No such file"));
+    assert!(
+        sh(&berth, &bot, "cat /etc/berth-docker-marker 2>&1 || true")
+            .await
+            .contains("No such file")
+    );
 
     let (info, events) = change(&berth, &bot, &env.image(DOCKER), None).await;
     let info = info.expect("change image");
     assert_eq!(info.state, WorkspaceState::Running);
     assert_eq!(info.image.as_deref(), Some(env.image(DOCKER).as_str()));
     assert_eq!(info.data_restored, Some(true));
-    assert_eq!(sh(&berth, &bot, "cat /etc/berth-docker-marker").await, "docker-ok");
+    assert_eq!(
+        sh(&berth, &bot, "cat /etc/berth-docker-marker").await,
+        "docker-ok"
+    );
     assert_eq!(sh(&berth, &bot, LISTING).await, before, "/data changed");
-    assert!(berth.kept_data(&bot).is_none(), "the kept archive is removed after the restore");
+    assert!(
+        berth.kept_data(&bot).is_none(),
+        "the kept archive is removed after the restore"
+    );
 
     // Phases in order; every data transfer inside the phase before it.
     let ranks: Vec<u8> = events.iter().map(rank).filter(|r| *r != u8::MAX).collect();
-    assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "phases out of order: {events:?}");
+    assert!(
+        ranks.windows(2).all(|w| w[0] <= w[1]),
+        "phases out of order: {events:?}"
+    );
     for once in [0, 3, 4, 5, 6, 7, 8, 9] {
-        assert_eq!(ranks.iter().filter(|r| **r == once).count(), 1, "phase {once} not once: {ranks:?}");
+        assert_eq!(
+            ranks.iter().filter(|r| **r == once).count(),
+            1,
+            "phase {once} not once: {ranks:?}"
+        );
     }
     assert!(matches!(events.last(), Some(CreateEvent::Complete { .. })));
     let transfers_after = |phase: u8| -> Vec<berth_core::data::DataProgress> {
@@ -97,23 +119,40 @@ async fn change_image_keeps_data_and_runs_the_new_image() {
             .collect()
     };
     let preserved = transfers_after(3);
-    assert!(preserved.last().is_some_and(|p| p.archive > 0), "no preserve progress: {preserved:?}");
+    assert!(
+        preserved.last().is_some_and(|p| p.archive > 0),
+        "no preserve progress: {preserved:?}"
+    );
     let restored = transfers_after(8);
     let last = restored.last().expect("restore progress");
-    assert!(last.total > 0 && last.done == last.total, "restore progress ends at {last:?}");
-    assert!(restored.windows(2).all(|w| w[0].done <= w[1].done), "restore progress went back");
+    assert!(
+        last.total > 0 && last.done == last.total,
+        "restore progress ends at {last:?}"
+    );
+    assert!(
+        restored.windows(2).all(|w| w[0].done <= w[1].done),
+        "restore progress went back"
+    );
 
     let activity = berth.activity(&bot).unwrap();
-    assert!(activity.iter().any(|a| a.kind == "change-image"), "{activity:?}");
+    assert!(
+        activity.iter().any(|a| a.kind == "change-image"),
+        "{activity:?}"
+    );
     berth.delete_workspace(&bot).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_change_leaves_the_old_workspace_untouched() {
-    let Some(env) = TestEnv::new("change-image-fail") else { return };
+    let Some(env) = TestEnv::new("change-image-fail") else {
+        return;
+    };
     let berth = env.berth().await;
     let bot = format!("cf-{}", berth_tests::suffix());
-    let old = create(&berth, &bot, &env.image(BUSYBOX)).await.0.expect("create");
+    let old = create(&berth, &bot, &env.image(BUSYBOX))
+        .await
+        .0
+        .expect("create");
     sh(&berth, &bot, POPULATE).await;
     // Outside /data: gone if the container were recreated.
     sh(&berth, &bot, "echo same > /etc/same-container").await;
@@ -123,16 +162,29 @@ async fn failed_change_leaves_the_old_workspace_untouched() {
     let cases: [(&str, &str, Option<PullPolicy>); 3] = [
         ("a bad reference", "Not A Valid::Reference", None),
         ("a missing image", &missing, None),
-        ("an image not local under --pull never", &env.image(DOCKER), Some(PullPolicy::Never)),
+        (
+            "an image not local under --pull never",
+            &env.image(DOCKER),
+            Some(PullPolicy::Never),
+        ),
     ];
     for (what, image, policy) in cases {
         let (r, events) = change(&berth, &bot, image, policy).await;
         let e = r.expect_err(what);
         assert!(e.code != ErrorCode::Internal, "{what}: {e:?}");
-        assert!(matches!(events.last(), Some(CreateEvent::Failed { .. })), "{what}: {events:?}");
-        assert!(!events.iter().any(|e| matches!(e, CreateEvent::Preserving)), "{what}: preserved: {events:?}");
+        assert!(
+            matches!(events.last(), Some(CreateEvent::Failed { .. })),
+            "{what}: {events:?}"
+        );
+        assert!(
+            !events.iter().any(|e| matches!(e, CreateEvent::Preserving)),
+            "{what}: preserved: {events:?}"
+        );
         if what != "a bad reference" {
-            assert!(e.message.contains("the workspace is unchanged"), "{what}: {e:?}");
+            assert!(
+                e.message.contains("the workspace is unchanged"),
+                "{what}: {e:?}"
+            );
         }
         assert_untouched(&berth, &bot, &old, &before, what).await;
     }
@@ -145,7 +197,10 @@ async fn failed_change_leaves_the_old_workspace_untouched() {
             canceller.cancel_create(&name);
         }
     };
-    let e = berth.change_image(&bot, &env.image(DOCKER), None, &emit).await.expect_err("cancelled");
+    let e = berth
+        .change_image(&bot, &env.image(DOCKER), None, &emit)
+        .await
+        .expect_err("cancelled");
     assert_eq!(e.code, ErrorCode::Cancelled, "{e:?}");
     assert_untouched(&berth, &bot, &old, &before, "a cancel while preserving").await;
     berth.delete_workspace(&bot).await.unwrap();
@@ -156,17 +211,33 @@ async fn assert_untouched(berth: &Berth, bot: &str, old: &WorkspaceInfo, before:
     assert_eq!(now.state, WorkspaceState::Running, "{what}: state");
     assert_eq!(now.image, old.image, "{what}: image");
     assert_eq!(now.created_at, old.created_at, "{what}: recreated");
-    assert_eq!(sh(berth, bot, "cat /etc/same-container").await, "same\n", "{what}: another container");
-    assert_eq!(sh(berth, bot, LISTING).await, before, "{what}: /data changed");
-    assert!(berth.kept_data(bot).is_none(), "{what}: a kept archive remains");
+    assert_eq!(
+        sh(berth, bot, "cat /etc/same-container").await,
+        "same\n",
+        "{what}: another container"
+    );
+    assert_eq!(
+        sh(berth, bot, LISTING).await,
+        before,
+        "{what}: /data changed"
+    );
+    assert!(
+        berth.kept_data(bot).is_none(),
+        "{what}: a kept archive remains"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failure_after_the_delete_keeps_the_data_for_the_next_create() {
-    let Some(env) = TestEnv::new("change-image-late") else { return };
+    let Some(env) = TestEnv::new("change-image-late") else {
+        return;
+    };
     let berth = env.berth().await;
     let bot = format!("cl-{}", berth_tests::suffix());
-    create(&berth, &bot, &env.image(BUSYBOX)).await.0.expect("create");
+    create(&berth, &bot, &env.image(BUSYBOX))
+        .await
+        .0
+        .expect("create");
     sh(&berth, &bot, POPULATE).await;
     let before = sh(&berth, &bot, LISTING).await;
 
@@ -178,23 +249,40 @@ async fn failure_after_the_delete_keeps_the_data_for_the_next_create() {
             canceller.cancel_create(&name);
         }
     };
-    let e = berth.change_image(&bot, &env.image(DOCKER), None, &emit).await.expect_err("cancelled");
+    let e = berth
+        .change_image(&bot, &env.image(DOCKER), None, &emit)
+        .await
+        .expect_err("cancelled");
     assert_eq!(e.code, ErrorCode::Cancelled, "{e:?}");
-    let kept = berth.kept_data(&bot).expect("the archive stays as kept data");
-    assert!(e.message.contains(&kept.path.display().to_string()), "the error says where /data is: {e:?}");
-    assert_eq!(berth.info(&bot).await.unwrap().state, WorkspaceState::Absent);
+    let kept = berth
+        .kept_data(&bot)
+        .expect("the archive stays as kept data");
+    assert!(
+        e.message.contains(&kept.path.display().to_string()),
+        "the error says where /data is: {e:?}"
+    );
+    assert_eq!(
+        berth.info(&bot).await.unwrap().state,
+        WorkspaceState::Absent
+    );
     env.assert_no_workspace(&bot, "after a cancelled change of image");
 
     // The next create restores it.
     let (info, _) = create(&berth, &bot, &env.image(DOCKER)).await;
     assert_eq!(info.expect("create").data_restored, Some(true));
-    assert_eq!(sh(&berth, &bot, LISTING).await, before, "/data after the create");
+    assert_eq!(
+        sh(&berth, &bot, LISTING).await,
+        before,
+        "/data after the create"
+    );
     berth.delete_workspace(&bot).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_change_image() {
-    let Some(env) = TestEnv::new("change-image-cli") else { return };
+    let Some(env) = TestEnv::new("change-image-cli") else {
+        return;
+    };
     let bot = format!("cc-{}", berth_tests::suffix());
     let run = |args: &[&str]| {
         let out = env.cli(args, None);
@@ -206,11 +294,27 @@ async fn cli_change_image() {
     let (code, _, err) = run(&["exec", &bot, "--", "sh", "-c", "echo via-cli > /data/note"]);
     assert_eq!(code, Some(0), "{err}");
 
-    let (code, out, err) = run(&["change-image", &bot, &env.image(DOCKER), "--pull", "if-not-present"]);
+    let (code, out, err) = run(&[
+        "change-image",
+        &bot,
+        &env.image(DOCKER),
+        "--pull",
+        "if-not-present",
+    ]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains(&format!("{bot} is running ({})", env.image(DOCKER))), "{out}");
+    assert!(
+        out.contains(&format!("{bot} is running ({})", env.image(DOCKER))),
+        "{out}"
+    );
     assert!(out.contains("kept data restored"), "{out}");
-    let (_, note, _) = run(&["exec", &bot, "--", "cat", "/data/note", "/etc/berth-docker-marker"]);
+    let (_, note, _) = run(&[
+        "exec",
+        &bot,
+        "--",
+        "cat",
+        "/data/note",
+        "/etc/berth-docker-marker",
+    ]);
     assert_eq!(note, "via-cli\ndocker-ok");
 
     let (code, _, err) = run(&["change-image", &bot, "Not A Reference"]);

@@ -10,32 +10,64 @@ fn text(b: &[u8]) -> String {
 }
 
 fn ok(out: &Output, what: &str) -> String {
-    assert!(out.status.success(), "{what} failed ({}): {}", out.status, text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}",
+        out.status,
+        text(&out.stderr)
+    );
     text(&out.stdout)
 }
 
 fn json(env: &TestEnv, args: &[&str]) -> Value {
     let out = env.cli(args, None);
-    serde_json::from_str(&ok(&out, &args.join(" "))).unwrap_or_else(|e| panic!("{args:?}: not JSON: {e}"))
+    serde_json::from_str(&ok(&out, &args.join(" ")))
+        .unwrap_or_else(|e| panic!("{args:?}: not JSON: {e}"))
 }
 
 /// A failure: non-zero exit, nothing on stdout, one `berth: …` message on stderr naming `what`.
 fn fails(out: &Output, what: &str) -> String {
-    assert!(!out.status.success(), "expected a failure, got {}", text(&out.stdout));
-    assert!(out.stdout.is_empty(), "stdout on failure: {}", text(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "expected a failure, got {}",
+        text(&out.stdout)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "stdout on failure: {}",
+        text(&out.stdout)
+    );
     let err = text(&out.stderr);
-    assert!(err.starts_with("berth: "), "stderr is not a berth error: {err:?}");
-    assert!(err.contains(what), "error does not mention {what:?}: {err:?}");
+    assert!(
+        err.starts_with("berth: "),
+        "stderr is not a berth error: {err:?}"
+    );
+    assert!(
+        err.contains(what),
+        "error does not mention {what:?}: {err:?}"
+    );
     err
 }
 
 #[test]
 fn cli_lifecycle() {
-    let Some(env) = TestEnv::new("cli") else { return };
+    let Some(env) = TestEnv::new("cli") else {
+        return;
+    };
     let bot = format!("cli-{}", berth_tests::suffix());
     let image = env.image(BUSYBOX);
 
-    let out = env.cli(&["create", &bot, "--image", &image, "--pull", "if-not-present"], None);
+    let out = env.cli(
+        &[
+            "create",
+            &bot,
+            "--image",
+            &image,
+            "--pull",
+            "if-not-present",
+        ],
+        None,
+    );
     let stdout = ok(&out, "create");
     assert!(stdout.contains(&format!("{bot} is running")), "{stdout}");
 
@@ -45,15 +77,37 @@ fn cli_lifecycle() {
     assert_eq!(info["image"], image.as_str());
 
     let ls = json(&env, &["ls", "--json"]);
-    let row = ls.as_array().unwrap().iter().find(|b| b["name"] == bot.as_str()).expect("bot listed");
+    let row = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == bot.as_str())
+        .expect("bot listed");
     assert_eq!(row["state"], "running");
     assert_eq!(row["image"], image.as_str());
 
-    let out = env.cli(&["exec", &bot, "--", "sh", "-c", "cat; echo err >&2; exit 5"], Some(b"piped input\n"));
+    let out = env.cli(
+        &["exec", &bot, "--", "sh", "-c", "cat; echo err >&2; exit 5"],
+        Some(b"piped input\n"),
+    );
     assert_eq!(out.status.code(), Some(5), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "piped input\n");
     assert_eq!(text(&out.stderr), "err\n");
-    let out = env.cli(&["exec", &bot, "-w", "/etc", "-e", "GREETING=hi", "--", "sh", "-c", "echo $GREETING $(pwd)"], None);
+    let out = env.cli(
+        &[
+            "exec",
+            &bot,
+            "-w",
+            "/etc",
+            "-e",
+            "GREETING=hi",
+            "--",
+            "sh",
+            "-c",
+            "echo $GREETING $(pwd)",
+        ],
+        None,
+    );
     assert_eq!(ok(&out, "exec -w -e"), "hi /etc\n");
 
     ok(&env.cli(&["stop", &bot], None), "stop");
@@ -62,15 +116,33 @@ fn cli_lifecycle() {
 
     ok(&env.cli(&["start", &bot], None), "start");
     assert_eq!(json(&env, &["info", &bot, "--json"])["state"], "running");
-    assert_eq!(ok(&env.cli(&["exec", &bot, "--", "echo", "back"], None), "exec"), "back\n");
+    assert_eq!(
+        ok(
+            &env.cli(&["exec", &bot, "--", "echo", "back"], None),
+            "exec"
+        ),
+        "back\n"
+    );
 
     ok(&env.cli(&["rm", &bot], None), "rm");
     let ls = json(&env, &["ls", "--json"]);
-    assert!(ls.as_array().unwrap().iter().all(|b| b["name"] != bot.as_str()), "{ls}");
+    assert!(
+        ls.as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["name"] != bot.as_str()),
+        "{ls}"
+    );
     env.assert_no_workspace(&bot, "after berth rm");
 
     // Errors: stderr, non-zero exit.
-    for args in [&["info", "ghost"][..], &["stop", "ghost"], &["start", "ghost"], &["rm", "ghost"], &["exec", "ghost", "--", "true"]] {
+    for args in [
+        &["info", "ghost"][..],
+        &["stop", "ghost"],
+        &["start", "ghost"],
+        &["rm", "ghost"],
+        &["exec", "ghost", "--", "true"],
+    ] {
         fails(&env.cli(args, None), "ghost");
     }
     let out = env.cli(&["create", "bad", "--image", "Not A Ref"], None);
@@ -82,25 +154,43 @@ fn cli_lifecycle() {
 /// `berth info --json` must carry `container_id` (the field name).
 #[test]
 fn cli_info_json_has_container_id() {
-    let Some(env) = TestEnv::new("cli-info") else { return };
+    let Some(env) = TestEnv::new("cli-info") else {
+        return;
+    };
     let bot = format!("ci-{}", berth_tests::suffix());
-    ok(&env.cli(&["create", &bot, "--image", &env.image(BUSYBOX)], None), "create");
+    ok(
+        &env.cli(&["create", &bot, "--image", &env.image(BUSYBOX)], None),
+        "create",
+    );
     let info = json(&env, &["info", &bot, "--json"]);
     let rm = env.cli(&["rm", &bot], None);
-    assert_eq!(info["container_id"], format!("berth-{bot}").as_str(), "no container_id in {info}");
+    assert_eq!(
+        info["container_id"],
+        format!("berth-{bot}").as_str(),
+        "no container_id in {info}"
+    );
     ok(&rm, "rm");
 }
 
 /// Ctrl-C during `berth create` cancels the pull: exit 130, nothing left behind.
 #[test]
 fn cli_ctrl_c_cancels_create() {
-    let Some(env) = TestEnv::new("cli-ctrlc") else { return };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let Some(env) = TestEnv::new("cli-ctrlc") else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     // 4 MB/s: the 45 MB image takes >10 s, so the signal lands mid-download.
     let (port, sent) = rt.block_on(berth_tests::slow_proxy(&env.registry, 4 << 20));
     // A copy containerd has never seen: blobs another namespace holds are linked, not fetched.
     let fresh = env.fresh_image(berth_tests::LAYERED);
-    let image = format!("127.0.0.1:{port}/{}", fresh.strip_prefix(&format!("{}/", env.registry)).unwrap());
+    let image = format!(
+        "127.0.0.1:{port}/{}",
+        fresh.strip_prefix(&format!("{}/", env.registry)).unwrap()
+    );
     let bot = format!("cc-{}", berth_tests::suffix());
     let child = std::process::Command::new(berth_tests::berth_binary())
         .args(["create", &bot, "--image", &image])
@@ -113,13 +203,25 @@ fn cli_ctrl_c_cancels_create() {
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while sent.load(std::sync::atomic::Ordering::Relaxed) < 2 << 20 {
-        assert!(std::time::Instant::now() < deadline, "the pull never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pull never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "stderr: {}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("cancelled"), "{}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("cancelled"),
+        "{}",
+        text(&out.stderr)
+    );
     env.assert_namespace_empty("after Ctrl-C during create");
     let ls = json(&env, &["info", &bot, "--json"]);
     assert_eq!(ls["state"], "absent");

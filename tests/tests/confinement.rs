@@ -72,7 +72,11 @@ async fn workspace_is_confined_and_the_bridge_keeps_working() {
         assert!(failed, "`{script}` must fail in a workspace: {out}");
     }
     // The bridge is not dumpable: its descriptors, memory and environment are out of reach.
-    for script in ["echo flood > /proc/1/fd/1", "cat /proc/1/environ", "cat /proc/1/maps"] {
+    for script in [
+        "echo flood > /proc/1/fd/1",
+        "cat /proc/1/environ",
+        "cat /proc/1/maps",
+    ] {
         let (failed, out) = fails(&berth, &bot, script).await;
         assert!(failed, "`{script}` must fail in a workspace: {out}");
     }
@@ -113,7 +117,7 @@ async fn workspace_is_confined_and_the_bridge_keeps_working() {
     .parse()
     .expect("a memory limit");
     assert!(
-        memory >= 1 << 30 && memory < u64::MAX / 2,
+        (1 << 30..u64::MAX / 2).contains(&memory),
         "memory limit {memory}"
     );
 

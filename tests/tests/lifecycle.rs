@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use berth_core::model::{CreateEvent, ErrorCode, LayerStatus, NetworkMode, WorkspaceChanged, WorkspaceState};
+use berth_core::model::{
+    CreateEvent, ErrorCode, LayerStatus, NetworkMode, WorkspaceChanged, WorkspaceState,
+};
 use berth_tests::{create, exec, sh, TestEnv, BUSYBOX};
 
 /// The documented order: resolving, pulling*, unpacking*, creating, starting, waitingBridge,
@@ -40,14 +42,19 @@ async fn notified_in_order(
                 seen.push(c.state);
             }
             Ok(Ok(_)) => {}
-            other => panic!("notifications {seen:?} lack {:?} in order {want:?}: {other:?}", want[matched]),
+            other => panic!(
+                "notifications {seen:?} lack {:?} in order {want:?}: {other:?}",
+                want[matched]
+            ),
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_exec_stop_start_delete() {
-    let Some(env) = TestEnv::new("lifecycle") else { return };
+    let Some(env) = TestEnv::new("lifecycle") else {
+        return;
+    };
     let berth = env.berth().await;
     let mut changes = berth.subscribe();
     let bot = format!("lc-{}", berth_tests::suffix());
@@ -59,83 +66,193 @@ async fn create_exec_stop_start_delete() {
     let info = info.expect("create");
     // Phases in order, each once, pulling before unpacking and nothing after the end.
     let phases: Vec<u8> = events.iter().map(phase).collect();
-    assert!(phases.windows(2).all(|w| w[0] <= w[1]), "phases out of order: {phases:?}");
+    assert!(
+        phases.windows(2).all(|w| w[0] <= w[1]),
+        "phases out of order: {phases:?}"
+    );
     for once in [0, 3, 4, 5, 6] {
-        assert_eq!(phases.iter().filter(|p| **p == once).count(), 1, "phase {once} not exactly once: {phases:?}");
+        assert_eq!(
+            phases.iter().filter(|p| **p == once).count(),
+            1,
+            "phase {once} not exactly once: {phases:?}"
+        );
     }
-    assert!(phases.contains(&1) && phases.contains(&2), "no pulling or unpacking in a fresh namespace: {phases:?}");
+    assert!(
+        phases.contains(&1) && phases.contains(&2),
+        "no pulling or unpacking in a fresh namespace: {phases:?}"
+    );
     let pulls: Vec<_> = events
         .iter()
-        .filter_map(|e| if let CreateEvent::Pulling(p) = e { Some(p) } else { None })
+        .filter_map(|e| {
+            if let CreateEvent::Pulling(p) = e {
+                Some(p)
+            } else {
+                None
+            }
+        })
         .collect();
-    assert!(pulls.windows(2).all(|w| w[0].done_bytes <= w[1].done_bytes), "pull progress went back");
+    assert!(
+        pulls.windows(2).all(|w| w[0].done_bytes <= w[1].done_bytes),
+        "pull progress went back"
+    );
     let last = pulls.last().unwrap();
-    assert!(last.total_bytes > 0 && last.done_bytes == last.total_bytes, "pull did not end complete: {last:?}");
-    assert!(last.layers.iter().all(|l| l.status == LayerStatus::Done), "{last:?}");
-    let CreateEvent::Complete { info: completed } = events.last().unwrap() else { unreachable!() };
+    assert!(
+        last.total_bytes > 0 && last.done_bytes == last.total_bytes,
+        "pull did not end complete: {last:?}"
+    );
+    assert!(
+        last.layers.iter().all(|l| l.status == LayerStatus::Done),
+        "{last:?}"
+    );
+    let CreateEvent::Complete { info: completed } = events.last().unwrap() else {
+        unreachable!()
+    };
     assert_eq!(completed, &info);
 
     assert_eq!(info.state, WorkspaceState::Running);
     assert_eq!(info.container_id.as_deref(), Some(id.as_str()));
     assert_eq!(info.image.as_deref(), Some(image.as_str()));
     assert_eq!(info.network, Some(NetworkMode::Cni));
-    assert!(info.bridge_version.is_some(), "bridge did not answer: {info:?}");
-    assert_eq!(berth.bots().unwrap().iter().find(|b| b.name == bot).unwrap().state, WorkspaceState::Running);
+    assert!(
+        info.bridge_version.is_some(),
+        "bridge did not answer: {info:?}"
+    );
+    assert_eq!(
+        berth
+            .bots()
+            .unwrap()
+            .iter()
+            .find(|b| b.name == bot)
+            .unwrap()
+            .state,
+        WorkspaceState::Running
+    );
     assert!(env.containers().contains(&id));
-    assert!(env.tasks().contains(&(id.clone(), "RUNNING".into())), "{:?}", env.tasks());
-    assert!(env.leases().is_empty(), "create left leases: {:?}", env.leases());
+    assert!(
+        env.tasks().contains(&(id.clone(), "RUNNING".into())),
+        "{:?}",
+        env.tasks()
+    );
+    assert!(
+        env.leases().is_empty(),
+        "create left leases: {:?}",
+        env.leases()
+    );
 
     // exec: stdin, stdout, stderr, exit code, and /data as the working directory.
-    let ran = exec(&berth, &bot, &["sh", "-c", "cat; echo oops >&2; exit 3"], Some(b"hello\nworld\n")).await.unwrap();
-    assert_eq!((ran.stdout.as_str(), ran.stderr.as_str(), ran.status.code), ("hello\nworld\n", "oops\n", Some(3)));
+    let ran = exec(
+        &berth,
+        &bot,
+        &["sh", "-c", "cat; echo oops >&2; exit 3"],
+        Some(b"hello\nworld\n"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (ran.stdout.as_str(), ran.stderr.as_str(), ran.status.code),
+        ("hello\nworld\n", "oops\n", Some(3))
+    );
     assert_eq!(sh(&berth, &bot, "pwd").await, "/data\n");
     let ran = exec(&berth, &bot, &["no-such-program"], None).await;
-    assert!(ran.as_ref().is_err() || ran.as_ref().unwrap().status.code != Some(0), "{ran:?}");
+    assert!(
+        ran.as_ref().is_err() || ran.as_ref().unwrap().status.code != Some(0),
+        "{ran:?}"
+    );
     sh(&berth, &bot, "echo kept > /data/note").await;
 
     // The bridge (PID 1) ends on SIGTERM: stop must not wait for the 10 s SIGKILL grace.
     let t0 = std::time::Instant::now();
     let stopped = berth.stop(&bot).await.expect("stop");
-    assert!(t0.elapsed() < Duration::from_secs(5), "stop took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "stop took {:?}",
+        t0.elapsed()
+    );
     assert_eq!(stopped.state, WorkspaceState::Stopped);
-    assert!(!env.tasks().iter().any(|(t, s)| *t == id && s == "RUNNING"), "task still runs: {:?}", env.tasks());
-    assert_eq!(berth.bots().unwrap().iter().find(|b| b.name == bot).unwrap().state, WorkspaceState::Stopped);
+    assert!(
+        !env.tasks().iter().any(|(t, s)| *t == id && s == "RUNNING"),
+        "task still runs: {:?}",
+        env.tasks()
+    );
+    assert_eq!(
+        berth
+            .bots()
+            .unwrap()
+            .iter()
+            .find(|b| b.name == bot)
+            .unwrap()
+            .state,
+        WorkspaceState::Stopped
+    );
     let err = exec(&berth, &bot, &["true"], None).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::Conflict, "{err:?}");
 
     let started = berth.start(&bot).await.expect("start");
     assert_eq!(started.state, WorkspaceState::Running);
-    assert_eq!(sh(&berth, &bot, "cat /data/note").await, "kept\n", "data lost across stop/start");
+    assert_eq!(
+        sh(&berth, &bot, "cat /data/note").await,
+        "kept\n",
+        "data lost across stop/start"
+    );
 
     berth.delete_workspace(&bot).await.expect("delete");
-    assert_eq!(berth.info(&bot).await.unwrap().state, WorkspaceState::Absent);
+    assert_eq!(
+        berth.info(&bot).await.unwrap().state,
+        WorkspaceState::Absent
+    );
     env.assert_no_workspace(&bot, "after delete");
-    assert!(!berth.paths().socket_dir(&id).exists(), "socket dir left behind");
+    assert!(
+        !berth.paths().socket_dir(&id).exists(),
+        "socket dir left behind"
+    );
     // The image stays for the next create; delete is idempotent.
     assert!(env.images().contains(&image));
     berth.delete_workspace(&bot).await.expect("second delete");
 
-    let want = [WorkspaceState::Creating, WorkspaceState::Running, WorkspaceState::Stopped, WorkspaceState::Running, WorkspaceState::Absent];
+    let want = [
+        WorkspaceState::Creating,
+        WorkspaceState::Running,
+        WorkspaceState::Stopped,
+        WorkspaceState::Running,
+        WorkspaceState::Absent,
+    ];
     notified_in_order(&mut changes, &bot, &want).await;
     berth.delete_bot(&bot).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workspace_network_is_its_own() {
-    let Some(env) = TestEnv::new("network") else { return };
+    let Some(env) = TestEnv::new("network") else {
+        return;
+    };
     let berth = env.berth().await;
     if berth.status().await.network != NetworkMode::Cni {
-        berth_tests::unavailable("workspace_network_is_its_own", "CNI plugins are not installed");
+        berth_tests::unavailable(
+            "workspace_network_is_its_own",
+            "CNI plugins are not installed",
+        );
         return;
     }
     let bot = format!("net-{}", berth_tests::suffix());
-    create(&berth, &bot, &env.image(BUSYBOX)).await.0.expect("create");
+    create(&berth, &bot, &env.image(BUSYBOX))
+        .await
+        .0
+        .expect("create");
 
     let addr = sh(&berth, &bot, "ip -4 -o addr show dev eth0").await;
-    assert!(addr.contains("inet 10.89."), "eth0 has no 10.89.x address: {addr:?}");
+    assert!(
+        addr.contains("inet 10.89."),
+        "eth0 has no 10.89.x address: {addr:?}"
+    );
     let id = format!("berth-{bot}");
-    assert!(berth_tests::masquerade_rule_present(), "no NAT rule for the workspace subnet");
-    assert!(!berth_tests::network_leftovers(&env.ns, &id).is_empty(), "no address reserved for a running workspace");
+    assert!(
+        berth_tests::masquerade_rule_present(),
+        "no NAT rule for the workspace subnet"
+    );
+    assert!(
+        !berth_tests::network_leftovers(&env.ns, &id).is_empty(),
+        "no address reserved for a running workspace"
+    );
     let lo = sh(&berth, &bot, "ip -o link show dev lo").await;
     assert!(lo.contains("UP"), "loopback is down: {lo:?}");
 
@@ -146,9 +263,23 @@ async fn workspace_network_is_its_own() {
     let applets = sh(&berth, &bot, "busybox --list").await;
     assert!(applets.lines().any(|a| a == "nc"), "busybox has no nc");
     // (busybox 1.35's wget segfaults on a refused connection to 127.0.0.1; nc does not.)
-    let ran = exec(&berth, &bot, &["sh", "-c", &format!("nc -w 3 127.0.0.1 {port} </dev/null")], None).await.unwrap();
-    assert_ne!(ran.status.code, Some(0), "reached the host's loopback: {ran:?}");
-    assert!(ran.stderr.contains("refused"), "expected connection refused: {ran:?}");
+    let ran = exec(
+        &berth,
+        &bot,
+        &["sh", "-c", &format!("nc -w 3 127.0.0.1 {port} </dev/null")],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_ne!(
+        ran.status.code,
+        Some(0),
+        "reached the host's loopback: {ran:?}"
+    );
+    assert!(
+        ran.stderr.contains("refused"),
+        "expected connection refused: {ran:?}"
+    );
     match listener.accept() {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
         other => panic!("the host listener saw a connection: {other:?}"),
@@ -164,9 +295,17 @@ async fn workspace_network_is_its_own() {
     )
     .await
     .unwrap();
-    assert_eq!((ran.status.code, ran.stdout.as_str()), (Some(0), "inside\n"), "{ran:?}");
+    assert_eq!(
+        (ran.status.code, ran.stdout.as_str()),
+        (Some(0), "inside\n"),
+        "{ran:?}"
+    );
 
     berth.delete_workspace(&bot).await.unwrap();
     env.assert_no_workspace(&bot, "after delete");
-    assert_eq!(berth_tests::network_leftovers(&env.ns, &id), Vec::<String>::new(), "network left after delete");
+    assert_eq!(
+        berth_tests::network_leftovers(&env.ns, &id),
+        Vec::<String>::new(),
+        "network left after delete"
+    );
 }

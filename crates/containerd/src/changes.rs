@@ -370,7 +370,7 @@ mod tests {
         let p = layer.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-        unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o000, 0) == 0 }
+        unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR, 0) == 0 }
     }
 
     #[test]

@@ -48,7 +48,11 @@ pub async fn bot_create(state: State<'_, AppState>, name: String) -> IpcResult<B
 }
 
 #[tauri::command]
-pub async fn bot_rename(state: State<'_, AppState>, name: String, new_name: String) -> IpcResult<BotSummary> {
+pub async fn bot_rename(
+    state: State<'_, AppState>,
+    name: String,
+    new_name: String,
+) -> IpcResult<BotSummary> {
     Ok(state.berth.rename_bot(&name, &new_name)?)
 }
 
@@ -74,7 +78,10 @@ pub async fn workspace_create(
     let emit = move |event: CreateEvent| {
         let _ = on_progress.send(event);
     };
-    Ok(state.berth.create_workspace(&bot, image.as_deref(), pull_policy, &emit).await?)
+    Ok(state
+        .berth
+        .create_workspace(&bot, image.as_deref(), pull_policy, &emit)
+        .await?)
 }
 
 #[tauri::command]
@@ -99,7 +106,10 @@ pub async fn workspace_delete(state: State<'_, AppState>, bot: String) -> IpcRes
 }
 
 #[tauri::command]
-pub async fn activity_list(state: State<'_, AppState>, bot: String) -> IpcResult<Vec<ActivityEntry>> {
+pub async fn activity_list(
+    state: State<'_, AppState>,
+    bot: String,
+) -> IpcResult<Vec<ActivityEntry>> {
     Ok(state.berth.activity(&bot)?)
 }
 

@@ -13,7 +13,11 @@ pub async fn version_list(state: State<'_, AppState>, bot: String) -> IpcResult<
 }
 
 #[tauri::command]
-pub async fn version_save(state: State<'_, AppState>, bot: String, name: Option<String>) -> IpcResult<VersionInfo> {
+pub async fn version_save(
+    state: State<'_, AppState>,
+    bot: String,
+    name: Option<String>,
+) -> IpcResult<VersionInfo> {
     Ok(state.berth.snapshot(&bot, name.as_deref()).await?)
 }
 
@@ -34,15 +38,26 @@ pub async fn version_rename(
     version: u32,
     name: Option<String>,
 ) -> IpcResult<VersionInfo> {
-    Ok(state.berth.rename_version(&bot, version, name.as_deref()).await?)
+    Ok(state
+        .berth
+        .rename_version(&bot, version, name.as_deref())
+        .await?)
 }
 
 #[tauri::command]
-pub async fn version_delete(state: State<'_, AppState>, bot: String, version: u32) -> IpcResult<()> {
+pub async fn version_delete(
+    state: State<'_, AppState>,
+    bot: String,
+    version: u32,
+) -> IpcResult<()> {
     Ok(state.berth.delete_version(&bot, version).await?)
 }
 
 #[tauri::command]
-pub async fn version_changes(state: State<'_, AppState>, bot: String, version: u32) -> IpcResult<VersionChanges> {
+pub async fn version_changes(
+    state: State<'_, AppState>,
+    bot: String,
+    version: u32,
+) -> IpcResult<VersionChanges> {
     Ok(state.berth.version_changes(&bot, version).await?)
 }

@@ -64,4 +64,3 @@ fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     p.extend_from_slice(name);
     p
 }
-
