@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data benchmark (issue 6), in one run on the same data: `berth export` of a workspace's /data
+# Data benchmark, in one run on the same data: `berth export` of a workspace's /data
 # against `tar -czf` (GNU tar + gzip at its default level) of the same tree on the host, and
 # `berth import` into an empty /data against `tar -xzf` of the same archive into an empty
 # directory on the host, with the ratios of the medians (Berth time / tar time; targets:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Files benchmark (issue 3), in one run: upload and download of a 1 GiB file with `berth cp`
+# Files benchmark, in one run: upload and download of a 1 GiB file with `berth cp`
 # against piping the same bytes through `ctr task exec` (`cat > file` / `cat file`), byte-for-byte
 # checked, with the ratio (ctr time / Berth time; ≥ 1 means Berth is at least as fast), the
 # client's peak memory (max RSS of `berth cp`), and listing a 20,000-entry directory.

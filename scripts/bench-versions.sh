@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Times workspace versions (issue 5) with a large /data: save a version and roll back, each
+# Times workspace versions with a large /data: save a version and roll back, each
 # with the task restart (running workspace: stop → commit/switch → start → bridge answers) and
 # without it (stopped workspace: the snapshot step alone), plus "changes since" on a running
 # workspace.

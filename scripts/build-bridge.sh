@@ -4,7 +4,7 @@
 #
 # Its own cargo invocation with an explicit --target: RUSTFLAGS then reach only the target
 # crates, never the host app (which must stay dynamically linked against WebKit), and glibc's
-# crt-static gives a static-pie binary that runs in a busybox image (DESIGN.md §2).
+# crt-static gives a static-pie binary that runs in a busybox image (no libc in the image).
 #
 # Usage: scripts/build-bridge.sh [--force]
 set -euo pipefail

@@ -4,7 +4,7 @@ plain-HTTP registry with the Registry v2 API (stdlib only).
 
     scripts/build-test-images.py [--registry HOST:PORT] [--check] [--busybox PATH]
 
-Images (all linux; see DESIGN.md section 3 for why we build our own):
+Images (all linux; built here because tests may not depend on a public registry):
   berth-test/busybox:1, :latest  OCI, one layer: busybox rootfs
   berth-test/layered:1           OCI, 4 layers, ~45 MB of incompressible data,
                                  exercises whiteouts (file and directory)

@@ -8,11 +8,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        // Files (issue 3): bulk data as `Bytes`, decoded without a copy.
+        // Files: bulk data as `Bytes`, decoded without a copy.
         .bytes(".berth.bridge.v1.WriteInput")
         .bytes(".berth.bridge.v1.ReadChunk")
         .bytes(".berth.bridge.v1.DataChunk")
-        // Data (issue 6): the streamed import archive.
+        // Data: the streamed import archive.
         .bytes(".berth.bridge.v1.ImportInput")
         .compile_protos(
             &[

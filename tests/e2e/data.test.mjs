@@ -1,4 +1,4 @@
-// End-to-end test of Data in the real Berth app (issue 6): tauri-driver + WebKitWebDriver, a
+// End-to-end test of Data in the real Berth app: tauri-driver + WebKitWebDriver, a
 // private containerd namespace, the `berth` CLI to prepare and to check from outside.
 // Write files into /data with `berth exec`; delete the workspace in the UI keeping its data (the
 // "preserving" bar shows); see the kept archive on the Data page; create again and see the

@@ -1,4 +1,4 @@
-// End-to-end test of Files in the real Berth app (issue 3): tauri-driver + WebKitWebDriver, a
+// End-to-end test of Files in the real Berth app: tauri-driver + WebKitWebDriver, a
 // private containerd namespace, the `berth` CLI to prepare and to check from outside.
 // Open Files, upload a file through the upload button (WebDriver sets the file input), see a
 // file made by `berth exec` appear by itself (watch), open the upload in the editor, change and

@@ -1,4 +1,4 @@
-// End-to-end test of Versions in the real Berth app (issue 5): tauri-driver + WebKitWebDriver,
+// End-to-end test of Versions in the real Berth app: tauri-driver + WebKitWebDriver,
 // a private containerd namespace, the `berth` CLI to prepare and to check from outside.
 // Save a version in the UI, change a file with `berth exec`, roll back in the UI (with its
 // confirmation), and see the old content through `berth exec … cat`.

@@ -1,4 +1,4 @@
-//! Change of image (issue 6) on a real workspace: `/data` survives byte-for-byte (checksum
+//! Change of image on a real workspace: `/data` survives byte-for-byte (checksum
 //! listing) and the workspace then runs the new image, with the phases in order and the restore's
 //! byte progress reaching the archive's size; a bad reference, a missing image or a cancel while
 //! preserving leave the old workspace running with `/data` untouched and no kept archive; a

@@ -1,4 +1,4 @@
-//! Data in and out (issue 6) on a real workspace: export/import round trip of an awkward tree
+//! Data in and out on a real workspace: export/import round trip of an awkward tree
 //! (modes, mtimes, symlinks, empty files and folders, Unicode names, a few thousand files)
 //! compared by a checksum listing; GNU tar reads our export; GNU tar (gnu, pax, long names) and
 //! Python tarfile archives import; hostile archives are refused with `/data` unchanged; delete

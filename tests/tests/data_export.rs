@@ -1,4 +1,4 @@
-//! Export (issue 6) on a real workspace: a FIFO in `/data` is left out and counted instead of
+//! Export on a real workspace: a FIFO in `/data` is left out and counted instead of
 //! blocking the export, GNU tar lists everything else, the counts are right, progress reports
 //! the source total up front and `done` reaches it, a file appended to during the export still
 //! gives a valid archive of whole lines, and `berth export` names what it left out.

@@ -1,4 +1,4 @@
-//! Import into `/data` (issue 6) on a real workspace, through the bridge's `Data` service:
+//! Import into `/data` on a real workspace, through the bridge's `Data` service:
 //! all-or-nothing merge and replace with nothing left behind in `/`, refusals naming the entry,
 //! progress over the archive's bytes, hard links, modes and directory mtimes kept, cancel, and
 //! the repair of an interrupted import at bridge start (before `/data` is seeded) and before the

@@ -1,4 +1,4 @@
-//! Files (issue 3) on a real workspace: every operation of the bridge's `Files` service through
+//! Files on a real workspace: every operation of the bridge's `Files` service through
 //! core and the CLI, path rules, hostile archives, a 20,000-entry directory, watch, and a 1 GiB
 //! round trip with the bridge's and the client's peak memory measured.
 

@@ -1,4 +1,4 @@
-//! Versions on a real workspace (issue 5): save, roll back to exactly a version's files, roll
+//! Versions on a real workspace: save, roll back to exactly a version's files, roll
 //! forward, branch, delete rules, gc roots, nothing left after workspace delete, a stopped
 //! workspace, concurrent saves, names across restarts of Berth and of containerd, and the CLI.
 

@@ -1,4 +1,4 @@
-//! Host-side client of the bridge's `Data` service (issue 6): an import streamed from a local
+//! Host-side client of the bridge's `Data` service: an import streamed from a local
 //! .tar.gz, committed only when the caller's own verdict on the archive says so.
 
 use std::io::Read;

@@ -1,4 +1,4 @@
-//! The client's error type: a closed set of kinds (DESIGN.md §6) mapped from gRPC statuses,
+//! The client's error type: a closed set of kinds (the app-wide error codes) mapped from gRPC statuses,
 //! so callers never see tonic.
 
 /// Why a bridge call failed. Each variant carries a human-readable message.

@@ -1,4 +1,4 @@
-//! Host-side client of the bridge's `Files` service (issue 3) with plain Rust types: paths are
+//! Host-side client of the bridge's `Files` service with plain Rust types: paths are
 //! byte strings (container-absolute), data streams through `AsyncRead`/`AsyncWrite` in fixed
 //! chunks with bounded queues, so memory stays constant whatever the file size.
 

@@ -2,7 +2,7 @@
 //! host-side client that talks to it over a Unix socket.
 //!
 //! The public API is [`BridgeClient`] with plain Rust types; tonic and prost stay inside this
-//! crate (DESIGN.md §1: backend-specific types never leave their crate). The generated
+//! crate (backend-specific types never leave their crate). The generated
 //! [`proto`] module is public only so the `berth-bridge` binary (the server) can use it.
 
 mod channel;

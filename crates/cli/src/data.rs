@@ -1,4 +1,4 @@
-//! `berth export`, `berth import`, `berth rm --keep-data`, `berth restore` (issue 6): thin calls
+//! `berth export`, `berth import`, `berth rm --keep-data`, `berth restore`: thin calls
 //! into `berth_core::data`. Ctrl-C cancels an export or import; nothing partial remains.
 
 use std::path::Path;

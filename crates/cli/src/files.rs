@@ -1,4 +1,4 @@
-//! `berth cp` and `berth ls BOT:/path` (issue 3): copy files and folders between the host and a
+//! `berth cp` and `berth ls BOT:/path`: copy files and folders between the host and a
 //! running workspace, and list a workspace directory. Thin calls into `berth_core::files`.
 
 use std::ffi::{OsStr, OsString};

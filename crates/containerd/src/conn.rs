@@ -14,7 +14,7 @@ use containerd_client::services::v1::{
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
-/// The snapshotter every Berth workspace uses (DESIGN.md §3).
+/// The snapshotter every Berth workspace uses: versions are its committed layers and "changes since" reads its upper directories.
 pub const SNAPSHOTTER: &str = "overlayfs";
 
 /// A namespaced connection to one containerd.

@@ -1,8 +1,9 @@
-//! Workspace versions on containerd (DESIGN.md §2): a version is the container's writable layer
+//! Workspace versions on containerd: a version is the container's writable layer
 //! committed under a stable name with `containerd.io/gc.root` and Berth's labels; the container
 //! then continues on a fresh active child of it. Rollback gives the container a fresh child of
 //! another version, so history is a tree. The task must be stopped around both: committing the
-//! layer of a running task breaks the container (DESIGN.md §3).
+//! layer of a running task breaks the container (containerd accepts the commit; the
+//! task then runs on a layer that is no longer active).
 //!
 //! Every snapshot of a workspace (versions and writable layers) carries
 //! `berth.workspace=<container id>`, so workspace delete can find and remove all of them, and

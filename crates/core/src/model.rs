@@ -158,7 +158,7 @@ pub enum CreateEvent {
     Creating,
     Starting,
     WaitingBridge,
-    /// Kept data is being restored into `/data` (issue 6).
+    /// Kept data is being restored into `/data`.
     Restoring,
     /// Bytes of the running data phase (`preserving` or `restoring`), at most ten a second;
     /// the last one is where the transfer ended.

@@ -22,7 +22,8 @@ struct State {
     layers: Vec<LayerProgress>,
     samples: Vec<(Instant, u64)>,
     last_emit: Option<Instant>,
-    /// Once unpacking began no pull snapshot may follow (DESIGN.md §2).
+    /// Once unpacking began no pull snapshot may follow, so the
+    /// phase shown never goes back.
     unpacking: bool,
 }
 

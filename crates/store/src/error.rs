@@ -1,5 +1,5 @@
 //! The store's error type and its closed kind set, which callers map onto the app-wide codes
-//! (DESIGN §6) without matching on SQLite details.
+//! without matching on SQLite details.
 
 use rusqlite::ffi;
 

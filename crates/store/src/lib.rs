@@ -2,7 +2,7 @@
 //! recently used images). Synchronous and Tauri-free; callers on an async runtime should use
 //! `spawn_blocking` for anything hot.
 //!
-//! containerd remains the truth for what exists (DESIGN §2); this database records what Berth
+//! containerd remains the truth for what exists; this database records what Berth
 //! knows about it and what the user chose. One module per table; timestamps are RFC 3339 UTC
 //! strings with milliseconds, always produced here.
 

@@ -1,4 +1,4 @@
-//! The `workspaces` table: at most one workspace per bot (DESIGN §2), keyed by the bot's name
+//! The `workspaces` table: at most one workspace per bot, keyed by the bot's name
 //! and removed with it. It records what Berth last knew of the container; containerd stays the
 //! truth and the app reconciles at start.
 

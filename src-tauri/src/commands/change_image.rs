@@ -1,4 +1,4 @@
-//! Change of image (issue 6): the workspace recreated on another image keeping `/data`. Phases
+//! Change of image: the workspace recreated on another image keeping `/data`. Phases
 //! go through the same `Channel<CreateEvent>` as create; `workspace_cancel` cancels it.
 
 use berth_core::model::{CreateEvent, PullPolicy, WorkspaceInfo};

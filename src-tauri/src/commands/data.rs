@@ -1,4 +1,4 @@
-//! Data in and out (issue 6): export `/data` to a file picked in a native save dialog, import a
+//! Data in and out: export `/data` to a file picked in a native save dialog, import a
 //! .tar.gz chosen in a native open dialog or dropped on the window (the Files feature's drop
 //! handler; the path stays here under an archive id), kept data of deleted workspaces, and
 //! delete keeping data. Progress (bytes) goes through a `Channel`; export/import cancel by id.

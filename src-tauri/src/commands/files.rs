@@ -1,4 +1,4 @@
-//! Files commands (issue 3): thin calls into `berth_core::files`. Host paths never come from
+//! Files commands: thin calls into `berth_core::files`. Host paths never come from
 //! the web view: uploads come from the view's file input as bytes (chunk commands) or from the
 //! window's native drop event (real paths, kept in core's [`Transfers`] under a drop id);
 //! downloads go to a path the user picks in a native save dialog opened on the Rust side.

@@ -1,4 +1,4 @@
-//! Versions (issue 5): save, list, roll back, rename, delete, changes since a version. Each
+//! Versions: save, list, roll back, rename, delete, changes since a version. Each
 //! command is one core call.
 
 use berth_core::versions::{RollbackResult, VersionChanges, VersionInfo, VersionList};

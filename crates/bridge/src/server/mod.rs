@@ -95,7 +95,7 @@ pub async fn run(cfg: Config) -> io::Result<()> {
         reaper: reaper.clone(),
     };
     let server = tonic::transport::Server::builder()
-        // Files (issue 3): HTTP/2's 64 KiB default window throttles uploads; 8 MiB per stream.
+        // Files: HTTP/2's 64 KiB default window throttles uploads; 8 MiB per stream.
         .initial_stream_window_size(Some(8 * 1024 * 1024))
         .initial_connection_window_size(Some(16 * 1024 * 1024))
         .add_service(BridgeServer::new(svc))

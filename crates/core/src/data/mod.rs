@@ -1,4 +1,4 @@
-//! Data in and out (issue 6): export `/data` as a standard .tar.gz to a host file, import one
+//! Data in and out: export `/data` as a standard .tar.gz to a host file, import one
 //! all-or-nothing, and keep a workspace's data across delete and create
 //! (`<data dir>/backups/<bot>.tar.gz`).
 //!

@@ -1,4 +1,4 @@
-//! Files (issue 3): browse, read, edit, upload, download, archive, extract and watch a running
+//! Files: browse, read, edit, upload, download, archive, extract and watch a running
 //! workspace's file system through the bridge's `Files` service.
 //!
 //! Paths cross IPC as strings: a UTF-8 path as itself (always starting with `/`), any other

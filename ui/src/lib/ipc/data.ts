@@ -1,4 +1,4 @@
-//! Data IPC (issue 6): export `/data` (save dialog opened by Rust), import a .tar.gz chosen in an
+//! Data IPC: export `/data` (save dialog opened by Rust), import a .tar.gz chosen in an
 //! open dialog or dropped on the window (preview first: entries, size, conflicts), kept data of
 //! deleted workspaces, and delete keeping data. Progress arrives as `DataProgress` (archive bytes,
 //! and `done` of `total` when the total is known) through a Channel.

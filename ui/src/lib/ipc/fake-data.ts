@@ -1,4 +1,4 @@
-//! Mock data commands for the mock backend (issue 6): export with DataProgress and cancel (its
+//! Mock data commands for the mock backend: export with DataProgress and cancel (its
 //! report leaves out two FIFOs), a previewed archive (chosen or dropped) imported by merge or
 //! replace, kept data per bot (restored with progress).
 import { AppError } from "./errors";

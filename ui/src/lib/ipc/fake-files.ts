@@ -1,4 +1,4 @@
-//! Mock files for the mock backend (issue 3): an in-memory tree per bot with the same rules as
+//! Mock files for the mock backend: an in-memory tree per bot with the same rules as
 //! the bridge (read-only /opt/berth and /run/berth, `/` not deletable, revisions, rename without
 //! overwrite refused), chunked uploads, watch notifications after every change, and a
 //! `fakeDrop()` helper for tests. Only for `vite --mode mock`, vitest and the mock e2e tests.

@@ -1,4 +1,4 @@
-//! Files IPC (issue 3): browse, edit, upload, download, archive, extract and watch a running
+//! Files IPC: browse, edit, upload, download, archive, extract and watch a running
 //! workspace. Paths are opaque tokens from Rust (`/…` for UTF-8 paths, `hex:…` otherwise):
 //! use `FileInfo.path` as is and build new names with `dir` + `name` arguments.
 import { Channel, invoke } from "@tauri-apps/api/core";

@@ -1,4 +1,4 @@
-//! Versions IPC (issue 5): save, list, roll back, rename, delete, changes since a version.
+//! Versions IPC: save, list, roll back, rename, delete, changes since a version.
 import { invoke } from "@tauri-apps/api/core";
 import { toAppError } from "./errors";
 import type { RollbackResult } from "./generated/RollbackResult";

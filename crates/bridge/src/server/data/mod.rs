@@ -1,4 +1,4 @@
-//! The `Data` gRPC service (issue 6): imports into `/data` that are all-or-nothing and survive
+//! The `Data` gRPC service: imports into `/data` that are all-or-nothing and survive
 //! crashes. The archive streams from the client straight into a staging directory next to
 //! `/data` (`stage`), and only when the host has sent `commit` is the staged tree applied, with
 //! the workspace's other processes stopped: replace swaps it in atomically (`replace`), merge

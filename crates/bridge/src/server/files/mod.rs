@@ -1,4 +1,4 @@
-//! The `Files` gRPC service (issue 3): stat, list, read, write, mkdir, delete, rename, archive,
+//! The `Files` gRPC service: stat, list, read, write, mkdir, delete, rename, archive,
 //! extract and watch over the whole container file system. Every call that touches the disk runs
 //! on a blocking thread and streams through bounded channels in fixed chunks, so memory stays
 //! constant whatever the file size. The archive RPC lives in `archive.rs`.
