@@ -3,6 +3,8 @@
 //! Startup order matters: environment and `/data` are prepared synchronously before the async
 //! runtime (and its threads) exist, then the server runs until SIGTERM/SIGINT.
 
+#[macro_use]
+mod log;
 mod server;
 
 use std::process::ExitCode;
@@ -19,7 +21,7 @@ fn main() -> ExitCode {
     // /proc/1/fd, /proc/1/mem or /proc/1/environ, so none can write into the bridge's log or
     // its sockets, or read its memory. Children get the flag reset by execve.
     if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-        eprintln!(
+        log_line!(
             "berth-bridge: cannot make itself non-dumpable: {}",
             std::io::Error::last_os_error()
         );
@@ -30,10 +32,10 @@ fn main() -> ExitCode {
     // interrupted replace left the old tree aside (and let the next recovery delete it).
     if let Err(e) = server::recover_data(&cfg) {
         // Keep serving without seeding; the next import retries the repair.
-        eprintln!("berth-bridge: cannot repair an interrupted import ({e}); /data not seeded");
+        log_line!("berth-bridge: cannot repair an interrupted import ({e}); /data not seeded");
     } else if let Err(e) = server::seed(&cfg) {
         // Keep serving: exec and health are still useful for diagnosing a broken /data.
-        eprintln!(
+        log_line!(
             "berth-bridge: cannot prepare {}: {e}",
             cfg.data_dir.display()
         );
@@ -45,17 +47,17 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("berth-bridge: cannot start the async runtime: {e}");
+            log_line!("berth-bridge: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(server::run(cfg)) {
         Ok(()) => {
-            eprintln!("berth-bridge: stopped");
+            log_line!("berth-bridge: stopped");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("berth-bridge: {e}");
+            log_line!("berth-bridge: {e}");
             ExitCode::FAILURE
         }
     }

@@ -60,7 +60,7 @@ pub fn recover_data(cfg: &Config) -> io::Result<()> {
 /// Seeds the data directory. Synchronous and before serving, so the first exec already sees it.
 pub fn seed(cfg: &Config) -> io::Result<()> {
     let r = seed::seed(&cfg.data_dir, &cfg.templates_dir)?;
-    eprintln!(
+    log_line!(
         "berth-bridge: seeded {} from {}: {} copied, {} kept, {} failed",
         cfg.data_dir.display(),
         cfg.templates_dir.display(),
@@ -83,7 +83,7 @@ pub async fn run(cfg: Config) -> io::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
 
     let listener = bind(&cfg.socket)?;
-    eprintln!(
+    log_line!(
         "berth-bridge {} listening on {} (pid {})",
         env!("CARGO_PKG_VERSION"),
         cfg.socket.display(),
@@ -109,8 +109,8 @@ pub async fn run(cfg: Config) -> io::Result<()> {
 
     let outcome = tokio::select! {
         r = server => r.map_err(io::Error::other),
-        _ = term.recv() => { eprintln!("berth-bridge: SIGTERM, stopping"); Ok(()) }
-        _ = int.recv() => { eprintln!("berth-bridge: SIGINT, stopping"); Ok(()) }
+        _ = term.recv() => { log_line!("berth-bridge: SIGTERM, stopping"); Ok(()) }
+        _ = int.recv() => { log_line!("berth-bridge: SIGINT, stopping"); Ok(()) }
     };
     stop_children(&reaper).await;
     let _ = std::fs::remove_file(&cfg.socket);
@@ -145,7 +145,7 @@ async fn stop_children(reaper: &Reaper) {
         // done when we are not PID 1, where it would hit the host user's processes.
         unsafe { libc::kill(-1, libc::SIGTERM) };
     }
-    eprintln!("berth-bridge: sent SIGTERM to {signalled} exec process group(s)");
+    log_line!("berth-bridge: sent SIGTERM to {signalled} exec process group(s)");
     let deadline = Instant::now() + STOP_GRACE;
     // As PID 1 wait for every process (orphans included); otherwise for our exec'd children.
     let done = || {
@@ -164,7 +164,7 @@ async fn stop_children(reaper: &Reaper) {
             // SAFETY: as above.
             unsafe { libc::kill(-1, libc::SIGKILL) };
         }
-        eprintln!("berth-bridge: {n} exec process group(s) ignored SIGTERM, killed");
+        log_line!("berth-bridge: {n} exec process group(s) ignored SIGTERM, killed");
     }
     // Give sessions a moment to send their final exit message to still-connected clients.
     tokio::time::sleep(Duration::from_millis(200)).await;

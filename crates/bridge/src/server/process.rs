@@ -93,9 +93,10 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         if self.reaper.kill_group(self.pid, libc::SIGKILL) {
-            eprintln!(
+            log_line!(
                 "berth-bridge: {} pid {} ended early, killed its process group",
-                self.what, self.pid
+                self.what,
+                self.pid
             );
         }
     }

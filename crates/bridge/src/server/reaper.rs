@@ -135,7 +135,7 @@ pub fn become_subreaper() {
     // SAFETY: prctl with integer arguments only.
     let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) };
     if rc != 0 {
-        eprintln!(
+        log_line!(
             "berth-bridge: cannot become a child subreaper: {}",
             std::io::Error::last_os_error()
         );

@@ -82,5 +82,5 @@ fn copy_file(from: &Path, to: &Path, mode: u32) -> io::Result<()> {
 
 fn fail(report: &mut SeedReport, path: &Path, err: &io::Error) {
     report.failed += 1;
-    eprintln!("berth-bridge: seeding: {}: {err}", path.display());
+    log_line!("berth-bridge: seeding: {}: {err}", path.display());
 }

@@ -120,6 +120,11 @@ impl Accepted {
     }
 }
 
+/// The most entries an archive may have. What an archive declared is kept in memory (to check
+/// later entries against it) on the host and in the bridge, so the count is bounded; a million
+/// is far more than a bot's `/data` usually holds.
+pub const MAX_ENTRIES: usize = 1_000_000;
+
 /// What an archive has declared so far, and its expanded-size limit.
 #[derive(Debug, Default)]
 pub struct Declared {
@@ -151,6 +156,9 @@ impl Declared {
             entry: e.path(),
             why,
         };
+        if self.nodes.len() >= MAX_ENTRIES {
+            return Err(refuse(Refusal::TooManyEntries));
+        }
         let rel = relative(&e.path()).map_err(refuse)?;
         let mut ok = Accepted {
             rel,

@@ -47,7 +47,7 @@ impl Leftover {
 /// Recovery, logging what it repaired.
 pub fn recover_logged(l: &Layout) -> io::Result<()> {
     for line in recover::recover(l)? {
-        eprintln!("berth-bridge: import recovery: {line}");
+        log_line!("berth-bridge: import recovery: {line}");
     }
     Ok(())
 }
@@ -67,9 +67,9 @@ pub fn run_import(
     let t1 = Instant::now();
     if let Err(e) = left.remove(&mut || Ok(())) {
         // Harmless: the next import or bridge start finishes it.
-        eprintln!("berth-bridge: cannot clean up after an import yet: {e}");
+        log_line!("berth-bridge: cannot clean up after an import yet: {e}");
     }
-    eprintln!(
+    log_line!(
         "berth-bridge: import ({}) of {} file(s) staged and applied in {:?}, cleaned up in {:?}",
         if start.replace { "replace" } else { "merge" },
         counts.files,
@@ -157,7 +157,7 @@ fn is_local(e: &io::Error) -> bool {
 fn discard(staging: &Path) {
     if let Err(e) = fsops::remove_tree_parallel(staging) {
         // Harmless: the next import or bridge start sweeps it.
-        eprintln!("berth-bridge: cannot remove {}: {e}", staging.display());
+        log_line!("berth-bridge: cannot remove {}: {e}", staging.display());
     }
 }
 

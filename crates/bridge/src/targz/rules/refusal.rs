@@ -46,6 +46,8 @@ pub enum Refusal {
     TooLarge {
         limit: u64,
     },
+    /// The archive has more entries than [`super::MAX_ENTRIES`].
+    TooManyEntries,
 }
 
 /// A refused entry: the rule and the entry's name as the archive spells it.
@@ -62,6 +64,11 @@ impl fmt::Display for Refused {
             Refusal::TooLarge { limit } => write!(
                 f,
                 "the archive expands to more than {limit} bytes (at entry {name:?}); raise the limit to import it"
+            ),
+            Refusal::TooManyEntries => write!(
+                f,
+                "the archive has more than {} entries (at entry {name:?})",
+                super::MAX_ENTRIES
             ),
             why => write!(f, "archive entry {name:?} {}", Tail(why)),
         }
@@ -110,6 +117,7 @@ impl fmt::Display for Tail<'_> {
             Fifo => write!(f, "is a FIFO"),
             Unsupported(t) => write!(f, "has an unsupported type {:?}", char::from(*t)),
             TooLarge { limit } => write!(f, "goes over the limit of {limit} bytes"),
+            TooManyEntries => write!(f, "is one entry too many"),
         }
     }
 }

@@ -171,6 +171,19 @@ fn special_entries_and_the_size_limit() {
     assert_eq!(d.bytes(), u64::MAX);
 }
 
+/// What is declared stays in memory, so an archive of endless tiny entries is refused at the cap
+/// instead of growing the host's (or the bridge's) memory without bound.
+#[test]
+fn the_number_of_entries_is_bounded() {
+    let mut d = Declared::new(None);
+    for i in 0..MAX_ENTRIES {
+        d.admit(&e(File, &i.to_string(), None, 0)).unwrap();
+    }
+    let r = d.check(&file("one-more")).unwrap_err();
+    assert_eq!(r.why, Refusal::TooManyEntries);
+    assert!(r.to_string().contains("more than 1000000 entries"), "{r}");
+}
+
 #[test]
 fn messages_name_the_entry_and_the_error_carries_the_refusal() {
     let r = last(&[hard("h", "nothing")]).unwrap_err();
