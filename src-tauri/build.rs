@@ -11,6 +11,8 @@ pub const COMMANDS: &[&str] = &[
     "bot_create",
     "bot_rename",
     "bot_delete",
+    "bot_set_network",
+    "bot_set_limits",
     "workspace_info",
     "workspace_create",
     "workspace_cancel",

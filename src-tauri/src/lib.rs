@@ -38,6 +38,8 @@ pub fn builder<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<
         commands::bot_create,
         commands::bot_rename,
         commands::bot_delete,
+        commands::bot_set_network,
+        commands::bot_set_limits,
         commands::workspace_info,
         commands::workspace_create,
         commands::workspace_cancel,

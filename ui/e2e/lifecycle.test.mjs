@@ -103,11 +103,46 @@ test("an error state shows the last error; unbuilt tabs say so honestly", async 
   assert.deepEqual(problems, []);
 });
 
-test("host networking is explained", async () => {
+test("the host's network only when chosen for the bot, with a warning", async () => {
   const { page, problems } = await openPage(browser.context, server.url + "?network=host");
-  await page.locator('[data-bot="atlas"]').click();
+  await page.locator('[data-bot="nova"]').click();
+  // No CNI plugins: no silent fallback, the create fails and says how to fix it.
+  await page.getByTestId("create-workspace").click();
+  const progress = page.locator('[data-testid="create-progress"][data-outcome="failed"]');
+  await progress.getByText(/no isolated network/).waitFor();
+  await progress.getByRole("button", { name: "Dismiss" }).click();
+  // Chosen explicitly: a warning first, then the workspace on the host's network.
+  assert.equal(await page.getByTestId("host-network-warning").count(), 0);
+  await page.getByTestId("host-network").check();
+  assert.match(await page.getByTestId("host-network-warning").textContent(), /every service on this computer/);
+  await shot(page, "host-network-choice");
+  await page.getByTestId("create-workspace").click();
   await page.getByTestId("host-note").waitFor();
-  assert.match(await page.getByTestId("host-note").textContent(), /No CNI plugins found/);
+  assert.match(await page.getByTestId("host-note").textContent(), /Chosen for this bot/);
+  assert.deepEqual(problems, []);
+});
+
+test("limits: saved for the bot, with when they apply; bad values refused", async () => {
+  const { page, problems } = await openPage(browser.context, server.url);
+  await page.locator('[data-bot="atlas"]').click();
+  const limits = page.getByTestId("limits");
+  await limits.waitFor();
+  assert.equal(await page.getByTestId("limit-memory").inputValue(), "");
+  await page.getByTestId("limit-memory").fill("16");
+  await page.getByTestId("limits-save").click();
+  await page.getByText("below 32 MiB").waitFor();
+  await page.getByTestId("limit-memory").fill("2048");
+  await page.getByTestId("limit-cpus").fill("1.5");
+  await page.getByTestId("limits-save").click();
+  await page.getByText("restart the workspace (stop, then start) to apply them").waitFor();
+  await shot(page, "limits");
+  // What was saved comes back from the backend.
+  await page.locator('[data-bot="nova"]').click();
+  await page.locator('[data-bot="atlas"]').click();
+  await limits.waitFor();
+  assert.equal(await page.getByTestId("limit-memory").inputValue(), "2048");
+  assert.equal(await page.getByTestId("limit-cpus").inputValue(), "1.5");
+  assert.equal(await page.getByTestId("limit-pids").inputValue(), "");
   assert.deepEqual(problems, []);
 });
 

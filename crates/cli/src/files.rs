@@ -13,6 +13,8 @@ use berth_core::files::{
 use berth_core::model::ErrorCode;
 use berth_core::{Berth, CancellationToken, Error};
 
+use crate::escape::escape;
+
 /// `BOT:/path` → (bot, path bytes). Anything else is a host path.
 pub fn parse_remote(s: &OsStr) -> Option<(String, Vec<u8>)> {
     let b = s.as_bytes();
@@ -31,8 +33,11 @@ fn token(p: &[u8]) -> String {
 /// Prints per-file failures and skips as they happen.
 fn reporter() -> Arc<dyn Fn(TransferItem) + Send + Sync> {
     Arc::new(|t: TransferItem| match t.state {
-        TransferState::Failed => eprintln!("berth: {}: {}", t.name, t.error.unwrap_or_default()),
-        TransferState::Skipped => eprintln!("berth: {}: {}", t.name, t.error.unwrap_or_default()),
+        TransferState::Failed | TransferState::Skipped => eprintln!(
+            "berth: {}: {}",
+            escape(&t.name),
+            escape(&t.error.unwrap_or_default())
+        ),
         _ => {}
     })
 }
@@ -209,19 +214,6 @@ fn perms(mode: u32) -> String {
     s
 }
 
-/// Control characters shown escaped (`\n`, `\t`, `\x1b`), like `ls -b`.
-fn escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| match c {
-            '\n' => "\\n".chars().collect::<Vec<_>>(),
-            '\t' => "\\t".chars().collect(),
-            '\\' => "\\\\".chars().collect(),
-            c if c.is_control() => format!("\\x{:02x}", c as u32).chars().collect(),
-            c => vec![c],
-        })
-        .collect()
-}
-
 fn line(e: &FileInfo) -> String {
     let secs = e.modified_ms.div_euclid(1000);
     let when = format_time(secs);
@@ -280,7 +272,6 @@ mod tests {
         assert_eq!(parse_remote(OsStr::new("/tmp/a")), None);
         assert_eq!(format_time(0), "1970-01-01 00:00");
         assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13");
-        assert_eq!(escape("a\nb"), "a\\nb");
         assert_eq!(perms(0o754), "rwxr-xr--");
     }
 }

@@ -2,7 +2,9 @@
 //! `berth-core`, the same core the desktop app uses.
 
 mod data;
+mod escape;
 mod files;
+mod limits;
 mod progress;
 mod shell;
 mod versions;
@@ -42,6 +44,15 @@ enum Pull {
     Never,
 }
 
+/// A workspace's network (`berth create --network`).
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum NetworkArg {
+    /// Its own network namespace on the isolated bridge (the default).
+    Bridge,
+    /// The host's network namespace: no isolation from the host, its services or the LAN.
+    Host,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create (and start) a bot's workspace; creates the bot if needed.
@@ -52,6 +63,20 @@ enum Command {
         image: Option<String>,
         #[arg(long, value_enum)]
         pull: Option<Pull>,
+        /// The workspace's network; remembered for the bot (default: the bot's last choice,
+        /// else the isolated bridge).
+        #[arg(long, value_enum)]
+        network: Option<NetworkArg>,
+        #[command(flatten)]
+        limits: limits::LimitArgs,
+    },
+    /// Show a bot's resource limits, or change them (`default` goes back to the default).
+    Limits {
+        bot: String,
+        #[command(flatten)]
+        limits: limits::LimitArgs,
+        #[arg(long)]
+        json: bool,
     },
     /// Recreate a bot's workspace on another image, keeping /data (its versions go with the
     /// old workspace).
@@ -174,7 +199,7 @@ async fn real_main() -> i32 {
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("berth: {}", e.message);
+            eprintln!("berth: {}", escape::escape(&e.message));
             if e.code == berth_core::model::ErrorCode::Cancelled {
                 130
             } else {
@@ -196,7 +221,14 @@ async fn run(cli: Cli) -> Result<i32, Error> {
     )
     .await?;
     match cli.command {
-        Command::Create { bot, image, pull } => create(&berth, &bot, image, pull).await,
+        Command::Create {
+            bot,
+            image,
+            pull,
+            network,
+            limits,
+        } => create(&berth, &bot, image, pull, network, &limits).await,
+        Command::Limits { bot, limits, json } => limits::run(&berth, &bot, &limits, json).await,
         Command::ChangeImage { bot, image, pull } => change_image(&berth, &bot, &image, pull).await,
         Command::Ls {
             target: None, json, ..
@@ -224,8 +256,17 @@ async fn run(cli: Cli) -> Result<i32, Error> {
                     "container:  {}",
                     info.container_id.as_deref().unwrap_or("-")
                 );
+                let network = match info.network {
+                    Some(berth_core::model::NetworkMode::Host) => "host",
+                    Some(berth_core::model::NetworkMode::Cni) => "bridge",
+                    None => "-",
+                };
+                println!("network:    {network}");
+                if info.host_network && info.network != Some(berth_core::model::NetworkMode::Host) {
+                    println!("            (the next workspace: host)");
+                }
                 if let Some(e) = &info.last_error {
-                    println!("last error: {e}");
+                    println!("last error: {}", escape::escape(e));
                 }
             }
             Ok(0)
@@ -303,9 +344,27 @@ async fn create(
     bot: &str,
     image: Option<String>,
     pull: Option<Pull>,
+    network: Option<NetworkArg>,
+    limits: &limits::LimitArgs,
 ) -> Result<i32, Error> {
     if berth.bots()?.iter().all(|b| b.name != bot) {
         berth.create_bot(bot)?;
+    }
+    let info = berth.info(bot).await?;
+    // Settings for a new workspace only: with one there, the create's own error says so.
+    if info.state == WorkspaceState::Absent {
+        if let Some(n) = network {
+            berth.set_host_network(bot, n == NetworkArg::Host)?;
+        }
+        if limits.any() {
+            berth.set_limits(bot, limits.apply(info.limits)).await?;
+        }
+    }
+    if berth.info(bot).await?.host_network {
+        eprintln!(
+            "warning: {bot} uses the host's network: it reaches the host's services and your LAN \
+             as you do"
+        );
     }
     let shown = Shown::start(berth, bot);
     let result = berth

@@ -5,6 +5,8 @@ use berth_core::versions::{VersionChangeKind, VersionList};
 use berth_core::{Berth, Error};
 use clap::Subcommand;
 
+use crate::escape::escape;
+
 #[derive(Subcommand)]
 pub enum VersionsCmd {
     /// Delete a version (refused, with the reason, when others build on it).
@@ -113,7 +115,11 @@ pub async fn run(berth: &Berth, cmd: VersionsCmd) -> Result<i32, Error> {
                         VersionChangeKind::Modified => "M",
                         VersionChangeKind::Deleted => "D",
                     };
-                    println!("{k} {}{}", ch.path, if ch.is_dir { "/" } else { "" });
+                    println!(
+                        "{k} {}{}",
+                        escape(&ch.path),
+                        if ch.is_dir { "/" } else { "" }
+                    );
                 }
                 if c.truncated {
                     println!("(list cut at {} paths)", c.changes.len());

@@ -8,6 +8,7 @@ mod changes;
 mod conn;
 mod content;
 mod events;
+mod limits;
 mod network;
 mod network_guard;
 mod oci;
@@ -80,6 +81,14 @@ impl Runtime for ContainerdRuntime {
             native_versions: true,
             bridge_network: self.cni.is_some(),
         }
+    }
+
+    async fn set_limits(&self, id: &str, limits: &berth_runtime::Limits) -> Result<()> {
+        limits::set(&self.conn, id, limits).await
+    }
+
+    fn bridge_network_fix(&self) -> String {
+        network::Cni::missing_fix()
     }
 
     async fn version(&self) -> Result<String> {

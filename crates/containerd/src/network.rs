@@ -41,6 +41,15 @@ impl Cni {
             .map(|dir| Self { dir })
     }
 
+    /// How to get the plugins [`Cni::detect`] looks for.
+    pub fn missing_fix() -> String {
+        format!(
+            "the CNI plugins bridge, host-local and loopback are not in {}; install them \
+             (Debian: `apt-get install containernetworking-plugins`)",
+            PLUGIN_DIRS.join(" or ")
+        )
+    }
+
     /// Attaches the task's network namespace: loopback up, then `eth0` on the NAT bridge.
     /// `container_id` must be unique across namespaces (the IPAM keys reservations by it).
     pub async fn attach(&self, container_id: &str, pid: u32) -> Result<(), RuntimeError> {

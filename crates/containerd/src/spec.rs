@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use berth_runtime::{Network, WorkspaceSpec};
+use berth_runtime::{Limits, Network, WorkspaceSpec};
 use serde_json::{json, Value};
 
 use crate::oci::ImageConfig;
@@ -55,6 +55,28 @@ pub fn memory_limit() -> i64 {
     (total / 2).max(GIB)
 }
 
+/// The CFS period the CPU limit is expressed in (100 ms, runc's default).
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// `linux.resources` for `limits`: every device denied, the pids and memory limits (defaults:
+/// [`PIDS_LIMIT`], [`memory_limit`]), the CPU weight [`CPU_SHARES`] and, when set, a CPU quota.
+pub fn resources(limits: &Limits) -> Value {
+    let mut cpu = json!({"shares": CPU_SHARES});
+    if let Some(millis) = limits.cpu_millis {
+        cpu["quota"] = json!(u64::from(millis) * CPU_PERIOD_US / 1000);
+        cpu["period"] = json!(CPU_PERIOD_US);
+    }
+    let memory = limits
+        .memory
+        .map_or_else(memory_limit, |m| i64::try_from(m).unwrap_or(i64::MAX));
+    json!({
+        "devices": [{"allow": false, "access": "rwm"}],
+        "pids": {"limit": limits.pids.map_or(PIDS_LIMIT, i64::from)},
+        "memory": {"limit": memory},
+        "cpu": cpu
+    })
+}
+
 /// Builds the spec as JSON (the form containerd stores and runc reads).
 pub fn build(ws: &WorkspaceSpec, image: &ImageConfig, resolv_conf: Option<&Path>) -> Value {
     let mut env: Vec<String> = image
@@ -93,12 +115,7 @@ pub fn build(ws: &WorkspaceSpec, image: &ImageConfig, resolv_conf: Option<&Path>
         "hostname": ws.bot,
         "mounts": mounts(ws, resolv_conf),
         "linux": {
-            "resources": {
-                "devices": [{"allow": false, "access": "rwm"}],
-                "pids": {"limit": PIDS_LIMIT},
-                "memory": {"limit": memory_limit()},
-                "cpu": {"shares": CPU_SHARES}
-            },
+            "resources": resources(&ws.limits),
             "cgroupsPath": format!("/berth/{}", ws.id),
             "namespaces": namespaces,
             "seccomp": crate::seccomp::profile(),
@@ -157,7 +174,28 @@ mod tests {
             socket_dir: PathBuf::from("/var/lib/berth/run/a"),
             log_path: PathBuf::from("/var/lib/berth/logs/a.log"),
             network,
+            limits: Limits::default(),
         }
+    }
+
+    #[test]
+    fn limits_default_and_chosen() {
+        let r = resources(&Limits::default());
+        assert_eq!(r["pids"]["limit"], PIDS_LIMIT);
+        assert_eq!(r["memory"]["limit"], memory_limit());
+        assert_eq!(r["cpu"], json!({"shares": CPU_SHARES}));
+        let r = resources(&Limits {
+            memory: Some(2 << 30),
+            cpu_millis: Some(1500),
+            pids: Some(2048),
+        });
+        assert_eq!(r["pids"]["limit"], 2048);
+        assert_eq!(r["memory"]["limit"], 2i64 << 30);
+        assert_eq!(
+            r["cpu"],
+            json!({"shares": CPU_SHARES, "quota": 150_000, "period": 100_000})
+        );
+        assert_eq!(r["devices"], json!([{"allow": false, "access": "rwm"}]));
     }
 
     #[test]

@@ -29,8 +29,36 @@ pub enum WorkspaceState {
 pub enum NetworkMode {
     /// Its own network namespace on a CNI bridge with NAT (isolated from the host's loopback).
     Cni,
-    /// The host's network namespace (CNI plugins were missing).
+    /// The host's network namespace, chosen explicitly for the bot (`--network host`).
     Host,
+}
+
+/// A bot's resource limits for its workspace; `null` takes the default (4096 processes, half
+/// the host's memory, no CPU cap beyond a CPU weight of half the host's processes').
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Limits {
+    /// Memory, in bytes.
+    #[ts(type = "number | null")]
+    pub memory: Option<u64>,
+    /// CPU time in thousandths of a CPU (1500: one and a half CPUs).
+    pub cpu_millis: Option<u32>,
+    /// Processes and threads.
+    pub pids: Option<u32>,
+}
+
+/// When changed limits take effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub enum LimitsApply {
+    /// There is no workspace: the next create uses them.
+    NextCreate,
+    /// The workspace is stopped: its next start uses them.
+    NextStart,
+    /// The workspace runs on the old limits until it is restarted (stop, then start).
+    Restart,
 }
 
 /// When to contact the registry before creating a workspace.
@@ -84,6 +112,12 @@ pub struct WorkspaceInfo {
     #[serde(default)]
     #[ts(optional)]
     pub has_kept_data: Option<bool>,
+    /// The user gave this bot's next workspace the host's network (no isolation).
+    #[serde(default)]
+    pub host_network: bool,
+    /// The bot's resource limits (what its workspace gets at its next start).
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 /// Progress of one layer during a pull.

@@ -393,10 +393,8 @@ impl Berth {
             self.set_state(bot, WorkspaceState::Stopped, None)?;
             return Ok(());
         }
-        let socket_dir = self.inner.paths.socket_dir(id);
-        std::fs::create_dir_all(&socket_dir).map_err(crate::paths::io("socket dir"))?;
+        self.prepare_start(id)?;
         let socket = self.inner.paths.bridge_socket(id);
-        let _ = std::fs::remove_file(&socket);
         let started = async {
             rt.start(id).await?;
             crate::bridges::wait_ready(&socket, BRIDGE_TIMEOUT)

@@ -43,6 +43,8 @@ impl Berth {
             updated_at: None,
             data_restored: None,
             has_kept_data: Some(self.kept_data(bot).is_some()),
+            host_network: b.host_network,
+            limits: crate::limits::to_model(b.limits),
         };
         if let Some(w) = &row {
             info.state = parse_state(&w.state);
@@ -123,9 +125,7 @@ impl Berth {
     /// Starts the workspace and waits for its bridge; the caller holds the bot's lock.
     async fn start_locked(&self, rt: &dyn berth_runtime::Runtime, bot: &str) -> Result<()> {
         let w = self.workspace_row(bot)?;
-        std::fs::create_dir_all(self.inner.paths.socket_dir(&w.container_id))
-            .map_err(crate::paths::io("socket dir"))?;
-        let _ = std::fs::remove_file(self.inner.paths.bridge_socket(&w.container_id));
+        self.prepare_start(&w.container_id)?;
         let started = async {
             rt.start(&w.container_id).await?;
             self.wait_bridge(&w.container_id, &CancellationToken::new())

@@ -25,7 +25,7 @@ async fn create_runs_every_phase_and_asks_the_runtime_in_order() {
         .into_iter()
         .find(|c| c.op == Op::Create)
         .unwrap();
-    assert_eq!(create.args, ["berth-a", "docker.io/test/image:1"]);
+    assert_eq!(create.args, ["berth-a", "docker.io/test/image:1", "bridge"]);
     assert_eq!(h.fake.containers(), ["berth-a"]);
     assert_eq!(h.state("a").await, WorkspaceState::Running);
     // Core connected with what its settings say.

@@ -47,6 +47,17 @@ pub enum Network {
     Host,
 }
 
+/// Resource limits of a workspace; `None` takes the backend's default (stated by the backend).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Memory, in bytes.
+    pub memory: Option<u64>,
+    /// CPU time, in thousandths of a CPU (1500: one and a half CPUs).
+    pub cpu_millis: Option<u32>,
+    /// Processes and threads.
+    pub pids: Option<u32>,
+}
+
 /// Everything a backend needs to create a workspace container.
 #[derive(Debug, Clone)]
 pub struct WorkspaceSpec {
@@ -62,6 +73,7 @@ pub struct WorkspaceSpec {
     /// Host file that receives the bridge's stdout and stderr.
     pub log_path: PathBuf,
     pub network: Network,
+    pub limits: Limits,
 }
 
 /// A workspace container as the backend sees it.
@@ -97,7 +109,8 @@ pub enum RuntimeEvent {
 pub struct Capabilities {
     /// Versions are native snapshots (containerd) rather than archives of `/data`.
     pub native_versions: bool,
-    /// Bridge networking (CNI) is available; otherwise workspaces use the host network.
+    /// Bridge networking (CNI) is available; otherwise only a bot set to the host's network
+    /// can have a workspace.
     pub bridge_network: bool,
 }
 
@@ -105,6 +118,12 @@ pub struct Capabilities {
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync + 'static {
     fn capabilities(&self) -> Capabilities;
+
+    /// What the user can do to get bridge networking when [`Capabilities::bridge_network`] is
+    /// false (shown in the error of a create that needs it).
+    fn bridge_network_fix(&self) -> String {
+        "this runtime has no bridge networking".into()
+    }
 
     /// The backend's version; `Unavailable` when it does not answer.
     async fn version(&self) -> Result<String>;
@@ -188,6 +207,14 @@ pub trait Runtime: Send + Sync + 'static {
         Err(RuntimeError::new(
             ErrorKind::Unsupported,
             "this backend has no native versions",
+        ))
+    }
+
+    /// Records new limits for workspace `id`; they apply from its next start.
+    async fn set_limits(&self, _id: &str, _limits: &Limits) -> Result<()> {
+        Err(RuntimeError::new(
+            ErrorKind::Unsupported,
+            "this backend cannot change the limits of a workspace",
         ))
     }
 

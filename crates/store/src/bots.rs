@@ -14,6 +14,19 @@ pub struct BotRow {
     pub created_at: String,
     /// The image the user last chose for this bot's workspace, if any.
     pub image_pref: Option<String>,
+    /// The bot's next workspace shares the host's network (set explicitly by the user).
+    pub host_network: bool,
+    pub limits: BotLimits,
+}
+
+/// A bot's resource limits; `None` takes the runtime's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BotLimits {
+    /// Bytes.
+    pub memory: Option<u64>,
+    /// Thousandths of a CPU.
+    pub cpu_millis: Option<u32>,
+    pub pids: Option<u32>,
 }
 
 impl BotRow {
@@ -22,11 +35,17 @@ impl BotRow {
             name: r.get(0)?,
             created_at: r.get(1)?,
             image_pref: r.get(2)?,
+            host_network: r.get::<_, Option<String>>(3)?.as_deref() == Some("host"),
+            limits: BotLimits {
+                memory: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
+                cpu_millis: r.get(5)?,
+                pids: r.get(6)?,
+            },
         })
     }
 }
 
-const COLUMNS: &str = "name, created_at, image_pref";
+const COLUMNS: &str = "name, created_at, image_pref, network, memory, cpu_millis, pids";
 
 impl Store {
     /// Adds a bot. `AlreadyExists` when the name is taken.
@@ -35,6 +54,8 @@ impl Store {
             name: name.to_owned(),
             created_at: now_rfc3339(),
             image_pref: None,
+            host_network: false,
+            limits: BotLimits::default(),
         };
         self.conn()
             .execute(
@@ -123,6 +144,32 @@ impl Store {
     /// Forgets the bot's preferred image. `NotFound` if the bot is absent.
     pub fn clear_image_pref(&self, bot: &str) -> Result<()> {
         self.update_image_pref(bot, None)
+    }
+
+    /// Chooses the host's network (`true`) or the isolated bridge for the bot's next workspace.
+    /// `NotFound` if the bot is absent.
+    pub fn set_host_network(&self, bot: &str, host: bool) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE bots SET network = ?2 WHERE name = ?1",
+            params![bot, host.then_some("host")],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("bot {bot:?}")));
+        }
+        Ok(())
+    }
+
+    /// Records the bot's resource limits. `NotFound` if the bot is absent.
+    pub fn set_limits(&self, bot: &str, limits: &BotLimits) -> Result<()> {
+        let memory = limits.memory.map(|m| i64::try_from(m).unwrap_or(i64::MAX));
+        let n = self.conn().execute(
+            "UPDATE bots SET memory = ?2, cpu_millis = ?3, pids = ?4 WHERE name = ?1",
+            params![bot, memory, limits.cpu_millis, limits.pids],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("bot {bot:?}")));
+        }
+        Ok(())
     }
 
     fn update_image_pref(&self, bot: &str, image: Option<&str>) -> Result<()> {

@@ -16,7 +16,7 @@ pub mod time;
 mod versions;
 mod workspaces;
 
-pub use bots::BotRow;
+pub use bots::{BotLimits, BotRow};
 pub use error::{Result, StoreError, StoreErrorKind};
 pub use events::EventRow;
 pub use migrate::SCHEMA_VERSION;

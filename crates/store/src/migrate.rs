@@ -12,6 +12,7 @@ use rusqlite::{Connection, TransactionBehavior};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_versions.sql"),
+    include_str!("../migrations/0003_bot_settings.sql"),
 ];
 
 /// The newest schema version this build knows.

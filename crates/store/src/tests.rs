@@ -123,6 +123,29 @@ fn bots_crud_and_duplicates() {
         StoreErrorKind::NotFound
     );
 
+    assert!(!s.get_bot("alpha").unwrap().unwrap().host_network);
+    s.set_host_network("alpha", true).unwrap();
+    assert!(s.get_bot("alpha").unwrap().unwrap().host_network);
+    s.set_host_network("alpha", false).unwrap();
+    assert!(!s.get_bot("alpha").unwrap().unwrap().host_network);
+    assert_eq!(
+        s.set_host_network("nope", true).unwrap_err().kind(),
+        StoreErrorKind::NotFound
+    );
+
+    let limits = crate::BotLimits {
+        memory: Some(2 << 30),
+        cpu_millis: Some(1500),
+        pids: None,
+    };
+    s.set_limits("alpha", &limits).unwrap();
+    assert_eq!(s.get_bot("alpha").unwrap().unwrap().limits, limits);
+    s.set_limits("alpha", &Default::default()).unwrap();
+    assert_eq!(
+        s.get_bot("alpha").unwrap().unwrap().limits,
+        Default::default()
+    );
+
     s.delete_bot("alpha").unwrap();
     assert_eq!(
         s.delete_bot("alpha").unwrap_err().kind(),

@@ -2,6 +2,7 @@
 //! go through the same `Channel<CreateEvent>` as create; `workspace_cancel` cancels it.
 
 use berth_core::model::{CreateEvent, PullPolicy, WorkspaceInfo};
+use berth_core::BotName;
 use tauri::ipc::Channel;
 use tauri::State;
 
@@ -12,7 +13,7 @@ use crate::AppState;
 #[tauri::command]
 pub async fn workspace_change_image(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     image: String,
     pull_policy: Option<PullPolicy>,
     on_progress: Channel<CreateEvent>,

@@ -4,6 +4,7 @@
 //! delete keeping data. Progress (bytes) goes through a `Channel`; export/import cancel by id.
 
 use berth_core::data::{ArchivePreview, DataProgress, ExportReport, ImportReport, KeptDataInfo};
+use berth_core::BotName;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 
@@ -16,7 +17,7 @@ use crate::AppState;
 pub async fn data_export<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     transfer_id: String,
     on_progress: Channel<DataProgress>,
 ) -> IpcResult<Option<ExportReport>> {
@@ -44,7 +45,7 @@ pub async fn data_cancel<R: Runtime>(app: AppHandle<R>, transfer_id: String) -> 
 pub async fn data_pick_archive<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
 ) -> IpcResult<Option<ArchivePreview>> {
     let Some(path) = super::dialog::pick_targz(&app).await? else {
         return Ok(None);
@@ -61,7 +62,7 @@ pub async fn data_pick_archive<R: Runtime>(
 pub async fn data_preview_drop<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     drop_id: String,
 ) -> IpcResult<ArchivePreview> {
     Ok(transfers(&app)
@@ -74,7 +75,7 @@ pub async fn data_preview_drop<R: Runtime>(
 pub async fn data_import<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     archive_id: String,
     replace: bool,
     transfer_id: String,
@@ -97,13 +98,16 @@ pub async fn data_import<R: Runtime>(
 
 /// The bot's kept data (from a delete that kept it), if any.
 #[tauri::command]
-pub async fn data_kept(state: State<'_, AppState>, bot: String) -> IpcResult<Option<KeptDataInfo>> {
+pub async fn data_kept(
+    state: State<'_, AppState>,
+    bot: BotName,
+) -> IpcResult<Option<KeptDataInfo>> {
     Ok(state.berth.kept_data(&bot).as_ref().map(KeptDataInfo::from))
 }
 
 /// Deletes the bot's kept data; false when there was none.
 #[tauri::command]
-pub async fn data_kept_delete(state: State<'_, AppState>, bot: String) -> IpcResult<bool> {
+pub async fn data_kept_delete(state: State<'_, AppState>, bot: BotName) -> IpcResult<bool> {
     Ok(state.berth.delete_kept_data(&bot)?)
 }
 
@@ -111,7 +115,7 @@ pub async fn data_kept_delete(state: State<'_, AppState>, bot: String) -> IpcRes
 #[tauri::command]
 pub async fn data_restore(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     on_progress: Channel<DataProgress>,
 ) -> IpcResult<bool> {
     Ok(state
@@ -126,7 +130,7 @@ pub async fn data_restore(
 #[tauri::command]
 pub async fn workspace_delete_keeping(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     keep_data: bool,
     on_progress: Channel<DataProgress>,
 ) -> IpcResult<Option<KeptDataInfo>> {

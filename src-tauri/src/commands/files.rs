@@ -4,6 +4,7 @@
 //! downloads go to a path the user picks in a native save dialog opened on the Rust side.
 //! Progress goes through `Channel`s; transfers and watches are cancelled by id.
 
+use berth_core::BotName;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -81,7 +82,7 @@ pub fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &tauri::Win
 #[tauri::command]
 pub async fn files_list(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     path: String,
 ) -> IpcResult<DirListing> {
     Ok(state.berth.file_list(&bot, &path).await?)
@@ -90,7 +91,7 @@ pub async fn files_list(
 #[tauri::command]
 pub async fn files_stat(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     path: String,
 ) -> IpcResult<FileInfo> {
     Ok(state.berth.file_stat(&bot, &path).await?)
@@ -99,7 +100,7 @@ pub async fn files_stat(
 #[tauri::command]
 pub async fn files_read_text(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     path: String,
 ) -> IpcResult<TextFile> {
     Ok(state.berth.file_read_text(&bot, &path).await?)
@@ -109,7 +110,7 @@ pub async fn files_read_text(
 #[tauri::command]
 pub async fn files_read_bytes(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     path: String,
 ) -> IpcResult<Response> {
     Ok(Response::new(
@@ -120,7 +121,7 @@ pub async fn files_read_bytes(
 #[tauri::command]
 pub async fn files_save_text(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     path: String,
     content: String,
     expected_revision: Option<String>,
@@ -134,7 +135,7 @@ pub async fn files_save_text(
 #[tauri::command]
 pub async fn files_create(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     dir: String,
     name: String,
 ) -> IpcResult<SavedFile> {
@@ -144,7 +145,7 @@ pub async fn files_create(
 #[tauri::command]
 pub async fn files_mkdir(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     dir: String,
     name: String,
 ) -> IpcResult<FileInfo> {
@@ -154,7 +155,7 @@ pub async fn files_mkdir(
 #[tauri::command]
 pub async fn files_rename(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     path: String,
     new_name: String,
     overwrite: bool,
@@ -168,7 +169,7 @@ pub async fn files_rename(
 #[tauri::command]
 pub async fn files_move(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     from: String,
     to: String,
     overwrite: bool,
@@ -179,7 +180,7 @@ pub async fn files_move(
 #[tauri::command]
 pub async fn files_delete(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     paths: Vec<String>,
     recursive: bool,
 ) -> IpcResult<()> {
@@ -189,7 +190,7 @@ pub async fn files_delete(
 #[tauri::command]
 pub async fn files_extract(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     path: String,
 ) -> IpcResult<ExtractSummary> {
     Ok(state.berth.file_extract(&bot, &path).await?)
@@ -198,7 +199,7 @@ pub async fn files_extract(
 #[tauri::command]
 pub async fn files_existing(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     dir: String,
     names: Vec<String>,
 ) -> IpcResult<Vec<String>> {
@@ -210,7 +211,7 @@ pub async fn files_existing(
 pub async fn files_watch<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     paths: Vec<String>,
     on_change: Channel<FilesChanged>,
 ) -> IpcResult<String> {
@@ -232,7 +233,7 @@ pub async fn files_cancel<R: Runtime>(app: AppHandle<R>, id: String) -> IpcResul
 pub async fn files_upload_dropped<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     drop_id: String,
     transfer_id: String,
     dest_dir: String,
@@ -258,7 +259,7 @@ pub async fn files_upload_dropped<R: Runtime>(
 pub async fn files_drop_conflicts<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     drop_id: String,
     dir: String,
 ) -> IpcResult<Vec<String>> {
@@ -273,7 +274,7 @@ pub async fn files_drop_conflicts<R: Runtime>(
 pub async fn files_upload_begin<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     dir: String,
     name: String,
     on_exists: OnExists,
@@ -316,7 +317,7 @@ pub async fn files_upload_end<R: Runtime>(
 pub async fn files_download<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     paths: Vec<String>,
     suggested_name: String,
     transfer_id: String,

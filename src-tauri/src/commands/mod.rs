@@ -9,8 +9,10 @@ pub mod terminal;
 pub mod versions;
 
 use berth_core::model::{
-    ActivityEntry, BotSummary, CreateEvent, PullPolicy, Settings, SystemStatus, WorkspaceInfo,
+    ActivityEntry, BotSummary, CreateEvent, Limits, LimitsApply, PullPolicy, Settings,
+    SystemStatus, WorkspaceInfo,
 };
+use berth_core::BotName;
 use tauri::ipc::Channel;
 use tauri::State;
 
@@ -50,19 +52,39 @@ pub async fn bot_create(state: State<'_, AppState>, name: String) -> IpcResult<B
 #[tauri::command]
 pub async fn bot_rename(
     state: State<'_, AppState>,
-    name: String,
+    name: BotName,
     new_name: String,
 ) -> IpcResult<BotSummary> {
     Ok(state.berth.rename_bot(&name, &new_name)?)
 }
 
 #[tauri::command]
-pub async fn bot_delete(state: State<'_, AppState>, name: String) -> IpcResult<()> {
+pub async fn bot_delete(state: State<'_, AppState>, name: BotName) -> IpcResult<()> {
     Ok(state.berth.delete_bot(&name).await?)
 }
 
+/// Gives the bot's next workspace the host's network (`host`) or the isolated bridge.
 #[tauri::command]
-pub async fn workspace_info(state: State<'_, AppState>, bot: String) -> IpcResult<WorkspaceInfo> {
+pub async fn bot_set_network(
+    state: State<'_, AppState>,
+    bot: BotName,
+    host: bool,
+) -> IpcResult<()> {
+    Ok(state.berth.set_host_network(&bot, host)?)
+}
+
+/// Sets the bot's resource limits; says when they take effect.
+#[tauri::command]
+pub async fn bot_set_limits(
+    state: State<'_, AppState>,
+    bot: BotName,
+    limits: Limits,
+) -> IpcResult<LimitsApply> {
+    Ok(state.berth.set_limits(&bot, limits).await?)
+}
+
+#[tauri::command]
+pub async fn workspace_info(state: State<'_, AppState>, bot: BotName) -> IpcResult<WorkspaceInfo> {
     Ok(state.berth.info(&bot).await?)
 }
 
@@ -70,7 +92,7 @@ pub async fn workspace_info(state: State<'_, AppState>, bot: String) -> IpcResul
 #[tauri::command]
 pub async fn workspace_create(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     image: Option<String>,
     pull_policy: Option<PullPolicy>,
     on_progress: Channel<CreateEvent>,
@@ -85,30 +107,30 @@ pub async fn workspace_create(
 }
 
 #[tauri::command]
-pub async fn workspace_cancel(state: State<'_, AppState>, bot: String) -> IpcResult<()> {
+pub async fn workspace_cancel(state: State<'_, AppState>, bot: BotName) -> IpcResult<()> {
     state.berth.cancel_create(&bot);
     Ok(())
 }
 
 #[tauri::command]
-pub async fn workspace_start(state: State<'_, AppState>, bot: String) -> IpcResult<WorkspaceInfo> {
+pub async fn workspace_start(state: State<'_, AppState>, bot: BotName) -> IpcResult<WorkspaceInfo> {
     Ok(state.berth.start(&bot).await?)
 }
 
 #[tauri::command]
-pub async fn workspace_stop(state: State<'_, AppState>, bot: String) -> IpcResult<WorkspaceInfo> {
+pub async fn workspace_stop(state: State<'_, AppState>, bot: BotName) -> IpcResult<WorkspaceInfo> {
     Ok(state.berth.stop(&bot).await?)
 }
 
 #[tauri::command]
-pub async fn workspace_delete(state: State<'_, AppState>, bot: String) -> IpcResult<()> {
+pub async fn workspace_delete(state: State<'_, AppState>, bot: BotName) -> IpcResult<()> {
     Ok(state.berth.delete_workspace(&bot).await?)
 }
 
 #[tauri::command]
 pub async fn activity_list(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
 ) -> IpcResult<Vec<ActivityEntry>> {
     Ok(state.berth.activity(&bot)?)
 }
@@ -116,4 +138,25 @@ pub async fn activity_list(
 #[tauri::command]
 pub async fn image_recent(state: State<'_, AppState>) -> IpcResult<Vec<String>> {
     Ok(state.berth.recent_images()?)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A command that names a bot takes a [`berth_core::BotName`], whose check runs while the
+    /// arguments are read; a `String` would reach core unchecked.
+    #[test]
+    fn bot_arguments_are_bot_names() {
+        let sources = [
+            ("mod.rs", include_str!("mod.rs")),
+            ("change_image.rs", include_str!("change_image.rs")),
+            ("data.rs", include_str!("data.rs")),
+            ("files.rs", include_str!("files.rs")),
+            ("terminal.rs", include_str!("terminal.rs")),
+            ("versions.rs", include_str!("versions.rs")),
+        ];
+        for (file, text) in sources {
+            let unchecked = concat!("bot: ", "String");
+            assert!(!text.contains(unchecked), "{file} takes {unchecked}");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! scrollback first.
 
 use berth_core::terminals::{TerminalInfo, TerminalSink, Terminals};
+use berth_core::BotName;
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::{AppHandle, Manager, Runtime, State};
 
@@ -38,7 +39,7 @@ impl TerminalSink for ChannelSink {
 pub async fn terminal_open<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     rows: u16,
     cols: u16,
     on_output: Channel<InvokeResponseBody>,

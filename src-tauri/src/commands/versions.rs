@@ -2,20 +2,21 @@
 //! command is one core call.
 
 use berth_core::versions::{RollbackResult, VersionChanges, VersionInfo, VersionList};
+use berth_core::BotName;
 use tauri::State;
 
 use crate::error::IpcResult;
 use crate::AppState;
 
 #[tauri::command]
-pub async fn version_list(state: State<'_, AppState>, bot: String) -> IpcResult<VersionList> {
+pub async fn version_list(state: State<'_, AppState>, bot: BotName) -> IpcResult<VersionList> {
     Ok(state.berth.versions(&bot).await?)
 }
 
 #[tauri::command]
 pub async fn version_save(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     name: Option<String>,
 ) -> IpcResult<VersionInfo> {
     Ok(state.berth.snapshot(&bot, name.as_deref()).await?)
@@ -24,7 +25,7 @@ pub async fn version_save(
 #[tauri::command]
 pub async fn version_rollback(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     version: u32,
     save: bool,
 ) -> IpcResult<RollbackResult> {
@@ -34,7 +35,7 @@ pub async fn version_rollback(
 #[tauri::command]
 pub async fn version_rename(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     version: u32,
     name: Option<String>,
 ) -> IpcResult<VersionInfo> {
@@ -47,7 +48,7 @@ pub async fn version_rename(
 #[tauri::command]
 pub async fn version_delete(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     version: u32,
 ) -> IpcResult<()> {
     Ok(state.berth.delete_version(&bot, version).await?)
@@ -56,7 +57,7 @@ pub async fn version_delete(
 #[tauri::command]
 pub async fn version_changes(
     state: State<'_, AppState>,
-    bot: String,
+    bot: BotName,
     version: u32,
 ) -> IpcResult<VersionChanges> {
     Ok(state.berth.version_changes(&bot, version).await?)

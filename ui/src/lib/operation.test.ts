@@ -27,6 +27,8 @@ const info: WorkspaceInfo = {
   lastError: null,
   createdAt: null,
   updatedAt: null,
+  hostNetwork: false,
+  limits: { memory: null, cpuMillis: null, pids: null },
 };
 const run = (events: CreateEvent[], op: Operation = newOperation("b", null, null)) => events.reduce(reduce, op);
 

@@ -43,8 +43,9 @@ impl Berth {
         policy: Option<PullPolicy>,
         emit: Emit<'_>,
     ) -> Result<WorkspaceInfo> {
-        self.require_bot(bot)?;
+        let b = self.require_bot(bot)?;
         let rt = self.runtime()?;
+        let network = super::create::network_for(&*rt, &b)?;
         let mut op = Operation::change_image(self, bot)?;
         let lock = self.lock_for(bot);
         let held = lock.lock().await;
@@ -78,7 +79,7 @@ impl Berth {
         emit(CreateEvent::RemovingOld);
         self.delete_locked(&*rt, bot).await.map_err(kept_note)?;
         self.notify(bot, WorkspaceState::Creating);
-        let spec = self.workspace_spec(&*rt, bot, &container_id(bot), image);
+        let spec = self.workspace_spec(&b, &container_id(bot), image, network);
         let outcome = self.build(&*rt, &spec, &op.cancel, emit).await;
         let restored = self.settle(&*rt, &spec, outcome).await.map_err(kept_note)?;
         drop(held);

@@ -34,6 +34,7 @@ impl Berth {
     ) -> Result<WorkspaceInfo> {
         let b = self.require_bot(bot)?;
         let rt = self.runtime()?;
+        let network = network_for(&*rt, &b)?;
         let op = Operation::create(self, bot)?;
         let lock = self.lock_for(bot);
         let held = lock.lock().await;
@@ -46,12 +47,12 @@ impl Berth {
         let settings = self.settings()?;
         let wanted = image
             .map(str::to_string)
-            .or(b.image_pref)
+            .or(b.image_pref.clone())
             .unwrap_or(settings.default_image.clone());
         let (image, policy) = request(&wanted, policy, &settings)?;
         self.notify(bot, WorkspaceState::Creating);
         self.event(bot, "create", format!("creating workspace from {image}"));
-        let spec = self.workspace_spec(&*rt, bot, &id, image);
+        let spec = self.workspace_spec(&b, &id, image, network);
         let outcome = match self.pull(&*rt, &spec.image, policy, &op.cancel, emit).await {
             Ok(()) => self.build(&*rt, &spec, &op.cancel, emit).await,
             Err(e) => Err(e),
@@ -64,28 +65,24 @@ impl Berth {
         Ok(info)
     }
 
-    /// What the new workspace will be: container `id` of `bot` on `image`, on the CNI bridge
-    /// when the runtime has one.
+    /// What the new workspace will be: container `id` of `bot` on `image` and `network`, with
+    /// the bot's limits.
     pub(super) fn workspace_spec(
         &self,
-        rt: &dyn berth_runtime::Runtime,
-        bot: &str,
+        bot: &berth_store::BotRow,
         id: &str,
         image: ImageRef,
+        network: Network,
     ) -> WorkspaceSpec {
-        let network = if rt.capabilities().bridge_network {
-            Network::Bridge
-        } else {
-            Network::Host
-        };
         WorkspaceSpec {
             id: id.to_string(),
-            bot: bot.to_string(),
+            bot: bot.name.clone(),
             image,
             runtime_dir: self.inner.paths.runtime_dir(),
             socket_dir: self.inner.paths.socket_dir(id),
             log_path: self.inner.paths.log_file(id),
             network,
+            limits: crate::limits::to_runtime(bot.limits),
         }
     }
 
@@ -194,9 +191,7 @@ impl Berth {
         emit: Emit<'_>,
     ) -> Result<String> {
         emit(CreateEvent::Creating);
-        std::fs::create_dir_all(&spec.socket_dir)
-            .map_err(crate::paths::io("creating the socket directory"))?;
-        let _ = std::fs::remove_file(spec.socket_dir.join("bridge.sock"));
+        self.prepare_start(&spec.id)?;
         rt.create(spec)
             .await
             .map_err(|e| Error::from(e).context("creating the container failed"))?;
@@ -212,6 +207,29 @@ impl Berth {
 }
 
 /// Emits the operation's last event (`complete` or `failed`) and passes its result on.
+/// The network of the bot's next workspace: the host's when the user chose it for this bot,
+/// else the runtime's isolated bridge. Never a silent fallback to the host: without the bridge
+/// the create (or change of image) fails before it changes anything, saying how to fix it.
+pub(super) fn network_for(
+    rt: &dyn berth_runtime::Runtime,
+    bot: &berth_store::BotRow,
+) -> Result<Network> {
+    if bot.host_network {
+        Ok(Network::Host)
+    } else if rt.capabilities().bridge_network {
+        Ok(Network::Bridge)
+    } else {
+        Err(Error::unavailable(format!(
+            "no isolated network for the workspace: {}; or give {} the host's network \
+             (`berth create {} --network host`), which shares the host's network and services \
+             with the bot",
+            rt.bridge_network_fix(),
+            bot.name,
+            bot.name
+        )))
+    }
+}
+
 pub(super) fn finish(emit: Emit<'_>, result: Result<WorkspaceInfo>) -> Result<WorkspaceInfo> {
     match &result {
         Ok(info) => emit(CreateEvent::Complete { info: info.clone() }),

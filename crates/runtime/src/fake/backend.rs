@@ -29,7 +29,7 @@ impl Runtime for FakeRuntime {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             native_versions: true,
-            bridge_network: false,
+            bridge_network: self.has_bridge_network(),
         }
     }
 
@@ -84,7 +84,11 @@ impl Runtime for FakeRuntime {
     }
 
     async fn create(&self, spec: &WorkspaceSpec) -> Result<()> {
-        self.enter(Op::Create, &[&spec.id, &spec.image.to_string()])
+        let network = match spec.network {
+            crate::Network::Bridge => "bridge",
+            crate::Network::Host => "host",
+        };
+        self.enter(Op::Create, &[&spec.id, &spec.image.to_string(), network])
             .await?;
         self.model.lock().unwrap().create(spec)
     }
@@ -186,5 +190,10 @@ impl Runtime for FakeRuntime {
     async fn changes_since(&self, id: &str, name: &str) -> Result<Vec<FileChange>> {
         self.enter(Op::ChangesSince, &[id, name]).await?;
         Ok(vec![])
+    }
+
+    async fn set_limits(&self, id: &str, limits: &crate::Limits) -> Result<()> {
+        self.enter(Op::SetLimits, &[id]).await?;
+        self.model.lock().unwrap().set_limits(id, *limits)
     }
 }

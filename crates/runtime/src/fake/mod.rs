@@ -56,6 +56,7 @@ pub enum Op {
     DeleteVersion,
     RepairVersions,
     ChangesSince,
+    SetLimits,
 }
 
 impl Op {
@@ -72,6 +73,7 @@ impl Op {
                 | CommitVersion
                 | CheckoutVersion
                 | DeleteVersion
+                | SetLimits
         )
     }
 }
@@ -93,6 +95,7 @@ pub struct FakeRuntime {
     gates: Gates,
     events: broadcast::Sender<RuntimeEvent>,
     silent: AtomicBool,
+    no_bridge_network: AtomicBool,
     next_pid: AtomicU32,
     targets: Mutex<Vec<Target>>,
 }
@@ -108,6 +111,7 @@ impl FakeRuntime {
             gates: Gates::default(),
             events: broadcast::channel(256).0,
             silent: AtomicBool::new(false),
+            no_bridge_network: AtomicBool::new(false),
             next_pid: AtomicU32::new(1000),
             targets: Mutex::default(),
         })
@@ -156,6 +160,21 @@ impl FakeRuntime {
     /// From now on tasks have no process, so their bridge never answers.
     pub fn silent_tasks(&self, silent: bool) {
         self.silent.store(silent, Ordering::SeqCst);
+    }
+
+    /// Whether the fake offers bridge networking (it does unless told otherwise).
+    pub fn bridge_network(&self, available: bool) {
+        self.no_bridge_network.store(!available, Ordering::SeqCst);
+    }
+
+    pub(super) fn has_bridge_network(&self) -> bool {
+        !self.no_bridge_network.load(Ordering::SeqCst)
+    }
+
+    /// The limits container `id` has (from its create or a later change).
+    pub fn limits(&self, id: &str) -> Option<crate::Limits> {
+        let model = self.model.lock().unwrap();
+        model.containers.get(id).map(|c| c.spec.limits)
     }
 
     /// Ids of the containers that exist.

@@ -58,6 +58,11 @@ impl Model {
             .ok_or_else(|| RuntimeError::not_found(format!("container {id} not found")))
     }
 
+    pub fn set_limits(&mut self, id: &str, limits: crate::Limits) -> Result<()> {
+        self.container_mut(id)?.spec.limits = limits;
+        Ok(())
+    }
+
     pub fn create(&mut self, spec: &WorkspaceSpec) -> Result<()> {
         if self.containers.contains_key(&spec.id) {
             return Err(RuntimeError::new(
@@ -235,6 +240,7 @@ mod tests {
             socket_dir: "/nonexistent".into(),
             log_path: "/nonexistent".into(),
             network: Network::Host,
+            limits: Default::default(),
         };
         m.create(&spec).unwrap();
         m

@@ -83,6 +83,8 @@ export function installFakeBackend(search: string = location.search): void {
     bot, state, image,
     containerId: state === "absent" || state === "creating" ? null : `berth-${bot}`,
     network: state === "running" ? status.network : null,
+    hostNetwork: false,
+    limits: { memory: null, cpuMillis: null, pids: null },
     bridgeVersion: state === "running" ? "0.1.0" : null,
     lastError: null,
     createdAt: state === "absent" ? null : ago(90),
@@ -150,6 +152,13 @@ export function installFakeBackend(search: string = location.search): void {
     } else if (b.ws.state !== "absent") {
       throw new AppError("Conflict", `The workspace of ${b.name} already exists (${b.ws.state})`);
     }
+    const hostNetwork = b.ws.hostNetwork;
+    if (!hostNetwork && status.network === "host") {
+      throw new AppError(
+        "Unavailable",
+        `no isolated network for the workspace: the CNI plugins are not installed; or give ${b.name} the host's network`,
+      );
+    }
     const image = normaliseImage(String(a.image ?? "") || remembered.get(b.name) || settings.defaultImage);
     const policy = (a.pullPolicy as PullPolicy | null) ?? settings.pullPolicy;
     const channel = a.onProgress as { id: number };
@@ -159,7 +168,7 @@ export function installFakeBackend(search: string = location.search): void {
     let cancelled = false;
     b.cancel = () => (cancelled = true);
     const before = b.ws;
-    if (!a.changeImage) setState(b, info(b.name, "creating", image));
+    if (!a.changeImage) setState(b, info(b.name, "creating", image, { hostNetwork }));
     log(b, "workspace.creating", `${a.changeImage ? "Changing image to" : "Creating workspace from"} ${image}`);
     try {
       const plan: CreatePlan = { image, policy, alreadyPulled: pulled.has(image), slowdown, isCancelled: () => cancelled, emit: send };
@@ -171,7 +180,12 @@ export function installFakeBackend(search: string = location.search): void {
       pulled.add(image);
       remembered.set(b.name, image);
       if (!recent.includes(image)) recent.unshift(image);
-      const done = info(b.name, "running", image, { createdAt: now(), dataRestored: keptSize !== null });
+      const done = info(b.name, "running", image, {
+        createdAt: now(),
+        dataRestored: keptSize !== null,
+        hostNetwork,
+        network: hostNetwork ? "host" : "cni",
+      });
       send({ phase: "complete", info: done });
       setState(b, done);
       log(b, "workspace.created", `Workspace created and started (${image})`);
@@ -245,6 +259,20 @@ export function installFakeBackend(search: string = location.search): void {
       b.ws = { ...b.ws, bot: to };
       bots.set(to, b);
       return summary(b);
+    },
+    bot_set_network: (a) => {
+      const b = bot(a.bot);
+      b.ws = { ...b.ws, hostNetwork: Boolean(a.host) };
+      return null;
+    },
+    bot_set_limits: (a) => {
+      const b = bot(a.bot);
+      const limits = a.limits as WorkspaceInfo["limits"];
+      if (limits.memory !== null && limits.memory < 32 * 1024 * 1024) {
+        throw new AppError("InvalidArgument", "a memory limit below 32 MiB cannot run the workspace");
+      }
+      b.ws = { ...b.ws, limits };
+      return b.ws.state === "absent" ? "nextCreate" : b.ws.state === "running" ? "restart" : "nextStart";
     },
     bot_delete: (a) => {
       const b = bot(a.name);

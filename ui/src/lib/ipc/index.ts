@@ -10,6 +10,8 @@ import { versions } from "./versions";
 import type { ActivityEntry } from "./generated/ActivityEntry";
 import type { BotSummary } from "./generated/BotSummary";
 import type { CreateEvent } from "./generated/CreateEvent";
+import type { Limits } from "./generated/Limits";
+import type { LimitsApply } from "./generated/LimitsApply";
 import type { PullPolicy } from "./generated/PullPolicy";
 import type { Settings } from "./generated/Settings";
 import type { SystemStatus } from "./generated/SystemStatus";
@@ -45,6 +47,10 @@ export const api = {
   botCreate: (name: string) => call<BotSummary>("bot_create", { name }),
   botRename: (name: string, newName: string) => call<BotSummary>("bot_rename", { name, newName }),
   botDelete: (name: string) => call<null>("bot_delete", { name }),
+  /** Gives the bot's next workspace the host's network (`true`) or the isolated bridge. */
+  botSetNetwork: (bot: string, host: boolean) => call<null>("bot_set_network", { bot, host }),
+  /** Sets the bot's resource limits (`null`: the default); says when they take effect. */
+  botSetLimits: (bot: string, limits: Limits) => call<LimitsApply>("bot_set_limits", { bot, limits }),
 
   workspaceInfo: (bot: string) => call<WorkspaceInfo>("workspace_info", { bot }),
   /** Creates the bot's workspace. Progress arrives through `onProgress` (a Tauri Channel, pushed by
