@@ -14,6 +14,7 @@ pub const COMMANDS: &[&str] = &[
     "bot_set_network",
     "bot_set_limits",
     "workspace_info",
+    "workspace_stats",
     "workspace_create",
     "workspace_cancel",
     "workspace_start",

@@ -41,6 +41,7 @@ pub fn builder<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<
         commands::bot_set_network,
         commands::bot_set_limits,
         commands::workspace_info,
+        commands::workspace_stats,
         commands::workspace_create,
         commands::workspace_cancel,
         commands::workspace_start,

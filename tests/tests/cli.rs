@@ -172,6 +172,42 @@ fn cli_info_json_has_container_id() {
     ok(&rm, "rm");
 }
 
+/// Names from the workspace reach the terminal escaped: a file name carrying an OSC sequence
+/// (which would set the terminal's title) is shown as `\x1b]0;…\x07` by `berth ls` and
+/// `berth versions changes`, never as the raw bytes.
+#[test]
+fn cli_escapes_what_the_workspace_names() {
+    let Some(env) = TestEnv::new("cli-escape") else {
+        return;
+    };
+    let bot = format!("ce-{}", berth_tests::suffix());
+    ok(
+        &env.cli(&["create", &bot, "--image", &env.image(BUSYBOX)], None),
+        "create",
+    );
+    ok(&env.cli(&["snapshot", &bot], None), "snapshot");
+    let plant = "printf x > \"/data/evil$(printf '\\033]0;owned\\007')\"";
+    ok(
+        &env.cli(&["exec", &bot, "--", "sh", "-c", plant], None),
+        "exec",
+    );
+    let shown = "/data/evil\\x1b]0;owned\\x07";
+    let changes = ok(
+        &env.cli(&["versions", "changes", &bot, "1"], None),
+        "changes",
+    );
+    let listing = ok(&env.cli(&["ls", &format!("{bot}:/data")], None), "ls");
+    ok(&env.cli(&["rm", &bot], None), "rm");
+    assert!(changes.contains(&format!("A {shown}")), "{changes:?}");
+    assert!(listing.contains("evil\\x1b]0;owned\\x07"), "{listing:?}");
+    for out in [&changes, &listing] {
+        assert!(
+            !out.contains(['\x1b', '\x07']),
+            "raw control bytes: {out:?}"
+        );
+    }
+}
+
 /// Ctrl-C during `berth create` cancels the pull: exit 130, nothing left behind.
 #[test]
 fn cli_ctrl_c_cancels_create() {

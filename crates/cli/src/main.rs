@@ -7,6 +7,7 @@ mod files;
 mod limits;
 mod progress;
 mod shell;
+mod stats;
 mod versions;
 
 use std::io::Write;
@@ -69,6 +70,12 @@ enum Command {
         network: Option<NetworkArg>,
         #[command(flatten)]
         limits: limits::LimitArgs,
+    },
+    /// A running workspace's CPU, memory against its limit, processes and layer size.
+    Stats {
+        bot: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Show a bot's resource limits, or change them (`default` goes back to the default).
     Limits {
@@ -229,6 +236,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             limits,
         } => create(&berth, &bot, image, pull, network, &limits).await,
         Command::Limits { bot, limits, json } => limits::run(&berth, &bot, &limits, json).await,
+        Command::Stats { bot, json } => stats::run(&berth, &bot, json).await,
         Command::ChangeImage { bot, image, pull } => change_image(&berth, &bot, &image, pull).await,
         Command::Ls {
             target: None, json, ..

@@ -17,6 +17,7 @@ mod registry;
 mod seccomp;
 mod spec;
 mod unpack;
+mod usage;
 mod versions;
 mod workspace;
 
@@ -81,6 +82,10 @@ impl Runtime for ContainerdRuntime {
             native_versions: true,
             bridge_network: self.cni.is_some(),
         }
+    }
+
+    async fn usage(&self, id: &str) -> Result<berth_runtime::Usage> {
+        usage::read(&self.conn, id).await
     }
 
     async fn set_limits(&self, id: &str, limits: &berth_runtime::Limits) -> Result<()> {

@@ -19,6 +19,7 @@ mod paths;
 mod progress;
 mod reconcile;
 mod settings;
+mod stats;
 mod task_start;
 pub mod terminals;
 pub mod transfers;
@@ -71,6 +72,8 @@ struct Inner {
     changes: broadcast::Sender<WorkspaceChanged>,
     /// Connections to running workspaces' bridges.
     bridges: bridges::Bridges,
+    /// The last CPU reading of each workspace, for its CPU share.
+    cpu: stats::CpuReadings,
 }
 
 impl Berth {
@@ -97,6 +100,7 @@ impl Berth {
                 locks: Mutex::new(HashMap::new()),
                 changes,
                 bridges: Default::default(),
+                cpu: Default::default(),
             }),
         };
         if !berth.connect().await {

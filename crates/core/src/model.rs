@@ -48,6 +48,29 @@ pub struct Limits {
     pub pids: Option<u32>,
 }
 
+/// A running workspace's usage (`berth stats`, the Overview).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct WorkspaceStats {
+    /// CPU share since the previous reading, in percent of one CPU; `null` on the first.
+    pub cpu_percent: Option<f64>,
+    /// CPU time used since the workspace started, in nanoseconds.
+    #[ts(type = "number")]
+    pub cpu_nanos: u64,
+    /// Memory in use, in bytes (without the inactive page cache).
+    #[ts(type = "number")]
+    pub memory: u64,
+    #[ts(type = "number | null")]
+    pub memory_limit: Option<u64>,
+    /// Processes and threads.
+    #[ts(type = "number")]
+    pub pids: u64,
+    /// Size of the writable layer (what the workspace added to its image), in bytes.
+    #[ts(type = "number | null")]
+    pub layer_bytes: Option<u64>,
+}
+
 /// When changed limits take effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]

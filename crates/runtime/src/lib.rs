@@ -58,6 +58,21 @@ pub struct Limits {
     pub pids: Option<u32>,
 }
 
+/// A workspace's resource use at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time used since the task started, in nanoseconds.
+    pub cpu_nanos: u64,
+    /// Memory in use (without the inactive page cache), in bytes.
+    pub memory: u64,
+    /// The memory limit, when there is one.
+    pub memory_limit: Option<u64>,
+    /// Processes and threads.
+    pub pids: u64,
+    /// Size of the writable layer (what the workspace added to its image), when known.
+    pub layer_bytes: Option<u64>,
+}
+
 /// Everything a backend needs to create a workspace container.
 #[derive(Debug, Clone)]
 pub struct WorkspaceSpec {
@@ -215,6 +230,14 @@ pub trait Runtime: Send + Sync + 'static {
         Err(RuntimeError::new(
             ErrorKind::Unsupported,
             "this backend cannot change the limits of a workspace",
+        ))
+    }
+
+    /// The workspace's resource use now.
+    async fn usage(&self, _id: &str) -> Result<Usage> {
+        Err(RuntimeError::new(
+            ErrorKind::Unsupported,
+            "this backend cannot measure a workspace's usage",
         ))
     }
 

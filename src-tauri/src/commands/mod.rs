@@ -10,7 +10,7 @@ pub mod versions;
 
 use berth_core::model::{
     ActivityEntry, BotSummary, CreateEvent, Limits, LimitsApply, PullPolicy, Settings,
-    SystemStatus, WorkspaceInfo,
+    SystemStatus, WorkspaceInfo, WorkspaceStats,
 };
 use berth_core::BotName;
 use tauri::ipc::Channel;
@@ -86,6 +86,15 @@ pub async fn bot_set_limits(
 #[tauri::command]
 pub async fn workspace_info(state: State<'_, AppState>, bot: BotName) -> IpcResult<WorkspaceInfo> {
     Ok(state.berth.info(&bot).await?)
+}
+
+/// A running workspace's usage; the CPU share is measured since the previous call.
+#[tauri::command]
+pub async fn workspace_stats(
+    state: State<'_, AppState>,
+    bot: BotName,
+) -> IpcResult<WorkspaceStats> {
+    Ok(state.berth.stats(&bot).await?)
 }
 
 /// Progress goes through the channel; the command resolves once the workspace is ready.

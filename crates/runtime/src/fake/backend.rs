@@ -192,6 +192,12 @@ impl Runtime for FakeRuntime {
         Ok(vec![])
     }
 
+    async fn usage(&self, id: &str) -> Result<crate::Usage> {
+        self.enter(Op::Usage, &[id]).await?;
+        self.model.lock().unwrap().status(id)?;
+        Ok(self.current_usage())
+    }
+
     async fn set_limits(&self, id: &str, limits: &crate::Limits) -> Result<()> {
         self.enter(Op::SetLimits, &[id]).await?;
         self.model.lock().unwrap().set_limits(id, *limits)

@@ -57,6 +57,7 @@ pub enum Op {
     RepairVersions,
     ChangesSince,
     SetLimits,
+    Usage,
 }
 
 impl Op {
@@ -96,6 +97,7 @@ pub struct FakeRuntime {
     events: broadcast::Sender<RuntimeEvent>,
     silent: AtomicBool,
     no_bridge_network: AtomicBool,
+    usage: Mutex<crate::Usage>,
     next_pid: AtomicU32,
     targets: Mutex<Vec<Target>>,
 }
@@ -112,6 +114,7 @@ impl FakeRuntime {
             events: broadcast::channel(256).0,
             silent: AtomicBool::new(false),
             no_bridge_network: AtomicBool::new(false),
+            usage: Mutex::default(),
             next_pid: AtomicU32::new(1000),
             targets: Mutex::default(),
         })
@@ -169,6 +172,15 @@ impl FakeRuntime {
 
     pub(super) fn has_bridge_network(&self) -> bool {
         !self.no_bridge_network.load(Ordering::SeqCst)
+    }
+
+    /// What [`crate::Runtime::usage`] reports from now on (for every workspace).
+    pub fn set_usage(&self, usage: crate::Usage) {
+        *self.usage.lock().unwrap() = usage;
+    }
+
+    pub(super) fn current_usage(&self) -> crate::Usage {
+        *self.usage.lock().unwrap()
     }
 
     /// The limits container `id` has (from its create or a later change).

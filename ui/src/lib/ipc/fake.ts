@@ -265,6 +265,12 @@ export function installFakeBackend(search: string = location.search): void {
       b.ws = { ...b.ws, hostNetwork: Boolean(a.host) };
       return null;
     },
+    workspace_stats: (a) => {
+      const b = bot(a.bot);
+      if (b.ws.state !== "running") throw new AppError("Conflict", `${b.name}'s workspace is not running; start it first`);
+      const memoryLimit = b.ws.limits.memory ?? 8 * 1024 * 1024 * 1024;
+      return { cpuPercent: 3.5, cpuNanos: 1e9, memory: 180 * 1024 * 1024, memoryLimit, pids: 12, layerBytes: 42 * 1024 * 1024 };
+    },
     bot_set_limits: (a) => {
       const b = bot(a.bot);
       const limits = a.limits as WorkspaceInfo["limits"];

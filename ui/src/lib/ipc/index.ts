@@ -17,6 +17,7 @@ import type { Settings } from "./generated/Settings";
 import type { SystemStatus } from "./generated/SystemStatus";
 import type { WorkspaceChanged } from "./generated/WorkspaceChanged";
 import type { WorkspaceInfo } from "./generated/WorkspaceInfo";
+import type { WorkspaceStats } from "./generated/WorkspaceStats";
 
 export { AppError, toAppError } from "./errors";
 export type * from "./types";
@@ -56,6 +57,8 @@ export const api = {
   /** Creates the bot's workspace. Progress arrives through `onProgress` (a Tauri Channel, pushed by
    *  Rust); the promise resolves with the final info after `complete`, or rejects with an
    *  `AppError` (code `Cancelled` after `workspaceCancel`). */
+  /** A running workspace's usage; the CPU share is measured since the previous call. */
+  workspaceStats: (bot: string) => call<WorkspaceStats>("workspace_stats", { bot }),
   workspaceCreate: (
     bot: string,
     image: string | null,

@@ -16,3 +16,4 @@ export type { SystemStatus } from "./generated/SystemStatus";
 export type { WorkspaceChanged } from "./generated/WorkspaceChanged";
 export type { WorkspaceInfo } from "./generated/WorkspaceInfo";
 export type { WorkspaceState } from "./generated/WorkspaceState";
+export type { WorkspaceStats } from "./generated/WorkspaceStats";

@@ -1,6 +1,6 @@
-//! A bot's resource limits on the fake runtime: stored with the bot, given to the runtime at
+//! A bot's resources on the fake runtime: limits stored with the bot, given to the runtime at
 //! create, changed on an existing workspace (and said when they apply), bad values refused
-//! before anything changes.
+//! before anything changes; live usage with its CPU share.
 
 mod common;
 
@@ -86,4 +86,42 @@ async fn a_runtime_that_refuses_the_change_leaves_the_stored_limits() {
     let err = h.berth.set_limits("a", chosen()).await.unwrap_err();
     assert!(err.message.contains("spec unreadable"), "{err:?}");
     assert_eq!(h.berth.info("a").await.unwrap().limits, Limits::default());
+}
+
+#[tokio::test]
+async fn stats_of_a_running_workspace_give_the_cpu_share_from_the_second_reading() {
+    let Some(h) = Harness::new("stats").await else {
+        return;
+    };
+    let err = h.berth.stats("a").await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Conflict, "no workspace: {err:?}");
+    h.create("a").await;
+    let usage = berth_runtime::Usage {
+        cpu_nanos: 1_000,
+        memory: 10 << 20,
+        memory_limit: Some(64 << 20),
+        pids: 3,
+        layer_bytes: Some(4096),
+    };
+    h.fake.set_usage(usage);
+    let first = h.berth.stats("a").await.unwrap();
+    assert_eq!(first.cpu_percent, None);
+    assert_eq!(
+        (
+            first.memory,
+            first.memory_limit,
+            first.pids,
+            first.layer_bytes
+        ),
+        (10 << 20, Some(64 << 20), 3, Some(4096))
+    );
+    h.fake.set_usage(berth_runtime::Usage {
+        cpu_nanos: u64::MAX / 4,
+        ..usage
+    });
+    let second = h.berth.stats("a").await.unwrap();
+    assert!(second.cpu_percent.is_some_and(|p| p > 0.0), "{second:?}");
+    h.berth.stop("a").await.unwrap();
+    let err = h.berth.stats("a").await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Conflict, "stopped: {err:?}");
 }

@@ -1,0 +1,80 @@
+//! Live usage of a running workspace (`berth stats`, the Overview): CPU, memory against its
+//! limit, processes and the size of its writable layer. CPU is a rate, so it needs two readings:
+//! core keeps each workspace's last one and reports the CPU share since then.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::model::{WorkspaceState, WorkspaceStats};
+use crate::{Berth, Error, Result};
+
+/// The last CPU reading per container id.
+#[derive(Default)]
+pub(crate) struct CpuReadings(Mutex<HashMap<String, (Instant, u64)>>);
+
+impl CpuReadings {
+    /// Records `cpu_nanos` read at `at`; returns the CPU share since the previous reading, in
+    /// percent of one CPU (200 = two CPUs busy), when there was one.
+    fn record(&self, id: &str, at: Instant, cpu_nanos: u64) -> Option<f64> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let before = map.insert(id.to_string(), (at, cpu_nanos));
+        let (then, used) = before?;
+        cpu_percent(then, used, at, cpu_nanos)
+    }
+}
+
+/// CPU time used between two readings as a share of the wall time between them.
+fn cpu_percent(then: Instant, used_then: u64, now: Instant, used_now: u64) -> Option<f64> {
+    let wall = now.checked_duration_since(then)?.as_nanos() as f64;
+    // A restarted task starts counting again from zero: no rate across that.
+    let used = used_now.checked_sub(used_then)? as f64;
+    (wall > 0.0).then(|| used / wall * 100.0)
+}
+
+impl Berth {
+    /// The running workspace's usage now. The CPU share is measured since the previous call
+    /// for this workspace (`None` on the first).
+    pub async fn stats(&self, bot: &str) -> Result<WorkspaceStats> {
+        let info = self.info(bot).await?;
+        if info.state != WorkspaceState::Running {
+            return Err(Error::conflict(format!(
+                "{bot}'s workspace is not running; start it first"
+            )));
+        }
+        let id = info
+            .container_id
+            .unwrap_or_else(|| crate::container_id(bot));
+        let rt = self.runtime()?;
+        let u = rt.usage(&id).await.map_err(Error::from)?;
+        let cpu_percent = self.inner.cpu.record(&id, Instant::now(), u.cpu_nanos);
+        Ok(WorkspaceStats {
+            cpu_percent,
+            cpu_nanos: u.cpu_nanos,
+            memory: u.memory,
+            memory_limit: u.memory_limit,
+            pids: u.pids,
+            layer_bytes: u.layer_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_cpu_share_is_the_time_used_over_the_time_passed() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_secs(2);
+        assert_eq!(cpu_percent(t0, 0, t1, 1_000_000_000), Some(50.0));
+        assert_eq!(cpu_percent(t0, 0, t1, 4_000_000_000), Some(200.0));
+        assert_eq!(cpu_percent(t0, 5, t1, 1), None, "a restarted task");
+        assert_eq!(cpu_percent(t0, 0, t0, 1), None, "no time passed");
+        let r = CpuReadings::default();
+        assert_eq!(r.record("w", t0, 100), None, "the first reading");
+        assert_eq!(r.record("w", t1, 2_000_000_100), Some(100.0));
+        assert_eq!(r.record("other", t1, 7), None);
+    }
+}
