@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use berth_bridge::{BridgeClient, ExecRequest};
+use berth_bridge::{BridgeClient, ExecRequest, ExpectedPeer};
 
 #[tokio::main]
 async fn main() {
@@ -15,7 +15,9 @@ async fn main() {
             .expect("usage: bridge-exec SOCKET PROGRAM [ARGS...]"),
     );
     let argv: Vec<String> = args.collect();
-    let (client, health) = BridgeClient::wait_ready(&socket, Duration::from_secs(5))
+    // A manual probe of a socket the person running it chose: they vouch for its listener.
+    let peer = ExpectedPeer::VouchedByRuntime;
+    let (client, health) = BridgeClient::wait_ready(&socket, peer, Duration::from_secs(5))
         .await
         .unwrap_or_else(|e| {
             eprintln!("{e}");

@@ -1,6 +1,10 @@
 //! One connection to a bridge, shared by the clients of all its services (exec, terminal,
 //! files, data): HTTP/2 multiplexes their calls over one Unix-socket connection, so a caller
 //! that keeps a [`BridgeChannel`] dials once instead of once per call.
+//!
+//! Every connection, the first and every reconnect tonic makes after a break, is checked
+//! against an [`ExpectedPeer`] before a byte is sent: the bot is root in its workspace and can
+//! move the bridge's socket aside and listen in its place (see [`crate::peer`]).
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +13,7 @@ use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::error::BridgeError;
+use crate::peer::{self, ExpectedPeer};
 
 /// HTTP/2 flow-control windows: the 64 KiB default throttles bulk transfers to a crawl.
 const STREAM_WINDOW: u32 = 8 * 1024 * 1024;
@@ -18,29 +23,33 @@ const STREAM_WINDOW: u32 = 8 * 1024 * 1024;
 const CONNECTION_WINDOW: u32 = 32 * 1024 * 1024;
 
 /// A connection to one bridge. Cheap to clone; clones share the connection. If the connection
-/// breaks, the next call dials the same socket again.
+/// breaks, the next call dials the same socket again, with the same peer check.
 #[derive(Clone, Debug)]
 pub struct BridgeChannel {
     channel: Channel,
 }
 
 impl BridgeChannel {
-    /// Connects to the bridge listening on `socket`. Fails with `Unavailable` if nothing listens.
-    pub async fn connect(socket: &Path) -> Result<Self, BridgeError> {
+    /// Connects to the bridge listening on `socket`, provided its listener is `peer`. Fails
+    /// with `Unavailable` if nothing listens and with `NotTheBridge` if someone else does.
+    pub async fn connect(socket: &Path, peer: ExpectedPeer) -> Result<Self, BridgeError> {
         let path: PathBuf = socket.to_path_buf();
         // The URI is a placeholder required by tonic; the connector ignores it and dials the socket.
-        let channel =
-            Endpoint::try_from("http://[::]:50051")
-                .map_err(|e| BridgeError::Internal(e.to_string()))?
-                .initial_stream_window_size(Some(STREAM_WINDOW))
-                .initial_connection_window_size(Some(CONNECTION_WINDOW))
-                .connect_with_connector(tower::service_fn(move |_: Uri| {
-                    let path = path.clone();
-                    async move {
-                        Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?))
-                    }
-                }))
-                .await?;
+        let channel = Endpoint::try_from("http://[::]:50051")
+            .map_err(|e| BridgeError::Internal(e.to_string()))?
+            .initial_stream_window_size(Some(STREAM_WINDOW))
+            .initial_connection_window_size(Some(CONNECTION_WINDOW))
+            .connect_with_connector(tower::service_fn(move |_: Uri| {
+                let path = path.clone();
+                async move {
+                    let stream = UnixStream::connect(path).await?;
+                    // On the connected stream itself: a second connection could reach another
+                    // listener. Refused, the stream is dropped before HTTP/2 says anything.
+                    peer::check(&stream, peer)?;
+                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(TokioIo::new(stream))
+                }
+            }))
+            .await?;
         Ok(BridgeChannel { channel })
     }
 

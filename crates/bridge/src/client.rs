@@ -12,6 +12,7 @@ use tonic::transport::Channel;
 use crate::channel::BridgeChannel;
 
 use crate::error::BridgeError;
+use crate::peer::ExpectedPeer;
 use crate::proto::{self, bridge_client::BridgeClient as Raw, exec_input, exec_output};
 
 /// Size of the stdin chunks sent to the bridge; well under gRPC's 4 MiB message limit.
@@ -82,8 +83,8 @@ impl ExitStatus {
 
 impl BridgeClient {
     /// Connects to the bridge listening on `socket`. Fails with `Unavailable` if nothing listens.
-    pub async fn connect(socket: &Path) -> Result<Self, BridgeError> {
-        Ok(Self::new(&BridgeChannel::connect(socket).await?))
+    pub async fn connect(socket: &Path, peer: ExpectedPeer) -> Result<Self, BridgeError> {
+        Ok(Self::new(&BridgeChannel::connect(socket, peer).await?))
     }
 
     /// A client on an existing connection.
@@ -109,20 +110,23 @@ impl BridgeClient {
     }
 
     /// Retries connect + health every 50 ms until it succeeds or `timeout` passes; used right
-    /// after a container starts, when the socket may not exist yet.
+    /// after a container starts, when the socket may not exist yet. A listener that is not
+    /// `peer` ends the wait at once with `NotTheBridge`.
     pub async fn wait_ready(
         socket: &Path,
+        peer: ExpectedPeer,
         timeout: Duration,
     ) -> Result<(Self, Health), BridgeError> {
         let deadline = Instant::now() + timeout;
         loop {
             let attempt = async {
-                let client = Self::connect(socket).await?;
+                let client = Self::connect(socket, peer).await?;
                 let health = client.health().await?;
                 Ok::<_, BridgeError>((client, health))
             };
             let last_err = match tokio::time::timeout_at(deadline.into(), attempt).await {
                 Ok(Ok(ready)) => return Ok(ready),
+                Ok(Err(e @ BridgeError::NotTheBridge(_))) => return Err(e),
                 Ok(Err(e)) => e,
                 Err(_) => BridgeError::Unavailable("timed out connecting".into()),
             };

@@ -19,6 +19,10 @@ pub enum BridgeError {
     /// A precondition about the current state failed (files: the revision changed on disk).
     #[error("{0}")]
     Conflict(String),
+    /// Something other than the workspace's bridge listens on its socket (the bot moved the
+    /// socket aside and bound its own): the connection was closed before anything was sent.
+    #[error("{0}")]
+    NotTheBridge(String),
     /// Anything else: a protocol violation or an unexpected failure inside the bridge.
     #[error("bridge internal error: {0}")]
     Internal(String),
@@ -33,6 +37,7 @@ impl BridgeError {
             | BridgeError::InvalidArgument(m)
             | BridgeError::AlreadyExists(m)
             | BridgeError::Conflict(m)
+            | BridgeError::NotTheBridge(m)
             | BridgeError::Internal(m) => m,
         }
     }
@@ -61,6 +66,9 @@ impl From<tonic::Status> for BridgeError {
 
 impl From<tonic::transport::Error> for BridgeError {
     fn from(err: tonic::transport::Error) -> Self {
+        if let Some(refused) = crate::peer::refusal(&err) {
+            return BridgeError::NotTheBridge(refused);
+        }
         // Include the source chain: tonic's top-level message is just "transport error".
         let mut message = err.to_string();
         let mut source = std::error::Error::source(&err);

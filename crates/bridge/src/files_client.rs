@@ -12,6 +12,7 @@ use tonic::transport::Channel;
 use crate::channel::BridgeChannel;
 
 use crate::error::BridgeError;
+use crate::peer::ExpectedPeer;
 use crate::proto::{self, files_client::FilesClient as Raw, read_chunk, write_input};
 
 /// Bytes per upload message.
@@ -209,8 +210,8 @@ pub struct FilesClient {
 
 impl FilesClient {
     /// Connects to the bridge listening on `socket`.
-    pub async fn connect(socket: &Path) -> Result<Self, BridgeError> {
-        Ok(Self::new(&BridgeChannel::connect(socket).await?))
+    pub async fn connect(socket: &Path, peer: ExpectedPeer) -> Result<Self, BridgeError> {
+        Ok(Self::new(&BridgeChannel::connect(socket, peer).await?))
     }
 
     /// A client on an existing connection.

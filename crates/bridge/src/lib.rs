@@ -10,6 +10,7 @@ mod client;
 mod data_client;
 mod error;
 mod files_client;
+mod peer;
 /// Reusable tar.gz producer and hostile-archive-safe consumer (files archive/extract, data export/import).
 pub mod targz;
 mod terminal_client;
@@ -22,6 +23,7 @@ pub use files_client::{
     ArchiveProgress, ArchiveSummary, ExtractResult, FileEntry, FileKind, FilesClient, ListStream,
     ReadResult, WatchEvent, WatchStream, WriteOptions, WriteResult,
 };
+pub use peer::ExpectedPeer;
 pub use terminal_client::{
     TerminalClient, TerminalEvent, TerminalReader, TerminalRequest, TerminalSession, TerminalWriter,
 };

@@ -11,6 +11,7 @@ use crate::channel::BridgeChannel;
 
 use crate::client::ExitStatus;
 use crate::error::BridgeError;
+use crate::peer::ExpectedPeer;
 use crate::proto::{self, terminal_client::TerminalClient as Raw, terminal_input, terminal_output};
 
 /// Input queue depth. Keystrokes are tiny; a big paste waits for the bridge (back-pressure).
@@ -73,8 +74,8 @@ pub struct TerminalSession {
 
 impl TerminalClient {
     /// Connects to the bridge listening on `socket`.
-    pub async fn connect(socket: &Path) -> Result<Self, BridgeError> {
-        Ok(Self::new(&BridgeChannel::connect(socket).await?))
+    pub async fn connect(socket: &Path, peer: ExpectedPeer) -> Result<Self, BridgeError> {
+        Ok(Self::new(&BridgeChannel::connect(socket, peer).await?))
     }
 
     /// A client on an existing connection.

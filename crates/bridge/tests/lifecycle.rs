@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use berth_bridge::{BridgeClient, BridgeError, ExecRequest};
+use berth_bridge::{BridgeClient, BridgeError, ExecRequest, ExpectedPeer};
 use common::{eventually, proc_state, Bridge};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,11 +39,13 @@ async fn connect_without_bridge_is_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("none.sock");
     assert!(matches!(
-        BridgeClient::connect(&sock).await.unwrap_err(),
+        BridgeClient::connect(&sock, ExpectedPeer::Pid(1))
+            .await
+            .unwrap_err(),
         BridgeError::Unavailable(_)
     ));
     let started = std::time::Instant::now();
-    let err = BridgeClient::wait_ready(&sock, Duration::from_millis(300))
+    let err = BridgeClient::wait_ready(&sock, ExpectedPeer::Pid(1), Duration::from_millis(300))
         .await
         .unwrap_err();
     assert!(matches!(err, BridgeError::Unavailable(_)));
@@ -51,6 +53,53 @@ async fn connect_without_bridge_is_unavailable() {
         started.elapsed() >= Duration::from_millis(250)
             && started.elapsed() < Duration::from_secs(3)
     );
+}
+
+/// The bot's attack: move the socket aside and listen at its path. A listener bound by another
+/// process (here the test itself) is refused before a byte is sent, also by `wait_ready`, which
+/// does not wait on; the real bridge, moved back, is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_is_not_the_bridge_is_refused() {
+    use tokio::io::AsyncReadExt;
+    let b = Bridge::start().await;
+    let bridge = ExpectedPeer::Pid(b.pid());
+    let aside = b.dir.path().join("run/berth/moved.sock");
+    std::fs::rename(b.socket(), &aside).unwrap();
+    let impostor = tokio::net::UnixListener::bind(b.socket()).unwrap();
+    let (heard_tx, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = impostor.accept().await {
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got).await;
+            let _ = heard_tx.send(got);
+        }
+    });
+
+    let err = BridgeClient::connect(&b.socket(), bridge)
+        .await
+        .unwrap_err();
+    let me = std::process::id();
+    assert_eq!(
+        err,
+        BridgeError::NotTheBridge(format!(
+            "the workspace's bridge socket is not served by its bridge (pid {me}, expected {}): \
+             refusing to talk to it",
+            b.pid()
+        ))
+    );
+    assert_eq!(
+        heard.recv().await.unwrap(),
+        b"",
+        "nothing was sent to the impostor"
+    );
+    let err = BridgeClient::wait_ready(&b.socket(), bridge, Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BridgeError::NotTheBridge(_)), "{err:?}");
+
+    std::fs::rename(&aside, b.socket()).unwrap();
+    let client = BridgeClient::connect(&b.socket(), bridge).await.unwrap();
+    assert_eq!(client.health().await.unwrap().version, b.health.version);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,9 @@ use common::Bridge;
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn open(b: &Bridge, argv: &[&str], rows: u16, cols: u16) -> TerminalSession {
-    let client = TerminalClient::connect(&b.socket()).await.expect("connect");
+    let client = TerminalClient::connect(&b.socket(), b.peer)
+        .await
+        .expect("connect");
     client
         .open(TerminalRequest {
             argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
@@ -339,7 +341,7 @@ async fn a_reader_that_does_not_read_pauses_the_program() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_program_is_not_found() {
     let b = Bridge::start().await;
-    let client = TerminalClient::connect(&b.socket()).await.unwrap();
+    let client = TerminalClient::connect(&b.socket(), b.peer).await.unwrap();
     let err = client
         .open(TerminalRequest {
             argv: vec![b"no-such-program-x".to_vec()],

@@ -26,8 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_runtime::{
-    CancellationToken, Capabilities, Connector, ContainerStatus, FileChange, ImageRef, PullPolicy,
-    PullSink, Result, Runtime, RuntimeEvent, SnapshotInfo, Target, VersionLabels, WorkspaceSpec,
+    BridgeTrust, CancellationToken, Capabilities, Connector, ContainerStatus, FileChange, ImageRef,
+    PullPolicy, PullSink, Result, Runtime, RuntimeEvent, SnapshotInfo, Target, VersionLabels,
+    WorkspaceSpec,
 };
 use futures::stream::BoxStream;
 
@@ -81,6 +82,7 @@ impl Runtime for ContainerdRuntime {
         Capabilities {
             native_versions: true,
             bridge_network: self.cni.is_some(),
+            bridge_trust: BridgeTrust::CheckPeerPid,
         }
     }
 

@@ -8,13 +8,18 @@
 //! runtime's events), and when a call on it fails with a transport error; the next call then
 //! takes the checked path again, which gives the clear "not running; start it first" error for
 //! a stopped workspace.
+//!
+//! Every dial names the process that must be listening ([`ExpectedPeer`]): the bot is root in
+//! its workspace and can put its own listener at the socket's path, so a connection whose
+//! listener is not the task's init process (the bridge) is refused, never used.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use berth_bridge::{BridgeChannel, BridgeClient, BridgeError, Health};
+use berth_bridge::{BridgeChannel, BridgeClient, BridgeError, ExpectedPeer, Health};
+use berth_runtime::{BridgeTrust, Runtime};
 
 use crate::model::{ErrorCode, WorkspaceState};
 use crate::{Berth, Error, Result};
@@ -67,26 +72,39 @@ impl Bridges {
     }
 }
 
-/// Dials the bridge listening on `socket`. Every connection core makes to a bridge starts here.
-pub(crate) async fn dial(socket: &Path) -> Result<BridgeChannel, BridgeError> {
-    BridgeChannel::connect(socket).await
+/// Who must listen on the bridge socket of a task whose init process has host pid `pid`: that
+/// process, unless the runtime vouches for the channel itself.
+pub(crate) fn expected_peer(rt: &dyn Runtime, pid: u32) -> ExpectedPeer {
+    match rt.capabilities().bridge_trust {
+        BridgeTrust::CheckPeerPid => ExpectedPeer::Pid(pid),
+        BridgeTrust::RuntimeVouches => ExpectedPeer::VouchedByRuntime,
+    }
+}
+
+/// Dials the bridge listening on `socket`, refusing a listener that is not `peer`. Every
+/// connection core makes to a bridge starts here.
+pub(crate) async fn dial(socket: &Path, peer: ExpectedPeer) -> Result<BridgeChannel, BridgeError> {
+    BridgeChannel::connect(socket, peer).await
 }
 
 /// Dials and asks for health every 50 ms until the bridge answers or `timeout` passes; used
-/// right after a task starts, when the socket may not exist yet.
+/// right after a task starts, when the socket may not exist yet. A listener that is not `peer`
+/// ends the wait at once: it will not turn into the bridge by waiting.
 pub(crate) async fn wait_ready(
     socket: &Path,
+    peer: ExpectedPeer,
     timeout: Duration,
 ) -> Result<(BridgeChannel, Health), BridgeError> {
     let deadline = Instant::now() + timeout;
     loop {
         let attempt = async {
-            let channel = dial(socket).await?;
+            let channel = dial(socket, peer).await?;
             let health = BridgeClient::new(&channel).health().await?;
             Ok::<_, BridgeError>((channel, health))
         };
         let last_err = match tokio::time::timeout_at(deadline.into(), attempt).await {
             Ok(Ok(ready)) => return Ok(ready),
+            Ok(Err(e @ BridgeError::NotTheBridge(_))) => return Err(e),
             Ok(Err(e)) => e,
             Err(_) => BridgeError::Unavailable("timed out connecting".into()),
         };
@@ -136,13 +154,22 @@ impl Berth {
 
     /// The kept connection to container `id`'s bridge, dialled and kept if there is none. For
     /// callers that know the task runs (the health probe of `info`, restore during create).
+    /// A new dial asks the runtime for the task's pid, the only listener it accepts.
     pub(crate) async fn bridge_of(&self, bot: &str, id: &str) -> Result<BridgeChannel> {
         if let Some((cached_id, channel)) = self.inner.bridges.cached(bot) {
             if cached_id == id {
                 return Ok(channel);
             }
         }
-        let channel = dial(&self.inner.paths.bridge_socket(id)).await?;
+        let rt = self.runtime()?;
+        let status = rt.status(id).await?;
+        let Some(pid) = status.pid.filter(|_| status.running) else {
+            return Err(Error::conflict(format!(
+                "{bot}'s workspace is not running; start it first"
+            )));
+        };
+        let socket = self.inner.paths.bridge_socket(id);
+        let channel = dial(&socket, expected_peer(&*rt, pid)).await?;
         self.inner.bridges.keep(bot, id, channel.clone());
         Ok(channel)
     }
@@ -197,21 +224,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (socket, mut accepted) = listener(dir.path());
         let bridges = Bridges::default();
-        let ch = dial(&socket).await.unwrap();
+        let me = ExpectedPeer::Pid(std::process::id());
+        let ch = dial(&socket, me).await.unwrap();
         accepted.recv().await.expect("dialling connects at once");
         bridges.keep("bot", "berth-bot", ch);
-        bridges.keep("bot", "berth-bot", dial(&socket).await.unwrap());
+        bridges.keep("bot", "berth-bot", dial(&socket, me).await.unwrap());
         assert_eq!(bridges.len(), 1, "one entry per container id");
         let (id, _) = bridges.cached("bot").expect("kept");
         assert_eq!(id, "berth-bot");
         assert!(bridges.cached("other").is_none());
-        bridges.keep("other", "berth-other", dial(&socket).await.unwrap());
+        bridges.keep("other", "berth-other", dial(&socket, me).await.unwrap());
         bridges.forget_bot("bot");
         assert!(bridges.cached("bot").is_none());
         assert!(bridges.cached("other").is_some());
         bridges.forget("berth-other");
         assert_eq!(bridges.len(), 0);
-        let gone = dial(&dir.path().join("nothing.sock")).await.unwrap_err();
+        let gone = dial(&dir.path().join("nothing.sock"), me)
+            .await
+            .unwrap_err();
         assert_eq!(Error::from(gone).code, ErrorCode::Unavailable);
     }
 }

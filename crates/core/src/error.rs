@@ -94,7 +94,10 @@ impl From<berth_bridge::BridgeError> for Error {
             B::InvalidArgument(_) => ErrorCode::InvalidArgument,
             B::AlreadyExists(_) => ErrorCode::AlreadyExists,
             B::Conflict(_) => ErrorCode::Conflict,
-            _ => ErrorCode::Internal,
+            // Not `Unavailable`: nothing may read a refused listener as "the bridge went away"
+            // and retry or fall back; the message says what happened.
+            B::NotTheBridge(_) => ErrorCode::Internal,
+            B::Internal(_) => ErrorCode::Internal,
         };
         Self::new(code, e)
     }

@@ -396,12 +396,14 @@ impl Berth {
         self.prepare_start(id)?;
         let socket = self.inner.paths.bridge_socket(id);
         let started = async {
-            rt.start(id).await?;
-            crate::bridges::wait_ready(&socket, BRIDGE_TIMEOUT)
+            let pid = rt.start(id).await?;
+            let peer = crate::bridges::expected_peer(rt, pid);
+            crate::bridges::wait_ready(&socket, peer, BRIDGE_TIMEOUT)
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    Error::unavailable(format!("the workspace's bridge did not answer: {e}"))
+                .map_err(|e| match e {
+                    berth_bridge::BridgeError::NotTheBridge(_) => Error::from(e),
+                    e => Error::unavailable(format!("the workspace's bridge did not answer: {e}")),
                 })
         }
         .await;

@@ -9,7 +9,7 @@ mod operation;
 
 use std::time::Duration;
 
-use berth_bridge::BridgeClient;
+use berth_bridge::{BridgeClient, BridgeError};
 use berth_runtime::CancellationToken;
 
 use crate::bots::{parse_state, state_str};
@@ -85,18 +85,28 @@ impl Berth {
         Ok(info)
     }
 
-    async fn wait_bridge(&self, id: &str, cancel: &CancellationToken) -> Result<String> {
+    /// Waits for the bridge of the task just started (`pid`, from the runtime's start) to
+    /// answer; returns its version.
+    async fn wait_bridge(
+        &self,
+        rt: &dyn berth_runtime::Runtime,
+        id: &str,
+        pid: u32,
+        cancel: &CancellationToken,
+    ) -> Result<String> {
         let socket = self.inner.paths.bridge_socket(id);
+        let peer = crate::bridges::expected_peer(rt, pid);
         let ready = tokio::select! {
             _ = cancel.cancelled() => return Err(Error::cancelled()),
-            r = crate::bridges::wait_ready(&socket, BRIDGE_TIMEOUT) => r,
+            r = crate::bridges::wait_ready(&socket, peer, BRIDGE_TIMEOUT) => r,
         };
         let log = self.inner.paths.log_file(id);
-        ready.map(|(_, h)| h.version).map_err(|e| {
-            Error::unavailable(format!(
+        ready.map(|(_, h)| h.version).map_err(|e| match e {
+            BridgeError::NotTheBridge(_) => Error::from(e),
+            e => Error::unavailable(format!(
                 "the workspace's bridge did not answer: {e} (see {})",
                 log.display()
-            ))
+            )),
         })
     }
 
@@ -127,8 +137,8 @@ impl Berth {
         let w = self.workspace_row(bot)?;
         self.prepare_start(&w.container_id)?;
         let started = async {
-            rt.start(&w.container_id).await?;
-            self.wait_bridge(&w.container_id, &CancellationToken::new())
+            let pid = rt.start(&w.container_id).await?;
+            self.wait_bridge(rt, &w.container_id, pid, &CancellationToken::new())
                 .await
         }
         .await;

@@ -127,6 +127,21 @@ pub struct Capabilities {
     /// Bridge networking (CNI) is available; otherwise only a bot set to the host's network
     /// can have a workspace.
     pub bridge_network: bool,
+    /// How core knows that what answers on a workspace's bridge socket is its bridge.
+    pub bridge_trust: BridgeTrust,
+}
+
+/// How core knows that what answers on a workspace's bridge socket is the bridge. The bot can
+/// replace the socket (it is root where the socket lives), so this is a security decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeTrust {
+    /// The socket is a Unix socket on the host: core accepts a connection only when its
+    /// listener (`SO_PEERCRED`) is the task's init process, the pid [`Runtime::start`] and
+    /// [`ContainerStatus::pid`] report, in the host's pid namespace. containerd and the fake.
+    CheckPeerPid,
+    /// The backend carries the bridge's channel itself (a VM runtime relaying the socket has no
+    /// listener pid on the host) and vouches that only the bridge answers on it. No check.
+    RuntimeVouches,
 }
 
 /// A container backend. Object safe, so core holds an `Arc<dyn Runtime>` chosen at start-up.

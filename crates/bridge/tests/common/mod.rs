@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use berth_bridge::{BridgeClient, BridgeError, ExecRequest, ExitStatus, Health};
+use berth_bridge::{BridgeClient, BridgeError, ExecRequest, ExitStatus, ExpectedPeer, Health};
 
 pub struct Bridge {
     pub dir: tempfile::TempDir,
     pub child: Option<Child>,
     pub client: BridgeClient,
     pub health: Health,
+    /// Who listens on the socket: the child itself, or (under `unshare`) unchecked.
+    pub peer: ExpectedPeer,
 }
 
 impl Bridge {
@@ -81,7 +83,14 @@ impl Bridge {
             .env("BERTH_TEMPLATES_DIR", dir.path().join("templates"))
             .spawn()
             .expect("spawn berth-bridge");
-        let (client, health) = BridgeClient::wait_ready(&socket, Duration::from_secs(10))
+        // Under `unshare --fork` the bridge is unshare's child, whose pid we do not learn
+        // before it listens; the harness started it, so it vouches for the socket.
+        let peer = if prefix.is_empty() {
+            ExpectedPeer::Pid(child.id())
+        } else {
+            ExpectedPeer::VouchedByRuntime
+        };
+        let (client, health) = BridgeClient::wait_ready(&socket, peer, Duration::from_secs(10))
             .await
             .expect("bridge ready");
         Bridge {
@@ -89,6 +98,7 @@ impl Bridge {
             child: Some(child),
             client,
             health,
+            peer,
         }
     }
 

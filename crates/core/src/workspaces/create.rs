@@ -197,12 +197,13 @@ impl Berth {
             .map_err(|e| Error::from(e).context("creating the container failed"))?;
         check(cancel)?;
         emit(CreateEvent::Starting);
-        rt.start(&spec.id)
+        let pid = rt
+            .start(&spec.id)
             .await
             .map_err(|e| Error::from(e).context("starting the workspace failed"))?;
         check(cancel)?;
         emit(CreateEvent::WaitingBridge);
-        self.wait_bridge(&spec.id, cancel).await
+        self.wait_bridge(rt, &spec.id, pid, cancel).await
     }
 }
 

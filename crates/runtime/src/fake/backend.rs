@@ -9,9 +9,9 @@ use tokio::sync::broadcast;
 
 use super::{Call, FakeRuntime, Op, Point};
 use crate::{
-    CancellationToken, Capabilities, Connector, ContainerStatus, FileChange, ImageRef, PullEvent,
-    PullPolicy, PullSink, Result, Runtime, RuntimeError, RuntimeEvent, SnapshotInfo, Target,
-    VersionLabels, WorkspaceSpec,
+    BridgeTrust, CancellationToken, Capabilities, Connector, ContainerStatus, FileChange, ImageRef,
+    PullEvent, PullPolicy, PullSink, Result, Runtime, RuntimeError, RuntimeEvent, SnapshotInfo,
+    Target, VersionLabels, WorkspaceSpec,
 };
 
 pub(super) struct FakeConnector(pub(super) Arc<FakeRuntime>);
@@ -30,6 +30,8 @@ impl Runtime for FakeRuntime {
         Capabilities {
             native_versions: true,
             bridge_network: self.has_bridge_network(),
+            // Its tasks run the real bridge, so core's peer check runs against it.
+            bridge_trust: BridgeTrust::CheckPeerPid,
         }
     }
 
