@@ -8,6 +8,7 @@
 mod channel;
 mod client;
 mod data_client;
+mod entry;
 mod error;
 mod files_client;
 /// Reusable tar.gz producer and hostile-archive-safe consumer (files archive/extract, data export/import).
@@ -17,10 +18,12 @@ mod terminal_client;
 pub use channel::BridgeChannel;
 pub use client::{BridgeClient, ExecRequest, ExitStatus, Health};
 pub use data_client::{DataClient, ImportRequest, ImportSummary, Verdict};
+pub use entry::{check_name, check_path, MAX_NAME, MAX_PATH};
 pub use error::BridgeError;
 pub use files_client::{
     ArchiveProgress, ArchiveSummary, ExtractResult, FileEntry, FileKind, FilesClient, ListStream,
-    ReadResult, WatchEvent, WatchStream, WriteOptions, WriteResult,
+    ReadResult, WatchEvent, WatchStream, WriteOptions, WriteResult, MAX_LIST_BYTES, MAX_LIST_ENTRIES,
+    MAX_MESSAGE,
 };
 pub use terminal_client::{
     TerminalClient, TerminalEvent, TerminalReader, TerminalRequest, TerminalSession, TerminalWriter,
