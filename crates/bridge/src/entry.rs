@@ -218,8 +218,21 @@ mod tests {
 
     #[test]
     fn names_must_be_single_components() {
-        for bad in [&b""[..], b".", b"..", b"a/b", b"/", b"/etc", b"a\0b", &[b'x'; 256]] {
-            assert!(check_name(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b""[..],
+            b".",
+            b"..",
+            b"a/b",
+            b"/",
+            b"/etc",
+            b"a\0b",
+            &[b'x'; 256],
+        ] {
+            assert!(
+                check_name(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         for good in [&b"a"[..], b"...", b".env", b"a b\n", b"\xff", &[b'x'; 255]] {
             check_name(good).unwrap();
@@ -228,8 +241,20 @@ mod tests {
 
     #[test]
     fn paths_must_be_normalised_and_absolute() {
-        for bad in [&b""[..], b"data", b"//", b"/data/", b"/data//x", b"/data/../etc", b"/./x"] {
-            assert!(check_path(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b""[..],
+            b"data",
+            b"//",
+            b"/data/",
+            b"/data//x",
+            b"/data/../etc",
+            b"/./x",
+        ] {
+            assert!(
+                check_path(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         for good in [&b"/"[..], b"/data", b"/data/a b/\xff"] {
             check_path(good).unwrap();

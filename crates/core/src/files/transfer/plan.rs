@@ -68,7 +68,12 @@ pub(super) fn walk_host(src: &Path, dest: Vec<u8>, out: &mut Walk) -> io::Result
     let m = std::fs::metadata(src)?;
     if m.is_file() {
         // Opened without following links later: a top-level link is resolved here.
-        out.linked(src.to_path_buf(), std::fs::canonicalize(src)?, dest, m.len());
+        out.linked(
+            src.to_path_buf(),
+            std::fs::canonicalize(src)?,
+            dest,
+            m.len(),
+        );
         return Ok(());
     }
     if !m.is_dir() {
