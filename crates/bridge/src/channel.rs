@@ -21,6 +21,9 @@ const STREAM_WINDOW: u32 = 8 * 1024 * 1024;
 /// connection window holds a few full stream windows: one stream that is read slowly cannot
 /// stall the others. Memory is only used for data actually in flight.
 const CONNECTION_WINDOW: u32 = 32 * 1024 * 1024;
+/// Largest block of headers accepted from the bridge (hyper's default is 16 MiB): a reply's
+/// status and error message travel in headers, and the bridge is the bot's.
+const MAX_HEADERS: u32 = 64 * 1024;
 
 /// A connection to one bridge. Cheap to clone; clones share the connection. If the connection
 /// breaks, the next call dials the same socket again, with the same peer check.
@@ -39,6 +42,7 @@ impl BridgeChannel {
             .map_err(|e| BridgeError::Internal(e.to_string()))?
             .initial_stream_window_size(Some(STREAM_WINDOW))
             .initial_connection_window_size(Some(CONNECTION_WINDOW))
+            .http2_max_header_list_size(MAX_HEADERS)
             .connect_with_connector(tower::service_fn(move |_: Uri| {
                 let path = path.clone();
                 async move {

@@ -90,7 +90,7 @@ impl BridgeClient {
     /// A client on an existing connection.
     pub fn new(channel: &BridgeChannel) -> Self {
         BridgeClient {
-            raw: Raw::new(channel.channel()),
+            raw: Raw::new(channel.channel()).max_decoding_message_size(crate::MAX_MESSAGE),
         }
     }
 

@@ -59,7 +59,7 @@ impl DataClient {
     /// Uses `files`' connection (one socket per bridge).
     pub fn new(files: &FilesClient) -> Self {
         DataClient {
-            raw: Raw::new(files.channel()),
+            raw: Raw::new(files.channel()).max_decoding_message_size(crate::MAX_MESSAGE),
         }
     }
 

@@ -43,10 +43,21 @@ impl BridgeError {
     }
 }
 
+/// Longest error message kept from the bridge: it is the bot's text, shown in dialogs and logs.
+const MAX_MESSAGE: usize = 1024;
+
 impl From<tonic::Status> for BridgeError {
     fn from(status: tonic::Status) -> Self {
         use tonic::Code;
-        let message = status.message().to_string();
+        let mut message = status.message().to_string();
+        if message.len() > MAX_MESSAGE {
+            let mut end = MAX_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
         match status.code() {
             Code::NotFound => BridgeError::NotFound(message),
             Code::AlreadyExists => BridgeError::AlreadyExists(message),

@@ -11,6 +11,8 @@ use tonic::transport::Channel;
 
 use crate::channel::BridgeChannel;
 
+use crate::entry::{check_path, expect_path, hostile, show};
+pub use crate::entry::{FileEntry, FileKind};
 use crate::error::BridgeError;
 use crate::peer::ExpectedPeer;
 use crate::proto::{self, files_client::FilesClient as Raw, read_chunk, write_input};
@@ -19,72 +21,15 @@ use crate::proto::{self, files_client::FilesClient as Raw, read_chunk, write_inp
 const CHUNK: usize = 1024 * 1024;
 /// Upload queue depth (back-pressure towards the source).
 const QUEUE: usize = 4;
-
-/// What a path is (of the path itself: a symlink is `Symlink`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileKind {
-    File,
-    Dir,
-    Symlink,
-    /// fifo, socket, device
-    Other,
-}
-
-impl FileKind {
-    fn from_i32(k: i32) -> Option<Self> {
-        match proto::FileKind::try_from(k).ok()? {
-            proto::FileKind::File => Some(FileKind::File),
-            proto::FileKind::Dir => Some(FileKind::Dir),
-            proto::FileKind::Symlink => Some(FileKind::Symlink),
-            proto::FileKind::Other => Some(FileKind::Other),
-            proto::FileKind::Unspecified => None,
-        }
-    }
-}
-
-/// One file system entry as the bridge reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileEntry {
-    /// Normalised container-absolute path (bytes: may not be UTF-8).
-    pub path: Vec<u8>,
-    /// Last component (`/` for the root).
-    pub name: Vec<u8>,
-    pub kind: FileKind,
-    pub size: u64,
-    /// Permission bits.
-    pub mode: u32,
-    /// Modification time, ms since the Unix epoch.
-    pub mtime_ms: i64,
-    /// For symlinks: the link's target as stored.
-    pub link_target: Option<Vec<u8>>,
-    /// For symlinks: the kind of what it points to; `None` when dangling.
-    pub target_kind: Option<FileKind>,
-    pub uid: u32,
-    pub gid: u32,
-}
-
-impl FileEntry {
-    fn from_proto(e: proto::FileEntry) -> Self {
-        let kind = FileKind::from_i32(e.kind).unwrap_or(FileKind::Other);
-        FileEntry {
-            link_target: (kind == FileKind::Symlink).then_some(e.link_target),
-            target_kind: FileKind::from_i32(e.target_kind),
-            path: e.path,
-            name: e.name,
-            kind,
-            size: e.size,
-            mode: e.mode,
-            mtime_ms: e.mtime_ms,
-            uid: e.uid,
-            gid: e.gid,
-        }
-    }
-    /// True for directories and symlinks to directories.
-    pub fn is_dir_like(&self) -> bool {
-        self.kind == FileKind::Dir
-            || (self.kind == FileKind::Symlink && self.target_kind == Some(FileKind::Dir))
-    }
-}
+/// Most entries [`FilesClient::list_all`] collects: a bridge that lists without end gets an
+/// error, not all of the host's memory.
+pub const MAX_LIST_ENTRIES: usize = 1_000_000;
+/// Most bytes of names, paths and link targets [`FilesClient::list_all`] collects (1,000,000
+/// entries of long paths would otherwise be gigabytes).
+pub const MAX_LIST_BYTES: usize = 256 << 20;
+/// Largest reply message decoded (tonic's default, stated: data comes in 1 MiB chunks, a page of
+/// a listing in 1,000 entries).
+pub const MAX_MESSAGE: usize = 4 << 20;
 
 /// Options of [`FilesClient::write`].
 #[derive(Clone, Debug, Default)]
@@ -163,6 +108,8 @@ pub struct WatchEvent {
 pub struct ListStream {
     inner: tonic::Streaming<proto::ListPage>,
     dir: Option<FileEntry>,
+    /// The path asked for: the listed directory must be it.
+    asked: Vec<u8>,
 }
 
 impl ListStream {
@@ -170,19 +117,30 @@ impl ListStream {
     pub fn dir(&self) -> Option<&FileEntry> {
         self.dir.as_ref()
     }
-    /// The next page, or `None` at the end.
+    /// The next page, or `None` at the end. Every entry is checked: a single-component name
+    /// and the path of that name in the listed directory (the directory comes first, once).
     pub async fn next_page(&mut self) -> Result<Option<Vec<FileEntry>>, BridgeError> {
-        match self.inner.message().await? {
-            Some(p) => {
-                if let Some(d) = p.dir {
-                    self.dir = Some(FileEntry::from_proto(d));
-                }
-                Ok(Some(
-                    p.entries.into_iter().map(FileEntry::from_proto).collect(),
-                ))
+        let Some(p) = self.inner.message().await? else {
+            return Ok(None);
+        };
+        if let Some(d) = p.dir {
+            if self.dir.is_some() {
+                return Err(hostile("a listing with a second directory".into()));
             }
-            None => Ok(None),
+            let d = FileEntry::from_proto(d)?;
+            expect_path(&d, &self.asked)?;
+            self.dir = Some(d);
         }
+        let dir = self
+            .dir
+            .as_ref()
+            .ok_or_else(|| hostile("listing entries before their directory".into()))?;
+        let page = p
+            .entries
+            .into_iter()
+            .map(|e| FileEntry::child_of(dir, e))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(page))
     }
 }
 
@@ -193,7 +151,13 @@ pub struct WatchStream {
 
 impl WatchStream {
     pub async fn next(&mut self) -> Result<Option<WatchEvent>, BridgeError> {
-        Ok(self.inner.message().await?.map(|e| WatchEvent {
+        let Some(e) = self.inner.message().await? else {
+            return Ok(None);
+        };
+        for p in &e.paths {
+            check_path(p)?;
+        }
+        Ok(Some(WatchEvent {
             paths: e.paths,
             overflow: e.overflow,
         }))
@@ -217,7 +181,7 @@ impl FilesClient {
     /// A client on an existing connection.
     pub fn new(channel: &BridgeChannel) -> Self {
         FilesClient {
-            raw: Raw::new(channel.channel()),
+            raw: Raw::new(channel.channel()).max_decoding_message_size(MAX_MESSAGE),
             channel: channel.channel(),
         }
     }
@@ -240,7 +204,9 @@ impl FilesClient {
             })
             .await?
             .into_inner();
-        Ok(FileEntry::from_proto(e))
+        let e = FileEntry::from_proto(e)?;
+        expect_path(&e, path)?;
+        Ok(e)
     }
 
     /// Lists a directory page by page (`page_size` 0 = 1000).
@@ -253,14 +219,40 @@ impl FilesClient {
             })
             .await?
             .into_inner();
-        Ok(ListStream { inner, dir: None })
+        Ok(ListStream {
+            inner,
+            dir: None,
+            asked: path.to_vec(),
+        })
     }
 
-    /// The whole listing of a directory: (the directory, its entries in readdir order).
+    /// The whole listing of a directory: (the directory, its entries in readdir order). Fails
+    /// past [`MAX_LIST_ENTRIES`] entries or [`MAX_LIST_BYTES`] of names.
     pub async fn list_all(&self, path: &[u8]) -> Result<(FileEntry, Vec<FileEntry>), BridgeError> {
+        self.list_all_limited(path, MAX_LIST_ENTRIES, MAX_LIST_BYTES)
+            .await
+    }
+
+    /// [`Self::list_all`] with explicit bounds.
+    pub async fn list_all_limited(
+        &self,
+        path: &[u8],
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> Result<(FileEntry, Vec<FileEntry>), BridgeError> {
         let mut s = self.list(path, 0).await?;
         let mut all = Vec::new();
+        let mut bytes = 0usize;
         while let Some(page) = s.next_page().await? {
+            bytes += page.iter().map(FileEntry::heap_bytes).sum::<usize>();
+            if all.len() + page.len() > max_entries || bytes > max_bytes {
+                return Err(BridgeError::Internal(format!(
+                    "the listing of {} has more than {max_entries} entries or {} MiB of names; \
+                     Berth does not list directories that large",
+                    show(path),
+                    max_bytes >> 20
+                )));
+            }
             all.extend(page);
         }
         let dir = s
@@ -293,8 +285,15 @@ impl FilesClient {
         let mut bytes = 0u64;
         while let Some(c) = s.message().await? {
             match c.chunk {
-                Some(read_chunk::Chunk::Entry(e)) => entry = Some(FileEntry::from_proto(e)),
+                Some(read_chunk::Chunk::Entry(e)) => entry = Some(FileEntry::from_proto(e)?),
                 Some(read_chunk::Chunk::Data(d)) => {
+                    if length.is_some_and(|l| bytes + d.len() as u64 > l) {
+                        return Err(hostile(format!(
+                            "more than the {} bytes asked for of {}",
+                            length.unwrap_or_default(),
+                            show(path)
+                        )));
+                    }
                     out.write_all(&d)
                         .await
                         .map_err(|e| BridgeError::Internal(format!("writing: {e}")))?;
@@ -378,7 +377,7 @@ impl FilesClient {
             .entry
             .ok_or_else(|| BridgeError::Internal("write without an entry".into()))?;
         Ok(WriteResult {
-            entry: FileEntry::from_proto(entry),
+            entry: FileEntry::from_proto(entry)?,
             revision: (!reply.revision.is_empty()).then_some(reply.revision),
             written: reply.written,
         })
@@ -438,7 +437,7 @@ impl FilesClient {
             .entry
             .ok_or_else(|| BridgeError::Internal("write without an entry".into()))?;
         Ok(WriteResult {
-            entry: FileEntry::from_proto(entry),
+            entry: FileEntry::from_proto(entry)?,
             revision: (!reply.revision.is_empty()).then_some(reply.revision),
             written: reply.written,
         })
@@ -480,7 +479,13 @@ impl FilesClient {
         loop {
             match s.message().await {
                 Ok(Some(c)) => match c.chunk {
-                    Some(read_chunk::Chunk::Entry(e)) => entry = Some(FileEntry::from_proto(e)),
+                    Some(read_chunk::Chunk::Entry(e)) => match FileEntry::from_proto(e) {
+                        Ok(e) => entry = Some(e),
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    },
                     Some(read_chunk::Chunk::Data(d)) => {
                         #[allow(clippy::collapsible_match)]
                         if tx.send(d).await.is_err() {
@@ -521,7 +526,7 @@ impl FilesClient {
             })
             .await?
             .into_inner();
-        Ok(FileEntry::from_proto(e))
+        FileEntry::from_proto(e)
     }
 
     /// Deletes a file, a link (not its target) or, with `recursive`, a directory tree. Returns
@@ -554,7 +559,7 @@ impl FilesClient {
             })
             .await?
             .into_inner();
-        Ok(FileEntry::from_proto(e))
+        FileEntry::from_proto(e)
     }
 
     /// Streams a tar.gz of `paths` (each under its base name) into `out`; returns its size.
@@ -629,6 +634,7 @@ impl FilesClient {
             })
             .await?
             .into_inner();
+        check_path(&r.dir)?;
         Ok(ExtractResult {
             dir: r.dir,
             files: r.files,

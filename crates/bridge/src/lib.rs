@@ -8,20 +8,26 @@
 mod channel;
 mod client;
 mod data_client;
+mod entry;
 mod error;
 mod files_client;
 mod peer;
 /// Reusable tar.gz producer and hostile-archive-safe consumer (files archive/extract, data export/import).
 pub mod targz;
 mod terminal_client;
+/// The hostile test bridge (tests only).
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use channel::BridgeChannel;
 pub use client::{BridgeClient, ExecRequest, ExitStatus, Health};
 pub use data_client::{DataClient, ImportRequest, ImportSummary, Verdict};
+pub use entry::{check_name, check_path, MAX_NAME, MAX_PATH};
 pub use error::BridgeError;
 pub use files_client::{
     ArchiveProgress, ArchiveSummary, ExtractResult, FileEntry, FileKind, FilesClient, ListStream,
-    ReadResult, WatchEvent, WatchStream, WriteOptions, WriteResult,
+    ReadResult, WatchEvent, WatchStream, WriteOptions, WriteResult, MAX_LIST_BYTES,
+    MAX_LIST_ENTRIES, MAX_MESSAGE,
 };
 pub use peer::ExpectedPeer;
 pub use terminal_client::{

@@ -81,7 +81,7 @@ impl TerminalClient {
     /// A client on an existing connection.
     pub fn new(channel: &BridgeChannel) -> Self {
         TerminalClient {
-            raw: Raw::new(channel.channel()),
+            raw: Raw::new(channel.channel()).max_decoding_message_size(crate::MAX_MESSAGE),
         }
     }
 

@@ -259,6 +259,62 @@ pub fn extract_targz<R: Read>(input: R, dest: &Path, preserve_owner: bool) -> io
     sink.finish()
 }
 
+/// Extracts the contents of the one top-level directory `top` of a gzip'd tar into the
+/// existing, empty directory `dest` (a folder download: the archive holds the folder under its
+/// name). `top` must be a real directory entry and every other entry must be under it; the
+/// rules then see the stripped names, so `dest` is the root nothing may point above (a link
+/// `top/k -> ..` is refused, not moved into place pointing next to `dest`).
+pub fn extract_targz_under<R: Read>(input: R, dest: &Path, top: &[u8]) -> io::Result<Counts> {
+    let mut sink = SafeDest::new(dest);
+    let mut ar = tar::Archive::new(GzDecoder::new(input));
+    let mut seen_top = false;
+    for entry in ar.entries()? {
+        let mut entry = entry?;
+        let Some(mut e) = Entry::of_tar(&entry) else {
+            continue;
+        };
+        let name = e.name.strip_suffix(b"/").unwrap_or(&e.name);
+        if name == top {
+            if e.kind != Kind::Dir || seen_top {
+                return Err(hostile(format!(
+                    "archive entry {:?} is not the folder's one directory",
+                    String::from_utf8_lossy(&e.name)
+                )));
+            }
+            seen_top = true;
+            continue;
+        }
+        e.name = under(&e.name, top)?;
+        if e.kind == Kind::HardLink {
+            e.link = Some(under(e.link.as_deref().unwrap_or_default(), top)?);
+        }
+        let meta = Meta::of_tar(entry.header());
+        sink.add(&e, &mut entry, meta)?;
+    }
+    if !seen_top {
+        return Err(hostile(format!(
+            "the archive has no folder {:?}",
+            String::from_utf8_lossy(top)
+        )));
+    }
+    sink.finish()
+}
+
+/// `name` without its leading `top/`; refused when it is not under `top`.
+fn under(name: &[u8], top: &[u8]) -> io::Result<Vec<u8>> {
+    name.strip_prefix(top)
+        .and_then(|rest| rest.strip_prefix(b"/"))
+        .filter(|rest| !rest.is_empty())
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| {
+            hostile(format!(
+                "archive entry {:?} is outside the folder {:?}",
+                String::from_utf8_lossy(name),
+                String::from_utf8_lossy(top)
+            ))
+        })
+}
+
 /// Extracts a zip file into the existing directory `dest`.
 pub fn extract_zip(file: File, dest: &Path) -> io::Result<Counts> {
     let mut sink = SafeDest::new(dest);

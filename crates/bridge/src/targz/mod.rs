@@ -7,5 +7,5 @@ mod consume;
 mod produce;
 pub mod rules;
 
-pub use consume::{extract_targz, extract_zip, Counts, Meta, SafeDest};
+pub use consume::{extract_targz, extract_targz_under, extract_zip, Counts, Meta, SafeDest};
 pub use produce::{plan, source_total, write_targz, write_targz_counted, Summary};

@@ -43,10 +43,11 @@ impl Berth {
         let part = part_path(dest);
         let result = async {
             // Private: it holds the bot's data (and kept data lives in Berth's own directory).
+            // A new file, never one that is there or a link placed there.
             let mut file = tokio::fs::OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW)
                 .mode(0o600)
                 .open(&part)
                 .await

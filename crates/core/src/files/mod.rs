@@ -13,7 +13,7 @@ mod transfer;
 pub use model::*;
 use paths::parent_of;
 pub use paths::*;
-pub use transfer::UploadPipe;
+pub use transfer::{download_dir_from, download_from, UploadPipe};
 
 use std::io;
 use std::pin::Pin;

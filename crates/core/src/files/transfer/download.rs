@@ -2,9 +2,8 @@
 //! to a temp file and renamed, a workspace folder into a new host folder, or a tar.gz of paths
 //! to any writer (the CLI's `-`).
 
-use std::ffi::OsString;
 use std::io;
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -113,43 +112,7 @@ impl Berth {
         emit: Emit,
     ) -> Result<TransferSummary> {
         let c = self.files_client(bot).await?;
-        let raw = paths
-            .iter()
-            .map(|p| decode_path(p))
-            .collect::<Result<Vec<_>>>()?;
-        if raw.is_empty() {
-            return Err(Error::invalid("nothing to download"));
-        }
-        let single = single_file(&c, &raw).await?;
-        let row = Row {
-            target: host_dest.display().to_string(),
-            name: name_of(host_dest),
-            total: single.as_ref().map(|e| e.size).unwrap_or(0),
-            emit,
-        };
-        row.send(TransferState::Running, 0, None);
-        let tmp = temp_beside(host_dest);
-        let r = fetch(&c, &raw, single.is_some(), &tmp, host_dest, cancel, &row).await;
-        let mut sum = TransferSummary::default();
-        match r {
-            Ok(n) => {
-                sum.done = 1;
-                sum.bytes = n;
-                row.send(TransferState::Done, n, None);
-                Ok(sum)
-            }
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                if e.code == ErrorCode::Cancelled {
-                    sum.cancelled = true;
-                    row.send(TransferState::Cancelled, 0, None);
-                    Ok(sum)
-                } else {
-                    row.send(TransferState::Failed, 0, Some(e.message.clone()));
-                    Err(e)
-                }
-            }
-        }
+        download_from(&c, paths, host_dest, cancel, emit).await
     }
 
     /// Writes a tar.gz of `paths` (path tokens) to `out`; returns the bytes written.
@@ -171,28 +134,90 @@ impl Berth {
     /// bridge, extracted here with the hostile-archive rules). `host_dir` must not exist.
     pub async fn download_dir(&self, bot: &str, path: &str, host_dir: &Path) -> Result<u64> {
         let c = self.files_client(bot).await?;
-        let p = decode_path(path)?;
-        let name = base_of(&p);
-        std::fs::create_dir(host_dir)
-            .map_err(|e| Error::invalid(format!("cannot create {}: {e}", host_dir.display())))?;
-        let (w, r) = tokio::io::duplex(256 * 1024);
-        let dir = host_dir.to_path_buf();
-        let consumer = tokio::task::spawn_blocking(move || extract_stripped(r, &dir, name));
-        let produced = c.archive(&[p], w).await;
-        let consumed = consumer.await.map_err(Error::internal)?;
-        match (produced, consumed) {
-            (Ok(n), Ok(_)) => Ok(n),
-            (Err(e), _) => {
-                let _ = std::fs::remove_dir_all(host_dir);
-                Err(e.into())
+        download_dir_from(&c, path, host_dir).await
+    }
+}
+
+/// [`Berth::download`] through a given client (public so tests can drive it against a
+/// hostile bridge).
+pub async fn download_from(
+    c: &FilesClient,
+    paths: &[String],
+    host_dest: &Path,
+    cancel: &CancellationToken,
+    emit: Emit,
+) -> Result<TransferSummary> {
+    let raw = paths
+        .iter()
+        .map(|p| decode_path(p))
+        .collect::<Result<Vec<_>>>()?;
+    if raw.is_empty() {
+        return Err(Error::invalid("nothing to download"));
+    }
+    let single = single_file(c, &raw).await?;
+    let row = Row {
+        target: host_dest.display().to_string(),
+        name: name_of(host_dest),
+        total: single.as_ref().map(|e| e.size).unwrap_or(0),
+        emit,
+    };
+    row.send(TransferState::Running, 0, None);
+    let tmp = temp_beside(host_dest);
+    let r = fetch(c, &raw, single.is_some(), &tmp, host_dest, cancel, &row).await;
+    let mut sum = TransferSummary::default();
+    match r {
+        Ok(n) => {
+            sum.done = 1;
+            sum.bytes = n;
+            row.send(TransferState::Done, n, None);
+            Ok(sum)
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            if e.code == ErrorCode::Cancelled {
+                sum.cancelled = true;
+                row.send(TransferState::Cancelled, 0, None);
+                Ok(sum)
+            } else {
+                row.send(TransferState::Failed, 0, Some(e.message.clone()));
+                Err(e)
             }
-            (_, Err(e)) => {
-                let _ = std::fs::remove_dir_all(host_dir);
-                Err(Error::internal(format!(
-                    "extracting into {}: {e}",
-                    host_dir.display()
-                )))
-            }
+        }
+    }
+}
+
+/// [`Berth::download_dir`] through a given client. The folder's contents are extracted
+/// straight into `host_dir` (created here, removed again on failure) with `host_dir` as the
+/// archive's root: no entry, link or move step can reach outside it.
+pub async fn download_dir_from(c: &FilesClient, path: &str, host_dir: &Path) -> Result<u64> {
+    let p = decode_path(path)?;
+    // The producer stores a folder under its base name, `/` as `root`.
+    let name = match base_of(&p) {
+        n if n.is_empty() => b"root".to_vec(),
+        n => n,
+    };
+    std::fs::create_dir(host_dir)
+        .map_err(|e| Error::invalid(format!("cannot create {}: {e}", host_dir.display())))?;
+    let (w, r) = tokio::io::duplex(256 * 1024);
+    let dir = host_dir.to_path_buf();
+    let consumer = tokio::task::spawn_blocking(move || {
+        let rd = tokio_util::io::SyncIoBridge::new(r);
+        berth_bridge::targz::extract_targz_under(rd, &dir, &name)
+    });
+    let produced = c.archive(&[p], w).await;
+    let consumed = consumer.await.map_err(Error::internal)?;
+    match (produced, consumed) {
+        (Ok(n), Ok(_)) => Ok(n),
+        (_, Err(e)) => {
+            let _ = std::fs::remove_dir_all(host_dir);
+            Err(Error::invalid(format!(
+                "extracting into {}: {e}",
+                host_dir.display()
+            )))
+        }
+        (Err(e), _) => {
+            let _ = std::fs::remove_dir_all(host_dir);
+            Err(e.into())
         }
     }
 }
@@ -219,17 +244,24 @@ async fn fetch(
     row: &Row,
 ) -> Result<u64> {
     let create = |e: io::Error| Error::invalid(format!("cannot create {}: {e}", tmp.display()));
-    let f = tokio::fs::File::create(tmp).await.map_err(create)?;
+    // A new file, never one that is there (or a link placed there): O_EXCL | O_NOFOLLOW.
+    let std_file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(tmp)
+        .map_err(create)?;
+    let f = tokio::fs::File::from_std(std_file.try_clone().map_err(create)?);
     let mut out = Counted::new(f, row.progress(), cancel.clone());
     let n = if single {
-        let f = std::fs::File::create(tmp).map_err(create)?;
         let report = row.progress();
         let progress = throttled(move |n| report(n));
         tokio::select! {
-            r = c.read_to_file(&raw[0], f, progress) => r.map(|r| r.bytes),
+            r = c.read_to_file(&raw[0], std_file, progress) => r.map(|r| r.bytes),
             _ = cancel.cancelled() => return Err(Error::cancelled()),
         }
     } else {
+        drop(std_file);
         c.archive(raw, &mut out).await
     };
     if cancel.is_cancelled() {
@@ -246,33 +278,15 @@ async fn fetch(
     Ok(n)
 }
 
-/// Extracts the tar.gz on `r` into `dir` without its one top-level entry (named like the
-/// source folder). Blocking: runs on a blocking thread.
-fn extract_stripped(
-    r: tokio::io::DuplexStream,
-    dir: &Path,
-    name: Vec<u8>,
-) -> io::Result<berth_bridge::targz::Counts> {
-    let rd = tokio_util::io::SyncIoBridge::new(r);
-    let tmp = dir.join(format!(".berth-extract-{}", std::process::id()));
-    std::fs::create_dir(&tmp)?;
-    let res = berth_bridge::targz::extract_targz(rd, &tmp, false).and_then(|c| {
-        let inner = tmp.join(OsString::from_vec(name));
-        for de in std::fs::read_dir(&inner)? {
-            let de = de?;
-            std::fs::rename(de.path(), dir.join(de.file_name()))?;
-        }
-        Ok(c)
-    });
-    let _ = std::fs::remove_dir_all(&tmp);
-    res
-}
-
 /// The temp file a download is written to, next to its destination.
 fn temp_beside(p: &Path) -> PathBuf {
     let name = p
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    p.with_file_name(format!(".{name}.berth-part-{}", std::process::id()))
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    p.with_file_name(format!(".{name}.berth-part-{}-{ms}", std::process::id()))
 }

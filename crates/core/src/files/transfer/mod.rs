@@ -8,6 +8,7 @@ mod download;
 mod plan;
 mod upload;
 
+pub use download::{download_dir_from, download_from};
 pub use upload::UploadPipe;
 
 use std::path::Path;

@@ -182,7 +182,12 @@ async fn upload_file(
     cancel: &CancellationToken,
     emit: &Emit,
 ) -> Result<u64> {
-    let f = std::fs::File::open(&it.host)
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NOFOLLOW: the walk checked what this is; a link put here since is refused, not followed.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&it.source)
         .map_err(|e| Error::invalid(format!("cannot open {}: {e}", it.host.display())))?;
     let (em, it2) = (emit.clone(), it.clone());
     let progress = throttled(move |n| em(row(id, &it2, TransferState::Running, n, None)));
