@@ -45,11 +45,13 @@ impl BridgeChannel {
             .http2_max_header_list_size(MAX_HEADERS)
             .connect_with_connector(tower::service_fn(move |_: Uri| {
                 let path = path.clone();
+                let peer = peer.clone();
                 async move {
+                    let expected = peer.resolve().await?;
                     let stream = UnixStream::connect(path).await?;
                     // On the connected stream itself: a second connection could reach another
                     // listener. Refused, the stream is dropped before HTTP/2 says anything.
-                    peer::check(&stream, peer)?;
+                    peer::check(&stream, expected)?;
                     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(TokioIo::new(stream))
                 }
             }))

@@ -120,7 +120,7 @@ impl BridgeClient {
         let deadline = Instant::now() + timeout;
         loop {
             let attempt = async {
-                let client = Self::connect(socket, peer).await?;
+                let client = Self::connect(socket, peer.clone()).await?;
                 let health = client.health().await?;
                 Ok::<_, BridgeError>((client, health))
             };

@@ -29,7 +29,7 @@ pub use files_client::{
     ReadResult, WatchEvent, WatchStream, WriteOptions, WriteResult, MAX_LIST_BYTES,
     MAX_LIST_ENTRIES, MAX_MESSAGE,
 };
-pub use peer::ExpectedPeer;
+pub use peer::{ExpectedPeer, PidLookup};
 pub use terminal_client::{
     TerminalClient, TerminalEvent, TerminalReader, TerminalRequest, TerminalSession, TerminalWriter,
 };

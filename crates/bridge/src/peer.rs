@@ -8,19 +8,57 @@
 //! the bridge is the init process of the workspace's task, whose host pid the runtime reports.
 //! A listener bound by any other process of the workspace has another pid and is refused.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use tokio::net::UnixStream;
+
+/// The pid of the workspace task's init process now, or why there is none (asked on every
+/// connection a kept channel makes, so a reconnect after a restart expects the new task).
+pub type PidLookup =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<u32, String>> + Send>> + Send + Sync>;
 
 /// Who must be listening on a bridge's socket for the host to talk to it. Required by every
 /// connect, so no path can skip the decision.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum ExpectedPeer {
     /// The socket is a Unix socket on the host and its listener must be the process with this
     /// pid in the host's pid namespace: the workspace task's init process, the bridge.
     Pid(u32),
+    /// As `Pid`, with the pid looked up again for every connection: a channel that is kept and
+    /// reconnects after its workspace restarted accepts the new task's bridge (and only it).
+    Current(PidLookup),
     /// No check: the runtime carries the channel itself and vouches that only the bridge
     /// answers on it (a VM runtime relaying the socket has no listener pid the host could see),
     /// or the caller started the bridge itself (test harnesses, manual probes).
     VouchedByRuntime,
+}
+
+impl std::fmt::Debug for ExpectedPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExpectedPeer::Pid(p) => write!(f, "Pid({p})"),
+            ExpectedPeer::Current(_) => f.write_str("Current"),
+            ExpectedPeer::VouchedByRuntime => f.write_str("VouchedByRuntime"),
+        }
+    }
+}
+
+impl ExpectedPeer {
+    /// The expectation for a connection made now (`Current` looked up).
+    pub(crate) async fn resolve(&self) -> Result<ExpectedPeer, NotTheBridge> {
+        match self {
+            ExpectedPeer::Current(lookup) => match lookup().await {
+                Ok(pid) => Ok(ExpectedPeer::Pid(pid)),
+                Err(why) => Err(NotTheBridge {
+                    found: "not checked".into(),
+                    expected: why,
+                }),
+            },
+            other => Ok(other.clone()),
+        }
+    }
 }
 
 /// A connection refused because its listener is not the expected process.
@@ -32,7 +70,8 @@ pub enum ExpectedPeer {
 pub(crate) struct NotTheBridge {
     /// The listener's pid as the kernel reported it, or why there was none.
     found: String,
-    expected: u32,
+    /// The task's pid, or why there is none.
+    expected: String,
 }
 
 /// Accepts `stream` only when its listener is `peer`; fails closed when the credentials cannot
@@ -51,7 +90,10 @@ pub(crate) fn check(stream: &UnixStream, peer: ExpectedPeer) -> Result<(), NotTh
         },
         Err(e) => format!("unreadable: {e}"),
     };
-    Err(NotTheBridge { found, expected })
+    Err(NotTheBridge {
+        found,
+        expected: expected.to_string(),
+    })
 }
 
 /// Whether `err` (or what caused it) is a refused peer; its message when so.

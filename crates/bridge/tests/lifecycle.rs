@@ -75,7 +75,7 @@ async fn a_listener_that_is_not_the_bridge_is_refused() {
         }
     });
 
-    let err = BridgeClient::connect(&b.socket(), bridge)
+    let err = BridgeClient::connect(&b.socket(), bridge.clone())
         .await
         .unwrap_err();
     let me = std::process::id();
@@ -92,7 +92,7 @@ async fn a_listener_that_is_not_the_bridge_is_refused() {
         b"",
         "nothing was sent to the impostor"
     );
-    let err = BridgeClient::wait_ready(&b.socket(), bridge, Duration::from_secs(60))
+    let err = BridgeClient::wait_ready(&b.socket(), bridge.clone(), Duration::from_secs(60))
         .await
         .unwrap_err();
     assert!(matches!(err, BridgeError::NotTheBridge(_)), "{err:?}");

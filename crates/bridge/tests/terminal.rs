@@ -14,7 +14,7 @@ use common::Bridge;
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn open(b: &Bridge, argv: &[&str], rows: u16, cols: u16) -> TerminalSession {
-    let client = TerminalClient::connect(&b.socket(), b.peer)
+    let client = TerminalClient::connect(&b.socket(), b.peer.clone())
         .await
         .expect("connect");
     client
@@ -341,7 +341,9 @@ async fn a_reader_that_does_not_read_pauses_the_program() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_program_is_not_found() {
     let b = Bridge::start().await;
-    let client = TerminalClient::connect(&b.socket(), b.peer).await.unwrap();
+    let client = TerminalClient::connect(&b.socket(), b.peer.clone())
+        .await
+        .unwrap();
     let err = client
         .open(TerminalRequest {
             argv: vec![b"no-such-program-x".to_vec()],

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_bridge::{BridgeChannel, BridgeClient, BridgeError, ExpectedPeer, Health};
@@ -81,6 +81,25 @@ pub(crate) fn expected_peer(rt: &dyn Runtime, pid: u32) -> ExpectedPeer {
     }
 }
 
+/// What a kept connection to container `id`'s bridge expects: the task's init process, looked
+/// up again whenever the channel (re)connects, so a channel kept across a restart made by
+/// another process accepts the new bridge, and still only it.
+fn kept_peer(rt: Arc<dyn Runtime>, id: &str) -> ExpectedPeer {
+    if rt.capabilities().bridge_trust == BridgeTrust::RuntimeVouches {
+        return ExpectedPeer::VouchedByRuntime;
+    }
+    let id = id.to_string();
+    ExpectedPeer::Current(Arc::new(move || {
+        let (rt, id) = (rt.clone(), id.clone());
+        Box::pin(async move {
+            let s = rt.status(&id).await.map_err(|e| e.to_string())?;
+            s.pid
+                .filter(|_| s.running)
+                .ok_or_else(|| "none: the workspace is not running".to_string())
+        })
+    }))
+}
+
 /// Dials the bridge listening on `socket`, refusing a listener that is not `peer`. Every
 /// connection core makes to a bridge starts here.
 pub(crate) async fn dial(socket: &Path, peer: ExpectedPeer) -> Result<BridgeChannel, BridgeError> {
@@ -98,7 +117,7 @@ pub(crate) async fn wait_ready(
     let deadline = Instant::now() + timeout;
     loop {
         let attempt = async {
-            let channel = dial(socket, peer).await?;
+            let channel = dial(socket, peer.clone()).await?;
             let health = BridgeClient::new(&channel).health().await?;
             Ok::<_, BridgeError>((channel, health))
         };
@@ -162,14 +181,15 @@ impl Berth {
             }
         }
         let rt = self.runtime()?;
+        // Checked here for a clear error; the kept channel looks the pid up on every connect.
         let status = rt.status(id).await?;
-        let Some(pid) = status.pid.filter(|_| status.running) else {
+        if !status.running || status.pid.is_none() {
             return Err(Error::conflict(format!(
                 "{bot}'s workspace is not running; start it first"
             )));
-        };
+        }
         let socket = self.inner.paths.bridge_socket(id);
-        let channel = dial(&socket, expected_peer(&*rt, pid)).await?;
+        let channel = dial(&socket, kept_peer(rt, id)).await?;
         self.inner.bridges.keep(bot, id, channel.clone());
         Ok(channel)
     }
@@ -225,15 +245,19 @@ mod tests {
         let (socket, mut accepted) = listener(dir.path());
         let bridges = Bridges::default();
         let me = ExpectedPeer::Pid(std::process::id());
-        let ch = dial(&socket, me).await.unwrap();
+        let ch = dial(&socket, me.clone()).await.unwrap();
         accepted.recv().await.expect("dialling connects at once");
         bridges.keep("bot", "berth-bot", ch);
-        bridges.keep("bot", "berth-bot", dial(&socket, me).await.unwrap());
+        bridges.keep("bot", "berth-bot", dial(&socket, me.clone()).await.unwrap());
         assert_eq!(bridges.len(), 1, "one entry per container id");
         let (id, _) = bridges.cached("bot").expect("kept");
         assert_eq!(id, "berth-bot");
         assert!(bridges.cached("other").is_none());
-        bridges.keep("other", "berth-other", dial(&socket, me).await.unwrap());
+        bridges.keep(
+            "other",
+            "berth-other",
+            dial(&socket, me.clone()).await.unwrap(),
+        );
         bridges.forget_bot("bot");
         assert!(bridges.cached("bot").is_none());
         assert!(bridges.cached("other").is_some());

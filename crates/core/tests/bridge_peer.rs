@@ -88,3 +88,36 @@ async fn a_relay_at_the_bridge_socket_is_refused() {
         assert_eq!(n, 0, "the host sent the relay something");
     }
 }
+
+/// Another process restarts the workspace (core has not heard of it: no events): the kept
+/// connection reconnects to the new task's bridge, whose pid it looks up then, and is
+/// accepted; it is not stuck expecting the old task's pid.
+#[tokio::test]
+async fn a_kept_connection_follows_a_restart_made_elsewhere() {
+    let Some(h) = Harness::new("peer_restart_elsewhere").await else {
+        return;
+    };
+    h.create("a").await;
+    assert_eq!(guard(echo(&h.berth)).await.unwrap(), b"hi\n");
+    let before = h.fake.status("berth-a").await.unwrap().pid.unwrap();
+    h.fake.mute_events(true);
+    h.fake
+        .stop("berth-a", std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let after = h.fake.start("berth-a").await.unwrap();
+    assert_ne!(before, after);
+    let answered = guard(async {
+        // The new bridge may not listen yet: the first calls can find no socket.
+        loop {
+            match echo(&h.berth).await {
+                Err(e) if e.code == ErrorCode::Unavailable && !e.message.contains("not served") => {
+                    tokio::task::yield_now().await
+                }
+                r => break r,
+            }
+        }
+    })
+    .await;
+    assert_eq!(answered.unwrap(), b"hi\n");
+}

@@ -90,9 +90,10 @@ impl Bridge {
         } else {
             ExpectedPeer::VouchedByRuntime
         };
-        let (client, health) = BridgeClient::wait_ready(&socket, peer, Duration::from_secs(10))
-            .await
-            .expect("bridge ready");
+        let (client, health) =
+            BridgeClient::wait_ready(&socket, peer.clone(), Duration::from_secs(10))
+                .await
+                .expect("bridge ready");
         Bridge {
             dir,
             child: Some(child),

@@ -97,6 +97,7 @@ pub struct FakeRuntime {
     events: broadcast::Sender<RuntimeEvent>,
     silent: AtomicBool,
     no_bridge_network: AtomicBool,
+    muted: AtomicBool,
     usage: Mutex<crate::Usage>,
     next_pid: AtomicU32,
     targets: Mutex<Vec<Target>>,
@@ -114,6 +115,7 @@ impl FakeRuntime {
             events: broadcast::channel(256).0,
             silent: AtomicBool::new(false),
             no_bridge_network: AtomicBool::new(false),
+            muted: AtomicBool::new(false),
             usage: Mutex::default(),
             next_pid: AtomicU32::new(1000),
             targets: Mutex::default(),
@@ -157,7 +159,14 @@ impl FakeRuntime {
 
     /// Sends `event` to every subscriber of [`Runtime::events`].
     pub fn emit(&self, event: RuntimeEvent) {
-        let _ = self.events.send(event);
+        if !self.muted.load(Ordering::SeqCst) {
+            let _ = self.events.send(event);
+        }
+    }
+
+    /// Stops sending events (`true`), as when core has not heard yet what another process did.
+    pub fn mute_events(&self, muted: bool) {
+        self.muted.store(muted, Ordering::SeqCst);
     }
 
     /// From now on tasks have no process, so their bridge never answers.
