@@ -151,8 +151,14 @@ pub async fn write(mut inbound: Streaming<WriteInput>) -> Result<WriteReply, Sta
             )));
         }
         fs::rename(&tmp, &target).map_err(|e| io_status("cannot replace", &target, e))?;
+        // Described under the path the client asked for (a write through a symlink replaces
+        // the link's target): its name is that path's last component, as every entry's is.
         let mut e = entry::lstat(&target)?;
         e.path = super::path::bytes(&requested);
+        e.name = requested.file_name().map_or_else(
+            || b"/".to_vec(),
+            |n| super::path::bytes(std::path::Path::new(n)),
+        );
         Ok(WriteReply {
             entry: Some(e),
             revision: revision.unwrap_or_default(),
