@@ -1,9 +1,11 @@
 //! `berth`: create and run bots' workspaces from a terminal. Every command is a thin call into
 //! `berth-core`, the same core the desktop app uses.
 
+mod create;
 mod data;
 mod escape;
 mod files;
+mod json;
 mod limits;
 mod progress;
 mod shell;
@@ -14,9 +16,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use berth_core::model::{PullPolicy, WorkspaceInfo, WorkspaceState};
+use berth_core::model::WorkspaceState;
 use berth_core::{Berth, Error, ExecRequest, Options};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+
+use create::{NetworkArg, Pull};
+use json::print_json;
 
 #[derive(Parser)]
 #[command(
@@ -36,22 +41,6 @@ struct Cli {
     data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Pull {
-    Always,
-    IfNotPresent,
-    Never,
-}
-
-/// A workspace's network (`berth create --network`).
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum NetworkArg {
-    /// Its own network namespace on the isolated bridge (the default).
-    Bridge,
-    /// The host's network namespace: no isolation from the host, its services or the LAN.
-    Host,
 }
 
 #[derive(Subcommand)]
@@ -234,10 +223,12 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             pull,
             network,
             limits,
-        } => create(&berth, &bot, image, pull, network, &limits).await,
+        } => create::create(&berth, &bot, image, pull, network, &limits).await,
         Command::Limits { bot, limits, json } => limits::run(&berth, &bot, &limits, json).await,
         Command::Stats { bot, json } => stats::run(&berth, &bot, json).await,
-        Command::ChangeImage { bot, image, pull } => change_image(&berth, &bot, &image, pull).await,
+        Command::ChangeImage { bot, image, pull } => {
+            create::change_image(&berth, &bot, &image, pull).await
+        }
         Command::Ls {
             target: None, json, ..
         } => ls(&berth, json).await,
@@ -347,105 +338,6 @@ async fn run(cli: Cli) -> Result<i32, Error> {
     }
 }
 
-async fn create(
-    berth: &Berth,
-    bot: &str,
-    image: Option<String>,
-    pull: Option<Pull>,
-    network: Option<NetworkArg>,
-    limits: &limits::LimitArgs,
-) -> Result<i32, Error> {
-    if berth.bots()?.iter().all(|b| b.name != bot) {
-        berth.create_bot(bot)?;
-    }
-    let info = berth.info(bot).await?;
-    // Settings for a new workspace only: with one there, the create's own error says so.
-    if info.state == WorkspaceState::Absent {
-        if let Some(n) = network {
-            berth.set_host_network(bot, n == NetworkArg::Host)?;
-        }
-        if limits.any() {
-            berth.set_limits(bot, limits.apply(info.limits)).await?;
-        }
-    }
-    if berth.info(bot).await?.host_network {
-        eprintln!(
-            "warning: {bot} uses the host's network: it reaches the host's services and your LAN \
-             as you do"
-        );
-    }
-    let shown = Shown::start(berth, bot);
-    let result = berth
-        .create_workspace(bot, image.as_deref(), policy(pull), &|e| shown.view.show(e))
-        .await;
-    shown.end();
-    print_ready(bot, result?);
-    Ok(0)
-}
-
-async fn change_image(
-    berth: &Berth,
-    bot: &str,
-    image: &str,
-    pull: Option<Pull>,
-) -> Result<i32, Error> {
-    let shown = Shown::start(berth, bot);
-    let result = berth
-        .change_image(bot, image, policy(pull), &|e| shown.view.show(e))
-        .await;
-    shown.end();
-    print_ready(bot, result?);
-    Ok(0)
-}
-
-fn policy(pull: Option<Pull>) -> Option<PullPolicy> {
-    pull.map(|p| match p {
-        Pull::Always => PullPolicy::Always,
-        Pull::IfNotPresent => PullPolicy::IfNotPresent,
-        Pull::Never => PullPolicy::Never,
-    })
-}
-
-/// A create or change of image shown on the terminal; Ctrl-C cancels it (it then removes what
-/// it made).
-struct Shown {
-    view: progress::CreateView,
-    ctrl_c: tokio::task::JoinHandle<()>,
-}
-
-impl Shown {
-    fn start(berth: &Berth, bot: &str) -> Self {
-        let canceller = berth.clone();
-        let name = bot.to_string();
-        let ctrl_c = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                canceller.cancel_create(&name);
-            }
-        });
-        Self {
-            view: progress::CreateView::new(),
-            ctrl_c,
-        }
-    }
-
-    fn end(self) {
-        self.ctrl_c.abort();
-        self.view.finish();
-    }
-}
-
-fn print_ready(bot: &str, info: WorkspaceInfo) {
-    println!(
-        "{} is {} ({})",
-        bot,
-        state_word(info.state),
-        info.image.unwrap_or_default()
-    );
-    if info.data_restored == Some(true) {
-        println!("kept data restored into /data");
-    }
-}
-
 async fn ls(berth: &Berth, json: bool) -> Result<i32, Error> {
     // The states come from what Berth last saw: without a runtime to confirm them, an empty or
     // stale table would read as the truth.
@@ -513,54 +405,5 @@ fn state_word(s: WorkspaceState) -> &'static str {
         WorkspaceState::Stopped => "stopped",
         WorkspaceState::Running => "running",
         WorkspaceState::Error => "error",
-    }
-}
-
-/// Prints JSON with snake_case keys, the convention of command-line tools' JSON (the IPC types
-/// are camelCase for the UI).
-fn print_json<T: serde::Serialize>(v: &T) {
-    let value = snake_keys(serde_json::to_value(v).expect("serialisable"));
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&value).expect("serialisable")
-    );
-}
-
-fn snake_keys(v: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match v {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (snake(&k), snake_keys(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(snake_keys).collect()),
-        other => other,
-    }
-}
-
-fn snake(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
-    for c in key.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn json_keys_become_snake_case() {
-        let v =
-            super::snake_keys(serde_json::json!({"containerId": "x", "list": [{"createdAt": 1}]}));
-        assert_eq!(
-            v,
-            serde_json::json!({"container_id": "x", "list": [{"created_at": 1}]})
-        );
     }
 }
