@@ -66,19 +66,8 @@ impl FilesClient {
         opts: WriteOptions,
         mut src: impl AsyncRead + Unpin + Send + 'static,
     ) -> Result<WriteResult, BridgeError> {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let start = proto::WriteStart {
-            path: path.to_vec(),
-            expected_revision: opts.expected_revision,
-            must_not_exist: opts.must_not_exist,
-            mode: opts.mode,
-            create_parents: opts.create_parents,
-            want_revision: opts.want_revision,
-        };
+        let (tx, rx) = open_write(path, opts).await?;
         let msg = |i| proto::WriteInput { input: Some(i) };
-        tx.send(msg(write_input::Input::Start(start)))
-            .await
-            .map_err(|_| BridgeError::Internal("request stream closed".into()))?;
         // Reads the source; a read error leaves the stream without `commit` (nothing changes).
         let pump = tokio::spawn(async move {
             loop {
@@ -116,15 +105,7 @@ impl FilesClient {
         if let Ok(Err(e)) = src_result {
             return Err(BridgeError::Internal(format!("reading the source: {e}")));
         }
-        let reply = reply?.into_inner();
-        let entry = reply
-            .entry
-            .ok_or_else(|| BridgeError::Internal("write without an entry".into()))?;
-        Ok(WriteResult {
-            entry: FileEntry::from_proto(entry)?,
-            revision: (!reply.revision.is_empty()).then_some(reply.revision),
-            written: reply.written,
-        })
+        write_result(reply?.into_inner())
     }
 
     /// Uploads a local file: read on a blocking thread straight into the message buffers (no
@@ -137,19 +118,8 @@ impl FilesClient {
         file: std::fs::File,
         progress: impl Fn(u64) + Send + 'static,
     ) -> Result<WriteResult, BridgeError> {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let start = proto::WriteStart {
-            path: path.to_vec(),
-            expected_revision: opts.expected_revision,
-            must_not_exist: opts.must_not_exist,
-            mode: opts.mode,
-            create_parents: opts.create_parents,
-            want_revision: opts.want_revision,
-        };
+        let (tx, rx) = open_write(path, opts).await?;
         let msg = |i| proto::WriteInput { input: Some(i) };
-        tx.send(msg(write_input::Input::Start(start)))
-            .await
-            .map_err(|_| BridgeError::Internal("request stream closed".into()))?;
         let reader = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             use std::io::Read;
             let mut file = file;
@@ -176,15 +146,7 @@ impl FilesClient {
         if let Ok(Err(e)) = reader.await {
             return Err(BridgeError::Internal(format!("reading the source: {e}")));
         }
-        let reply = reply?.into_inner();
-        let entry = reply
-            .entry
-            .ok_or_else(|| BridgeError::Internal("write without an entry".into()))?;
-        Ok(WriteResult {
-            entry: FileEntry::from_proto(entry)?,
-            revision: (!reply.revision.is_empty()).then_some(reply.revision),
-            written: reply.written,
-        })
+        write_result(reply?.into_inner())
     }
 
     /// Downloads a whole file into a local file, written on a blocking thread. `progress` gets
@@ -323,4 +285,43 @@ impl FilesClient {
         summary.bytes = at.archive;
         Ok(summary)
     }
+}
+
+/// The request stream of a write, its `start` message already queued.
+async fn open_write(
+    path: &[u8],
+    opts: WriteOptions,
+) -> Result<
+    (
+        mpsc::Sender<proto::WriteInput>,
+        mpsc::Receiver<proto::WriteInput>,
+    ),
+    BridgeError,
+> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let start = proto::WriteStart {
+        path: path.to_vec(),
+        expected_revision: opts.expected_revision,
+        must_not_exist: opts.must_not_exist,
+        mode: opts.mode,
+        create_parents: opts.create_parents,
+        want_revision: opts.want_revision,
+    };
+    let input = Some(write_input::Input::Start(start));
+    tx.send(proto::WriteInput { input })
+        .await
+        .map_err(|_| BridgeError::Internal("request stream closed".into()))?;
+    Ok((tx, rx))
+}
+
+/// A write's reply, its entry checked.
+fn write_result(reply: proto::WriteReply) -> Result<WriteResult, BridgeError> {
+    let entry = reply
+        .entry
+        .ok_or_else(|| BridgeError::Internal("write without an entry".into()))?;
+    Ok(WriteResult {
+        entry: FileEntry::from_proto(entry)?,
+        revision: (!reply.revision.is_empty()).then_some(reply.revision),
+        written: reply.written,
+    })
 }
