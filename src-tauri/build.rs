@@ -13,6 +13,7 @@ pub const COMMANDS: &[&str] = &[
     "bot_delete",
     "bot_set_network",
     "bot_set_limits",
+    "bot_set_block_private",
     "workspace_info",
     "workspace_stats",
     "workspace_create",

@@ -40,6 +40,7 @@ pub fn builder<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<
         commands::bot_delete,
         commands::bot_set_network,
         commands::bot_set_limits,
+        commands::bot_set_block_private,
         commands::workspace_info,
         commands::workspace_stats,
         commands::workspace_create,

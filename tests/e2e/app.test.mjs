@@ -316,6 +316,18 @@ describe("Berth app end to end", { skip: app.skip }, () => {
     await shot("restarted");
   });
 
+  step("Keep off private networks → applied to the running workspace", async () => {
+    await clickWhenEnabled('[data-testid="block-private"]');
+    await waitFor("the CLI sees the block", () => (cliState(BOT).block_private_networks === true ? true : null), {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
+    await waitFor("the toast says it applies now", () =>
+      session.execute("return document.body.innerText.includes('Applied to the running workspace')").then((v) => v || null),
+    );
+    await shot("private-networks-blocked");
+  });
+
   step("Delete workspace → confirm → No workspace", async () => {
     await clickWhenEnabled(SEL.deleteWs);
     await session.waitForElement(SEL.openDialog);

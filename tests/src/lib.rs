@@ -297,6 +297,20 @@ impl TestEnv {
             })
             .collect()
     }
+    /// The host pid of the running task of `bot`'s workspace.
+    pub fn task_pid(&self, bot: &str) -> u32 {
+        let id = berth_core::container_id(bot);
+        self.ctr(&["tasks", "ls"])
+            .lines()
+            .skip(1)
+            .find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.first() == Some(&id.as_str()) && f.get(2) == Some(&"RUNNING"))
+                    .then(|| f[1].parse().ok())
+                    .flatten()
+            })
+            .unwrap_or_else(|| panic!("{bot}'s workspace has no running task"))
+    }
     pub fn images(&self) -> Vec<String> {
         lines(&self.ctr(&["images", "ls", "-q"]))
     }

@@ -5,7 +5,7 @@ use berth_core::model::{PullPolicy, WorkspaceInfo, WorkspaceState};
 use berth_core::{Berth, Error};
 use clap::ValueEnum;
 
-use crate::{limits, progress, state_word};
+use crate::{limits, network, progress, state_word};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Pull {
@@ -14,21 +14,12 @@ pub enum Pull {
     Never,
 }
 
-/// A workspace's network (`berth create --network`).
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum NetworkArg {
-    /// Its own network namespace on the isolated bridge (the default).
-    Bridge,
-    /// The host's network namespace: no isolation from the host, its services or the LAN.
-    Host,
-}
-
 pub async fn create(
     berth: &Berth,
     bot: &str,
     image: Option<String>,
     pull: Option<Pull>,
-    network: Option<NetworkArg>,
+    network: &network::NetworkArgs,
     limits: &limits::LimitArgs,
 ) -> Result<i32, Error> {
     if berth.bots()?.iter().all(|b| b.name != bot) {
@@ -37,9 +28,7 @@ pub async fn create(
     let info = berth.info(bot).await?;
     // Settings for a new workspace only: with one there, the create's own error says so.
     if info.state == WorkspaceState::Absent {
-        if let Some(n) = network {
-            berth.set_host_network(bot, n == NetworkArg::Host)?;
-        }
+        network.apply(berth, bot).await?;
         if limits.any() {
             berth.set_limits(bot, limits.apply(info.limits)).await?;
         }

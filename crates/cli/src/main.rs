@@ -7,6 +7,7 @@ mod escape;
 mod files;
 mod json;
 mod limits;
+mod network;
 mod progress;
 mod shell;
 mod stats;
@@ -20,7 +21,7 @@ use berth_core::model::WorkspaceState;
 use berth_core::{Berth, Error, ExecRequest, Options};
 use clap::{Parser, Subcommand};
 
-use create::{NetworkArg, Pull};
+use create::Pull;
 use json::print_json;
 
 #[derive(Parser)]
@@ -53,10 +54,8 @@ enum Command {
         image: Option<String>,
         #[arg(long, value_enum)]
         pull: Option<Pull>,
-        /// The workspace's network; remembered for the bot (default: the bot's last choice,
-        /// else the isolated bridge).
-        #[arg(long, value_enum)]
-        network: Option<NetworkArg>,
+        #[command(flatten)]
+        network: network::NetworkArgs,
         #[command(flatten)]
         limits: limits::LimitArgs,
     },
@@ -71,6 +70,14 @@ enum Command {
         bot: String,
         #[command(flatten)]
         limits: limits::LimitArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a bot's network settings, or change them.
+    Network {
+        bot: String,
+        #[command(flatten)]
+        network: network::NetworkArgs,
         #[arg(long)]
         json: bool,
     },
@@ -223,7 +230,8 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             pull,
             network,
             limits,
-        } => create::create(&berth, &bot, image, pull, network, &limits).await,
+        } => create::create(&berth, &bot, image, pull, &network, &limits).await,
+        Command::Network { bot, network, json } => network::run(&berth, &bot, &network, json).await,
         Command::Limits { bot, limits, json } => limits::run(&berth, &bot, &limits, json).await,
         Command::Stats { bot, json } => stats::run(&berth, &bot, json).await,
         Command::ChangeImage { bot, image, pull } => {

@@ -12,6 +12,7 @@ mod limits;
 mod network;
 mod network_guard;
 mod oci;
+mod private_networks;
 mod pull;
 mod registry;
 mod seccomp;
@@ -82,6 +83,7 @@ impl Runtime for ContainerdRuntime {
         Capabilities {
             native_versions: true,
             bridge_network: self.cni.is_some(),
+            private_network_block: self.cni.is_some(),
             bridge_trust: BridgeTrust::CheckPeerPid,
         }
     }
@@ -92,6 +94,10 @@ impl Runtime for ContainerdRuntime {
 
     async fn set_limits(&self, id: &str, limits: &berth_runtime::Limits) -> Result<()> {
         limits::set(&self.conn, id, limits).await
+    }
+
+    async fn set_private_networks_blocked(&self, id: &str, blocked: bool) -> Result<()> {
+        private_networks::set(&self.conn, id, blocked).await
     }
 
     fn bridge_network_fix(&self) -> String {

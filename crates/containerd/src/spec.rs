@@ -174,6 +174,7 @@ mod tests {
             socket_dir: PathBuf::from("/var/lib/berth/run/a"),
             log_path: PathBuf::from("/var/lib/berth/logs/a.log"),
             network,
+            block_private_networks: false,
             limits: Limits::default(),
         }
     }

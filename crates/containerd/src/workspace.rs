@@ -19,7 +19,7 @@ use containerd_client::types::v1::Status as TaskStatus;
 
 use crate::conn::{is_not_found, st, Conn, SNAPSHOTTER};
 use crate::network::Cni;
-use crate::{pull, spec};
+use crate::{private_networks, pull, spec};
 
 const RUNC: &str = "io.containerd.runc.v2";
 const SPEC_TYPE: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
@@ -111,6 +111,10 @@ async fn create_in_lease(
             (LABEL_WORKSPACE.to_string(), "1".to_string()),
             (LABEL_LOG.to_string(), ws.log_path.display().to_string()),
             (LABEL_NETWORK.to_string(), network.to_string()),
+            (
+                private_networks::LABEL.to_string(),
+                if ws.block_private_networks { "1" } else { "0" }.to_string(),
+            ),
         ]),
         image: ws.image.to_string(),
         runtime: Some(CdRuntime {
@@ -199,10 +203,14 @@ pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, Runt
         let _ = delete_task(conn, id).await;
         return Err(st("starting task")(s));
     }
-    let wants_bridge = container.labels.get(LABEL_NETWORK).map(String::as_str) == Some("bridge");
-    if wants_bridge {
+    if on_bridge(&container) {
         let attached = match cni {
-            Some(cni) => cni.attach(&network_id(conn, id), pid).await,
+            Some(cni) => match cni.attach(&network_id(conn, id), pid).await {
+                Ok(()) if private_networks::wanted(&container) => {
+                    private_networks::apply_at_start(pid, &container).await
+                }
+                other => other,
+            },
             None => Err(RuntimeError::new(
                 berth_runtime::ErrorKind::Unsupported,
                 "the workspace was created with bridge networking but no CNI plugins are installed",
@@ -215,6 +223,11 @@ pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, Runt
         }
     }
     Ok(pid)
+}
+
+/// Whether the container joins the bridge network (rather than sharing the host's).
+pub fn on_bridge(container: &Container) -> bool {
+    container.labels.get(LABEL_NETWORK).map(String::as_str) == Some("bridge")
 }
 
 /// Stops the task if one runs; releases its network address first (the namespace is still there).

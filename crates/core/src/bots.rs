@@ -57,21 +57,6 @@ impl Berth {
             .ok_or_else(|| Error::not_found(format!("no bot named {name:?}")))
     }
 
-    /// Gives the bot's next workspace the host's network (`true`: no isolation from the host, its
-    /// loopback services or the LAN) or the isolated bridge. A workspace that exists keeps its
-    /// network until it is created again (delete and create, or change of image).
-    pub fn set_host_network(&self, name: &str, host: bool) -> Result<()> {
-        self.require_bot(name)?;
-        self.inner.store.set_host_network(name, host)?;
-        let what = if host {
-            "the host's network"
-        } else {
-            "the isolated bridge network"
-        };
-        self.event(name, "network", format!("next workspace: {what}"));
-        Ok(())
-    }
-
     /// Renames a bot. Its workspace keeps its container id, so a running workspace is untouched.
     pub fn rename_bot(&self, name: &str, new_name: &str) -> Result<BotSummary> {
         validate_bot_name(new_name)?;

@@ -15,6 +15,7 @@ mod limits;
 mod managed;
 pub mod model;
 mod names;
+mod network;
 mod paths;
 mod progress;
 mod reconcile;

@@ -84,6 +84,19 @@ pub enum LimitsApply {
     Restart,
 }
 
+/// When a change to a bot's network setting takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub enum NetworkApply {
+    /// Applied to the running workspace already.
+    Now,
+    /// The workspace is stopped: its next start uses it.
+    NextStart,
+    /// There is no workspace on the bridge network: the next create uses it.
+    NextCreate,
+}
+
 /// When to contact the registry before creating a workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
 #[serde(rename_all = "kebab-case")]
@@ -138,6 +151,9 @@ pub struct WorkspaceInfo {
     /// The user gave this bot's next workspace the host's network (no isolation).
     #[serde(default)]
     pub host_network: bool,
+    /// The bot's workspace is kept off private networks (LAN, VPN, link-local, cloud metadata).
+    #[serde(default)]
+    pub block_private_networks: bool,
     /// The bot's resource limits (what its workspace gets at its next start).
     #[serde(default)]
     pub limits: Limits,

@@ -44,6 +44,7 @@ impl Berth {
             data_restored: None,
             has_kept_data: Some(self.kept_data(bot).is_some()),
             host_network: b.host_network,
+            block_private_networks: b.block_private_networks,
             limits: crate::limits::to_model(b.limits),
         };
         if let Some(w) = &row {

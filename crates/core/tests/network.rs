@@ -4,7 +4,7 @@
 
 mod common;
 
-use berth_core::model::{ErrorCode, NetworkMode, WorkspaceState};
+use berth_core::model::{ErrorCode, NetworkApply, NetworkMode, WorkspaceState};
 use common::{guard, Harness, Op};
 
 #[tokio::test]
@@ -81,4 +81,74 @@ async fn choosing_a_network_for_an_unknown_bot_is_refused() {
     };
     let err = h.berth.set_host_network("nobody", true).unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound, "{err:?}");
+}
+
+#[tokio::test]
+async fn keeping_off_private_networks_reaches_the_workspace_when_it_can_take_it() {
+    let Some(h) = Harness::new("block_private").await else {
+        return;
+    };
+    // No workspace: remembered for the create, which hands it to the runtime.
+    let applies = h.berth.set_block_private_networks("a", true).await.unwrap();
+    assert_eq!(applies, NetworkApply::NextCreate);
+    assert_eq!(h.fake.ops(), []);
+    h.create("a").await;
+    assert_eq!(h.fake.private_networks_blocked("berth-a"), Some(true));
+    assert!(h.berth.info("a").await.unwrap().block_private_networks);
+
+    // Running: applied at once.
+    let applies = h
+        .berth
+        .set_block_private_networks("a", false)
+        .await
+        .unwrap();
+    assert_eq!(applies, NetworkApply::Now);
+    assert_eq!(h.fake.private_networks_blocked("berth-a"), Some(false));
+    // Stopped: at the next start.
+    h.berth.stop("a").await.unwrap();
+    let applies = h.berth.set_block_private_networks("a", true).await.unwrap();
+    assert_eq!(applies, NetworkApply::NextStart);
+    assert_eq!(h.fake.private_networks_blocked("berth-a"), Some(true));
+}
+
+#[tokio::test]
+async fn the_host_network_and_keeping_off_private_networks_exclude_each_other() {
+    let Some(h) = Harness::new("block_private_host").await else {
+        return;
+    };
+    h.fake.bridge_network(false);
+    h.berth.set_host_network("a", true).unwrap();
+    h.create("a").await;
+    let before = h.fake.ops();
+    let err = h
+        .berth
+        .set_block_private_networks("a", true)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidArgument, "{err:?}");
+    assert!(err.message.contains("host's network"), "{err:?}");
+    assert_eq!(h.fake.ops(), before, "the runtime was asked nothing");
+    assert!(!h.berth.info("a").await.unwrap().block_private_networks);
+
+    // The other way round: a blocked bot cannot be given the host's network.
+    h.berth.set_host_network("b", false).unwrap();
+    h.berth.set_block_private_networks("b", true).await.unwrap();
+    let err = h.berth.set_host_network("b", true).unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidArgument, "{err:?}");
+    assert!(!h.berth.info("b").await.unwrap().host_network);
+
+    // A failing runtime leaves the setting as it was.
+    h.fake.bridge_network(true);
+    h.create("b").await;
+    h.fake.fail_next(
+        Op::SetPrivateNetworksBlocked,
+        berth_runtime::RuntimeError::internal("iptables-restore: boom"),
+    );
+    let err = h
+        .berth
+        .set_block_private_networks("b", false)
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("boom"), "{err:?}");
+    assert!(h.berth.info("b").await.unwrap().block_private_networks);
 }

@@ -88,6 +88,9 @@ pub struct WorkspaceSpec {
     /// Host file that receives the bridge's stdout and stderr.
     pub log_path: PathBuf,
     pub network: Network,
+    /// On the bridge network: refuse connections to private addresses (LAN, VPN, link-local,
+    /// cloud metadata), DNS excepted.
+    pub block_private_networks: bool,
     pub limits: Limits,
 }
 
@@ -127,6 +130,9 @@ pub struct Capabilities {
     /// Bridge networking (CNI) is available; otherwise only a bot set to the host's network
     /// can have a workspace.
     pub bridge_network: bool,
+    /// A workspace on the bridge network can be kept off private networks
+    /// ([`Runtime::set_private_networks_blocked`]).
+    pub private_network_block: bool,
     /// How core knows that what answers on a workspace's bridge socket is its bridge.
     pub bridge_trust: BridgeTrust,
 }
@@ -245,6 +251,15 @@ pub trait Runtime: Send + Sync + 'static {
         Err(RuntimeError::new(
             ErrorKind::Unsupported,
             "this backend cannot change the limits of a workspace",
+        ))
+    }
+
+    /// Records whether workspace `id` (on the bridge network) is kept off private networks; the
+    /// choice applies at once to a running task and at every start.
+    async fn set_private_networks_blocked(&self, _id: &str, _blocked: bool) -> Result<()> {
+        Err(RuntimeError::new(
+            ErrorKind::Unsupported,
+            "this backend cannot keep a workspace off private networks",
         ))
     }
 

@@ -16,6 +16,8 @@ pub struct BotRow {
     pub image_pref: Option<String>,
     /// The bot's next workspace shares the host's network (set explicitly by the user).
     pub host_network: bool,
+    /// The bot's workspace is kept off private networks (on the bridge network).
+    pub block_private_networks: bool,
     pub limits: BotLimits,
 }
 
@@ -41,11 +43,13 @@ impl BotRow {
                 cpu_millis: r.get(5)?,
                 pids: r.get(6)?,
             },
+            block_private_networks: r.get(7)?,
         })
     }
 }
 
-const COLUMNS: &str = "name, created_at, image_pref, network, memory, cpu_millis, pids";
+const COLUMNS: &str =
+    "name, created_at, image_pref, network, memory, cpu_millis, pids, block_private";
 
 impl Store {
     /// Adds a bot. `AlreadyExists` when the name is taken.
@@ -55,6 +59,7 @@ impl Store {
             created_at: now_rfc3339(),
             image_pref: None,
             host_network: false,
+            block_private_networks: false,
             limits: BotLimits::default(),
         };
         self.conn()
@@ -152,6 +157,19 @@ impl Store {
         let n = self.conn().execute(
             "UPDATE bots SET network = ?2 WHERE name = ?1",
             params![bot, host.then_some("host")],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("bot {bot:?}")));
+        }
+        Ok(())
+    }
+
+    /// Keeps the bot's workspace off private networks (`true`) or not. `NotFound` if the bot is
+    /// absent.
+    pub fn set_block_private_networks(&self, bot: &str, blocked: bool) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE bots SET block_private = ?2 WHERE name = ?1",
+            params![bot, blocked],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("bot {bot:?}")));

@@ -133,6 +133,18 @@ fn bots_crud_and_duplicates() {
         StoreErrorKind::NotFound
     );
 
+    assert!(!s.get_bot("alpha").unwrap().unwrap().block_private_networks);
+    s.set_block_private_networks("alpha", true).unwrap();
+    assert!(s.get_bot("alpha").unwrap().unwrap().block_private_networks);
+    s.set_block_private_networks("alpha", false).unwrap();
+    assert!(!s.get_bot("alpha").unwrap().unwrap().block_private_networks);
+    assert_eq!(
+        s.set_block_private_networks("nope", true)
+            .unwrap_err()
+            .kind(),
+        StoreErrorKind::NotFound
+    );
+
     let limits = crate::BotLimits {
         memory: Some(2 << 30),
         cpu_millis: Some(1500),

@@ -9,8 +9,8 @@ pub mod terminal;
 pub mod versions;
 
 use berth_core::model::{
-    ActivityEntry, BotSummary, CreateEvent, Limits, LimitsApply, PullPolicy, Settings,
-    SystemStatus, WorkspaceInfo, WorkspaceStats,
+    ActivityEntry, BotSummary, CreateEvent, Limits, LimitsApply, NetworkApply, PullPolicy,
+    Settings, SystemStatus, WorkspaceInfo, WorkspaceStats,
 };
 use berth_core::BotName;
 use tauri::ipc::Channel;
@@ -71,6 +71,19 @@ pub async fn bot_set_network(
     host: bool,
 ) -> IpcResult<()> {
     Ok(state.berth.set_host_network(&bot, host)?)
+}
+
+/// Keeps the bot's workspace off private networks, or not; says when it takes effect.
+#[tauri::command]
+pub async fn bot_set_block_private(
+    state: State<'_, AppState>,
+    bot: BotName,
+    blocked: bool,
+) -> IpcResult<NetworkApply> {
+    Ok(state
+        .berth
+        .set_block_private_networks(&bot, blocked)
+        .await?)
 }
 
 /// Sets the bot's resource limits; says when they take effect.

@@ -28,6 +28,7 @@ const info: WorkspaceInfo = {
   createdAt: null,
   updatedAt: null,
   hostNetwork: false,
+  blockPrivateNetworks: false,
   limits: { memory: null, cpuMillis: null, pids: null },
 };
 const run = (events: CreateEvent[], op: Operation = newOperation("b", null, null)) => events.reduce(reduce, op);

@@ -82,6 +82,7 @@ impl Berth {
             socket_dir: self.inner.paths.socket_dir(id),
             log_path: self.inner.paths.log_file(id),
             network,
+            block_private_networks: bot.block_private_networks && network == Network::Bridge,
             limits: crate::limits::to_runtime(bot.limits),
         }
     }

@@ -30,6 +30,7 @@ impl Runtime for FakeRuntime {
         Capabilities {
             native_versions: true,
             bridge_network: self.has_bridge_network(),
+            private_network_block: self.has_bridge_network(),
             // Its tasks run the real bridge, so core's peer check runs against it.
             bridge_trust: BridgeTrust::CheckPeerPid,
         }
@@ -203,5 +204,13 @@ impl Runtime for FakeRuntime {
     async fn set_limits(&self, id: &str, limits: &crate::Limits) -> Result<()> {
         self.enter(Op::SetLimits, &[id]).await?;
         self.model.lock().unwrap().set_limits(id, *limits)
+    }
+
+    async fn set_private_networks_blocked(&self, id: &str, blocked: bool) -> Result<()> {
+        self.enter(Op::SetPrivateNetworksBlocked, &[id]).await?;
+        self.model
+            .lock()
+            .unwrap()
+            .set_private_networks_blocked(id, blocked)
     }
 }

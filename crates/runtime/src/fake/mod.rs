@@ -57,6 +57,7 @@ pub enum Op {
     RepairVersions,
     ChangesSince,
     SetLimits,
+    SetPrivateNetworksBlocked,
     Usage,
 }
 
@@ -75,6 +76,7 @@ impl Op {
                 | CheckoutVersion
                 | DeleteVersion
                 | SetLimits
+                | SetPrivateNetworksBlocked
         )
     }
 }
@@ -196,6 +198,15 @@ impl FakeRuntime {
     pub fn limits(&self, id: &str) -> Option<crate::Limits> {
         let model = self.model.lock().unwrap();
         model.containers.get(id).map(|c| c.spec.limits)
+    }
+
+    /// Whether container `id` is kept off private networks, when it exists.
+    pub fn private_networks_blocked(&self, id: &str) -> Option<bool> {
+        let model = self.model.lock().unwrap();
+        model
+            .containers
+            .get(id)
+            .map(|c| c.spec.block_private_networks)
     }
 
     /// Ids of the containers that exist.

@@ -63,6 +63,11 @@ impl Model {
         Ok(())
     }
 
+    pub fn set_private_networks_blocked(&mut self, id: &str, blocked: bool) -> Result<()> {
+        self.container_mut(id)?.spec.block_private_networks = blocked;
+        Ok(())
+    }
+
     pub fn create(&mut self, spec: &WorkspaceSpec) -> Result<()> {
         if self.containers.contains_key(&spec.id) {
             return Err(RuntimeError::new(
@@ -240,6 +245,7 @@ mod tests {
             socket_dir: "/nonexistent".into(),
             log_path: "/nonexistent".into(),
             network: Network::Host,
+            block_private_networks: false,
             limits: Default::default(),
         };
         m.create(&spec).unwrap();

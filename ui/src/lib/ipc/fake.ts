@@ -84,6 +84,7 @@ export function installFakeBackend(search: string = location.search): void {
     containerId: state === "absent" || state === "creating" ? null : `berth-${bot}`,
     network: state === "running" ? status.network : null,
     hostNetwork: false,
+    blockPrivateNetworks: false,
     limits: { memory: null, cpuMillis: null, pids: null },
     bridgeVersion: state === "running" ? "0.1.0" : null,
     lastError: null,
@@ -152,7 +153,7 @@ export function installFakeBackend(search: string = location.search): void {
     } else if (b.ws.state !== "absent") {
       throw new AppError("Conflict", `The workspace of ${b.name} already exists (${b.ws.state})`);
     }
-    const hostNetwork = b.ws.hostNetwork;
+    const { hostNetwork, blockPrivateNetworks } = b.ws;
     if (!hostNetwork && status.network === "host") {
       throw new AppError(
         "Unavailable",
@@ -168,7 +169,7 @@ export function installFakeBackend(search: string = location.search): void {
     let cancelled = false;
     b.cancel = () => (cancelled = true);
     const before = b.ws;
-    if (!a.changeImage) setState(b, info(b.name, "creating", image, { hostNetwork }));
+    if (!a.changeImage) setState(b, info(b.name, "creating", image, { hostNetwork, blockPrivateNetworks }));
     log(b, "workspace.creating", `${a.changeImage ? "Changing image to" : "Creating workspace from"} ${image}`);
     try {
       const plan: CreatePlan = { image, policy, alreadyPulled: pulled.has(image), slowdown, isCancelled: () => cancelled, emit: send };
@@ -184,6 +185,7 @@ export function installFakeBackend(search: string = location.search): void {
         createdAt: now(),
         dataRestored: keptSize !== null,
         hostNetwork,
+        blockPrivateNetworks,
         network: hostNetwork ? "host" : "cni",
       });
       send({ phase: "complete", info: done });
@@ -262,8 +264,19 @@ export function installFakeBackend(search: string = location.search): void {
     },
     bot_set_network: (a) => {
       const b = bot(a.bot);
+      if (a.host && b.ws.blockPrivateNetworks) {
+        throw new AppError("InvalidArgument", `${b.name} is kept off private networks, which only the isolated network can do; turn that off first`);
+      }
       b.ws = { ...b.ws, hostNetwork: Boolean(a.host) };
       return null;
+    },
+    bot_set_block_private: (a) => {
+      const b = bot(a.bot);
+      if (a.blocked && b.ws.hostNetwork) {
+        throw new AppError("InvalidArgument", `${b.name} uses the host's network, which cannot be kept off private networks; give it the isolated network first`);
+      }
+      b.ws = { ...b.ws, blockPrivateNetworks: Boolean(a.blocked) };
+      return b.ws.state === "absent" || b.ws.network === "host" ? "nextCreate" : b.ws.state === "running" ? "now" : "nextStart";
     },
     workspace_stats: (a) => {
       const b = bot(a.bot);

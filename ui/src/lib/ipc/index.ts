@@ -12,6 +12,7 @@ import type { BotSummary } from "./generated/BotSummary";
 import type { CreateEvent } from "./generated/CreateEvent";
 import type { Limits } from "./generated/Limits";
 import type { LimitsApply } from "./generated/LimitsApply";
+import type { NetworkApply } from "./generated/NetworkApply";
 import type { PullPolicy } from "./generated/PullPolicy";
 import type { Settings } from "./generated/Settings";
 import type { SystemStatus } from "./generated/SystemStatus";
@@ -51,6 +52,8 @@ export const api = {
   /** Gives the bot's next workspace the host's network (`true`) or the isolated bridge. */
   botSetNetwork: (bot: string, host: boolean) => call<null>("bot_set_network", { bot, host }),
   /** Sets the bot's resource limits (`null`: the default); says when they take effect. */
+  botSetBlockPrivate: (bot: string, blocked: boolean) =>
+    call<NetworkApply>("bot_set_block_private", { bot, blocked }),
   botSetLimits: (bot: string, limits: Limits) => call<LimitsApply>("bot_set_limits", { bot, limits }),
 
   workspaceInfo: (bot: string) => call<WorkspaceInfo>("workspace_info", { bot }),

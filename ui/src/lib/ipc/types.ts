@@ -8,6 +8,7 @@ export type { LayerProgress } from "./generated/LayerProgress";
 export type { LayerStatus } from "./generated/LayerStatus";
 export type { Limits } from "./generated/Limits";
 export type { LimitsApply } from "./generated/LimitsApply";
+export type { NetworkApply } from "./generated/NetworkApply";
 export type { NetworkMode } from "./generated/NetworkMode";
 export type { PullPolicy } from "./generated/PullPolicy";
 export type { PullProgress } from "./generated/PullProgress";

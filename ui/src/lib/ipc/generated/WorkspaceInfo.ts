@@ -32,6 +32,10 @@ hasKeptData?: boolean,
  */
 hostNetwork: boolean, 
 /**
+ * The bot's workspace is kept off private networks (LAN, VPN, link-local, cloud metadata).
+ */
+blockPrivateNetworks: boolean, 
+/**
  * The bot's resource limits (what its workspace gets at its next start).
  */
 limits: Limits, };
