@@ -5,6 +5,7 @@
 pub const COMMANDS: &[&str] = &[
     "system_status",
     "managed_containerd_start",
+    "managed_containerd_stop",
     "settings_get",
     "settings_set",
     "bot_list",

@@ -32,6 +32,7 @@ pub fn builder<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<
     builder.invoke_handler(tauri::generate_handler![
         commands::system_status,
         commands::managed_containerd_start,
+        commands::managed_containerd_stop,
         commands::settings_get,
         commands::settings_set,
         commands::bot_list,

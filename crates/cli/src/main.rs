@@ -11,6 +11,7 @@ mod network;
 mod progress;
 mod shell;
 mod stats;
+mod system;
 mod versions;
 
 use std::io::Write;
@@ -72,6 +73,11 @@ enum Command {
         limits: limits::LimitArgs,
         #[arg(long)]
         json: bool,
+    },
+    /// The containerd Berth talks to; start and stop Berth's own.
+    System {
+        #[command(subcommand)]
+        command: system::SystemCommand,
     },
     /// Show a bot's network settings, or change them.
     Network {
@@ -231,6 +237,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             network,
             limits,
         } => create::create(&berth, &bot, image, pull, &network, &limits).await,
+        Command::System { command } => system::run(&berth, command).await,
         Command::Network { bot, network, json } => network::run(&berth, &bot, &network, json).await,
         Command::Limits { bot, limits, json } => limits::run(&berth, &bot, &limits, json).await,
         Command::Stats { bot, json } => stats::run(&berth, &bot, json).await,

@@ -7,6 +7,7 @@ mod beneath;
 mod changes;
 mod conn;
 mod content;
+mod daemon;
 mod events;
 mod limits;
 mod network;
@@ -34,6 +35,7 @@ use berth_runtime::{
 use futures::stream::BoxStream;
 
 pub use conn::SNAPSHOTTER;
+pub use daemon::RootfulContainerd;
 pub use network::Cni;
 
 /// A connected containerd backend.
@@ -74,6 +76,10 @@ impl Connector for ContainerdConnector {
         let rt = ContainerdRuntime::connect(&target.endpoint, &target.namespace, &target.state_dir)
             .await?;
         Ok(Arc::new(rt))
+    }
+
+    fn own_daemon(&self) -> Option<Arc<dyn berth_runtime::OwnDaemon>> {
+        Some(Arc::new(RootfulContainerd))
     }
 }
 

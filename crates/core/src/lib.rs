@@ -108,7 +108,7 @@ impl Berth {
             let s = berth.settings()?;
             let wants_managed = s.managed_containerd
                 && s.containerd_socket == berth.managed_socket().display().to_string();
-            if wants_managed && managed::can_manage() {
+            if wants_managed && managed::can_manage(&berth) {
                 if let Err(e) = berth.start_managed_containerd().await {
                     tracing::warn!(error = %e, "starting Berth's own containerd");
                 }

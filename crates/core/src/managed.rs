@@ -3,26 +3,13 @@
 //! workspaces outlive the window), and started again at open while the setting is on.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::model::{NetworkMode, SystemStatus};
+use berth_runtime::OwnDaemon;
+
+use crate::model::{NetworkMode, SystemStatus, WorkspaceState};
 use crate::{Berth, Error, Result};
-
-fn containerd_binary() -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .chain(["/usr/bin", "/usr/local/bin", "/usr/sbin"])
-        .map(|d| PathBuf::from(d).join("containerd"))
-        .find(|p| p.is_file())
-}
-
-/// Root and the binary are what a private containerd needs.
-pub(crate) fn can_manage() -> bool {
-    let root = unsafe { libc::geteuid() } == 0;
-    root && containerd_binary().is_some()
-}
 
 impl Berth {
     /// The connection as the status indicator shows it. While disconnected each call tries to
@@ -48,14 +35,26 @@ impl Berth {
         };
         let managed = s.managed_containerd
             && s.containerd_socket == self.managed_socket().display().to_string();
+        let daemon = self.inner.connector.own_daemon();
+        let missing = match &daemon {
+            Some(d) => d.missing(),
+            None => Some("this backend has no daemon Berth can run".into()),
+        };
+        let rootless = if managed {
+            daemon.is_some_and(|d| d.rootless())
+        } else {
+            socket_owner(&s.containerd_socket).is_some_and(|uid| uid != 0)
+        };
         SystemStatus {
             connected: version.is_some(),
             socket: s.containerd_socket,
             namespace: s.namespace,
             version,
             error,
-            can_manage: can_manage(),
+            can_manage: missing.is_none(),
+            missing,
             managed,
+            rootless,
             network: if bridge {
                 NetworkMode::Cni
             } else {
@@ -64,106 +63,89 @@ impl Berth {
         }
     }
 
-    /// Starts Berth's own containerd and switches the saved socket to it.
+    /// Starts Berth's own daemon and switches the saved socket to it.
     pub async fn start_managed_containerd(&self) -> Result<SystemStatus> {
-        if !can_manage() {
-            return Err(Error::new(
-                crate::model::ErrorCode::Unsupported,
-                "Berth can run its own containerd only as root with the containerd binary installed \
-                 (Debian: apt-get install containerd runc)",
-            ));
+        let daemon = self.own_daemon()?;
+        if let Some(m) = daemon.missing() {
+            return Err(Error::new(crate::model::ErrorCode::Unsupported, m));
         }
         let dir = self.inner.paths.managed_containerd_dir();
-        let socket = self.managed_socket();
-        if !answers(&socket) {
-            spawn(&dir)?;
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !socket.exists() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        daemon.start(&dir).await.map_err(Error::from)?;
         let mut s = self.settings()?;
-        s.containerd_socket = socket.display().to_string();
+        s.containerd_socket = self.managed_socket().display().to_string();
         s.managed_containerd = true;
         self.set_settings(s).await?;
+        // It accepts connections already; a failure to connect now is a real error.
+        let deadline = Instant::now() + Duration::from_secs(5);
         while !self.connect().await {
             if Instant::now() > deadline {
                 return Err(Error::unavailable(format!(
-                    "Berth's containerd did not answer; see {}",
+                    "Berth's containerd does not answer; see {}",
                     dir.join("containerd.log").display()
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(self.status().await)
     }
 
     pub fn managed_socket(&self) -> PathBuf {
-        self.inner
-            .paths
-            .managed_containerd_dir()
-            .join("containerd.sock")
+        match self.inner.connector.own_daemon() {
+            Some(d) => d.endpoint(&self.inner.paths.managed_containerd_dir()),
+            None => self
+                .inner
+                .paths
+                .managed_containerd_dir()
+                .join("containerd.sock"),
+        }
     }
 
-    /// Stops Berth's own containerd (SIGTERM; workspaces keep running in their shims).
-    pub fn stop_managed_containerd(&self) -> Result<bool> {
-        let pid_file = self
-            .inner
-            .paths
-            .managed_containerd_dir()
-            .join("containerd.pid");
-        let Ok(pid) = std::fs::read_to_string(&pid_file) else {
-            return Ok(false);
-        };
-        let pid: i32 = pid
-            .trim()
-            .parse()
-            .map_err(|_| Error::internal("corrupt containerd.pid"))?;
-        let _ = std::fs::remove_file(&pid_file);
-        Ok(unsafe { libc::kill(pid, libc::SIGTERM) } == 0)
+    /// Stops Berth's own daemon: first every running workspace (as `berth stop` does), then
+    /// the daemon and the processes it started; returns once none is left, and no longer
+    /// starts it at open. `false` when it was not running.
+    pub async fn stop_managed_containerd(&self) -> Result<bool> {
+        let daemon = self.own_daemon()?;
+        let status = self.status().await;
+        if status.managed && status.connected {
+            for bot in self.bots()? {
+                if bot.state == WorkspaceState::Running {
+                    self.stop(&bot.name).await?;
+                }
+            }
+        }
+        let stopped = daemon
+            .stop(&self.inner.paths.managed_containerd_dir())
+            .await
+            .map_err(Error::from)?;
+        let mut s = self.settings()?;
+        if s.managed_containerd {
+            s.managed_containerd = false;
+            self.set_settings(s).await?;
+        }
+        Ok(stopped)
+    }
+
+    fn own_daemon(&self) -> Result<Arc<dyn OwnDaemon>> {
+        self.inner.connector.own_daemon().ok_or_else(|| {
+            Error::new(
+                crate::model::ErrorCode::Unsupported,
+                "this backend has no daemon Berth can run",
+            )
+        })
     }
 }
 
-/// Something accepts connections on the socket.
-fn answers(socket: &std::path::Path) -> bool {
-    std::os::unix::net::UnixStream::connect(socket).is_ok()
+/// Who owns the socket (a rootless daemon's socket is its user's), when it exists.
+fn socket_owner(socket: &str) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(socket).ok().map(|m| m.uid())
 }
 
-fn spawn(dir: &std::path::Path) -> Result<()> {
-    let io = |e: std::io::Error| Error::internal(format!("starting containerd: {e}"));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let config = dir.join("config.toml");
-    let body = format!(
-        "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-         [grpc]\n  address = \"{sock}\"\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n",
-        root = dir.join("root").display(),
-        state = dir.join("state").display(),
-        sock = dir.join("containerd.sock").display(),
-    );
-    std::fs::write(&config, body).map_err(io)?;
-    let log = std::fs::File::create(dir.join("containerd.log")).map_err(io)?;
-    let mut cmd = Command::new(
-        containerd_binary().ok_or_else(|| Error::internal("containerd binary vanished"))?,
-    );
-    cmd.arg("--config")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(io)?)
-        .stderr(log);
-    // Its own session: the daemon must not die with the terminal or window that started it.
-    use std::os::unix::process::CommandExt;
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().map_err(io)?;
-    std::fs::write(dir.join("containerd.pid"), child.id().to_string()).map_err(io)?;
-    // Reap it if it exits while we run; it is not ours to wait for otherwise.
-    std::thread::spawn(move || {
-        let mut child = child;
-        let _ = child.wait();
-    });
-    Ok(())
+/// Whether the connector's own daemon can run here.
+pub(crate) fn can_manage(berth: &Berth) -> bool {
+    berth
+        .inner
+        .connector
+        .own_daemon()
+        .is_some_and(|d| d.missing().is_none())
 }

@@ -302,10 +302,14 @@ pub struct SystemStatus {
     pub version: Option<String>,
     /// Why it is not connected, and what to do.
     pub error: Option<String>,
-    /// Berth could start its own containerd here (root and the binary are present).
+    /// Berth could start its own containerd here.
     pub can_manage: bool,
+    /// What this machine lacks for Berth's own containerd, with the command that fixes it.
+    pub missing: Option<String>,
     /// The containerd Berth talks to is one Berth started.
     pub managed: bool,
+    /// The containerd Berth talks to runs as a user, not as root.
+    pub rootless: bool,
     pub network: NetworkMode,
 }
 

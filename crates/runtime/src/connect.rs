@@ -2,7 +2,7 @@
 //! [`Connector`] and hands it to core, which calls it with what it knows from the settings
 //! whenever it (re)connects.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::{Result, Runtime};
@@ -25,4 +25,32 @@ pub struct Target {
 pub trait Connector: Send + Sync + 'static {
     /// A connected runtime, or `Unavailable` (with why) when the backend does not answer.
     async fn connect(&self, target: &Target) -> Result<Arc<dyn Runtime>>;
+
+    /// The daemon Berth can run itself when none answers, if this backend has one.
+    fn own_daemon(&self) -> Option<Arc<dyn OwnDaemon>> {
+        None
+    }
+}
+
+/// A backend daemon Berth runs for the user (containerd: rootful as root, rootless otherwise),
+/// detached so that it outlives the window and the app and the CLI share it, with all its state
+/// in a directory of Berth's.
+#[async_trait::async_trait]
+pub trait OwnDaemon: Send + Sync + 'static {
+    /// Whether it runs as the user rather than as root.
+    fn rootless(&self) -> bool;
+
+    /// What this machine lacks to run it, with the exact command that fixes it; `None` when it
+    /// can run.
+    fn missing(&self) -> Option<String>;
+
+    /// The endpoint it serves when it keeps its state in `dir`.
+    fn endpoint(&self, dir: &Path) -> PathBuf;
+
+    /// Starts it unless it answers already; returns once it accepts connections.
+    async fn start(&self, dir: &Path) -> Result<()>;
+
+    /// Stops it and every process it runs; returns once none is left. `false` when it was not
+    /// running.
+    async fn stop(&self, dir: &Path) -> Result<bool>;
 }

@@ -11,7 +11,7 @@ mod image_ref;
 mod progress;
 mod versions;
 
-pub use connect::{Connector, Target};
+pub use connect::{Connector, OwnDaemon, Target};
 pub use error::{ErrorKind, Result, RuntimeError};
 pub use image_ref::ImageRef;
 pub use progress::{PullEvent, PullSink};

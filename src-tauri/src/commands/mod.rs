@@ -29,6 +29,13 @@ pub async fn managed_containerd_start(state: State<'_, AppState>) -> IpcResult<S
     Ok(state.berth.start_managed_containerd().await?)
 }
 
+/// Stops Berth's own containerd with its running workspaces; the status afterwards.
+#[tauri::command]
+pub async fn managed_containerd_stop(state: State<'_, AppState>) -> IpcResult<SystemStatus> {
+    state.berth.stop_managed_containerd().await?;
+    Ok(state.berth.status().await)
+}
+
 #[tauri::command]
 pub async fn settings_get(state: State<'_, AppState>) -> IpcResult<Settings> {
     Ok(state.berth.settings()?)

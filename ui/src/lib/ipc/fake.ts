@@ -67,7 +67,9 @@ export function installFakeBackend(search: string = location.search): void {
     version: "1.6.20",
     error: null,
     canManage: true,
+    missing: null,
     managed: false,
+    rootless: false,
     network: q.get("network") === "host" ? "host" : "cni",
   };
   if (!status.connected) {

@@ -41,6 +41,7 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 export const api = {
   systemStatus: () => call<SystemStatus>("system_status"),
   managedContainerdStart: () => call<SystemStatus>("managed_containerd_start"),
+  managedContainerdStop: () => call<SystemStatus>("managed_containerd_stop"),
 
   settingsGet: () => call<Settings>("settings_get"),
   settingsSet: (settings: Settings) => call<Settings>("settings_set", { settings }),

@@ -35,6 +35,18 @@ class Status {
     this.#schedule();
   }
 
+  async stopManaged() {
+    this.starting = true;
+    try {
+      this.value = await api.managedContainerdStop();
+    } catch (e) {
+      toasts.error(e);
+    } finally {
+      this.starting = false;
+    }
+    this.#schedule();
+  }
+
   #schedule() {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;

@@ -14,10 +14,18 @@ version: string | null,
  */
 error: string | null, 
 /**
- * Berth could start its own containerd here (root and the binary are present).
+ * Berth could start its own containerd here.
  */
 canManage: boolean, 
 /**
+ * What this machine lacks for Berth's own containerd, with the command that fixes it.
+ */
+missing: string | null, 
+/**
  * The containerd Berth talks to is one Berth started.
  */
-managed: boolean, network: NetworkMode, };
+managed: boolean, 
+/**
+ * The containerd Berth talks to runs as a user, not as root.
+ */
+rootless: boolean, network: NetworkMode, };

@@ -1,0 +1,240 @@
+//! Berth's own containerd, for a machine where none runs: state, socket and log in a directory
+//! of Berth's, started detached (its own session, so it outlives the window or terminal that
+//! started it, and the app and the CLI share it), and stopped with every shim it started.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use berth_runtime::{ErrorKind, OwnDaemon, Result, RuntimeError};
+
+/// How long a daemon may take to answer after it was started.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long containerd and its shims get to end after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// containerd run by root for Berth.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RootfulContainerd;
+
+fn find_binary(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .and_then(|p| p.into_string().ok())
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/bin", "/usr/local/bin", "/usr/sbin", "/sbin", "/bin"])
+        .map(|d| PathBuf::from(d).join(name))
+        .find(|p| p.is_file())
+}
+
+fn io(what: &str) -> impl Fn(std::io::Error) -> RuntimeError + '_ {
+    move |e| RuntimeError::internal(format!("{what}: {e}"))
+}
+
+#[async_trait::async_trait]
+impl OwnDaemon for RootfulContainerd {
+    fn rootless(&self) -> bool {
+        false
+    }
+
+    fn missing(&self) -> Option<String> {
+        if unsafe { libc::geteuid() } != 0 {
+            return Some("Berth's rootful containerd needs root".into());
+        }
+        find_binary("containerd")
+            .is_none()
+            .then(|| "containerd is not installed: apt-get install containerd runc".into())
+    }
+
+    fn endpoint(&self, dir: &Path) -> PathBuf {
+        dir.join("containerd.sock")
+    }
+
+    async fn start(&self, dir: &Path) -> Result<()> {
+        if let Some(m) = self.missing() {
+            return Err(RuntimeError::new(ErrorKind::Unsupported, m));
+        }
+        let socket = self.endpoint(dir);
+        if answers(&socket) {
+            return Ok(());
+        }
+        let config = write_config(dir, &socket)?;
+        let mut cmd = Command::new(find_binary("containerd").expect("checked by missing()"));
+        cmd.arg("--config").arg(&config);
+        spawn_detached(cmd, dir)?;
+        wait_answering(&socket, dir).await
+    }
+
+    async fn stop(&self, dir: &Path) -> Result<bool> {
+        let Some(pid) = read_pid(dir)?.filter(|p| started_with(*p, &dir.join("config.toml")))
+        else {
+            let _ = std::fs::remove_file(dir.join("containerd.pid"));
+            return Ok(false);
+        };
+        let socket = self.endpoint(dir);
+        let shims = shims_of(&socket);
+        let stopped = terminate(pid).await?;
+        for shim in shims {
+            terminate(shim).await?;
+        }
+        let _ = std::fs::remove_file(dir.join("containerd.pid"));
+        Ok(stopped)
+    }
+}
+
+/// containerd's configuration: everything under `dir`, no CRI.
+fn write_config(dir: &Path, socket: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(io("creating containerd's directory"))?;
+    let config = dir.join("config.toml");
+    let body = format!(
+        "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
+         disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+         [grpc]\n  address = \"{sock}\"\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n",
+        root = dir.join("root").display(),
+        state = dir.join("state").display(),
+        sock = socket.display(),
+    );
+    let tmp = dir.join(".config.toml.tmp");
+    std::fs::write(&tmp, body)
+        .and_then(|_| std::fs::rename(&tmp, &config))
+        .map_err(io("writing containerd's configuration"))?;
+    Ok(config)
+}
+
+/// Starts `cmd` in a session of its own with its output in `dir/containerd.log`, and records
+/// its pid in `dir/containerd.pid`.
+fn spawn_detached(mut cmd: Command, dir: &Path) -> Result<()> {
+    let log = std::fs::File::create(dir.join("containerd.log")).map_err(io("containerd.log"))?;
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(io("containerd.log"))?)
+        .stderr(log);
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is a single system call, safe between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(io("starting containerd"))?;
+    let pid_file = dir.join("containerd.pid");
+    let tmp = dir.join(".containerd.pid.tmp");
+    std::fs::write(&tmp, child.id().to_string())
+        .and_then(|_| std::fs::rename(&tmp, &pid_file))
+        .map_err(io("containerd.pid"))?;
+    // Reaped if it exits while this process runs; it is not ours to wait for otherwise.
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = child.wait();
+    });
+    Ok(())
+}
+
+/// Waits until the socket accepts connections, or says where to look when it does not.
+async fn wait_answering(socket: &Path, dir: &Path) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    // containerd gives no readiness signal but its socket: poll it, bounded.
+    while !answers(socket) {
+        if tokio::time::Instant::now() > deadline {
+            return Err(RuntimeError::unavailable(format!(
+                "Berth's containerd did not answer within {} s; see {}",
+                START_TIMEOUT.as_secs(),
+                dir.join("containerd.log").display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+fn read_pid(dir: &Path) -> Result<Option<i32>> {
+    match std::fs::read_to_string(dir.join("containerd.pid")) {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| RuntimeError::internal("containerd.pid is corrupt")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("containerd.pid")(e)),
+    }
+}
+
+/// Whether process `pid` was started with `config` (a stale pid file may name a pid reused by
+/// an unrelated process).
+fn started_with(pid: i32, config: &Path) -> bool {
+    let want = config.as_os_str().as_encoded_bytes();
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == want))
+}
+
+/// Something accepts connections on the socket.
+pub fn answers(socket: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket).is_ok()
+}
+
+/// The shims containerd started for the daemon on `socket` (they outlive it by design).
+fn shims_of(socket: &Path) -> Vec<i32> {
+    let want = socket.as_os_str().as_encoded_bytes();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    procs
+        .flatten()
+        .filter_map(|p| {
+            let pid: i32 = p.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let is_shim = args
+                .first()
+                .is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"));
+            let ours = args.windows(2).any(|w| w[0] == b"-address" && w[1] == want);
+            (is_shim && ours).then_some(pid)
+        })
+        .collect()
+}
+
+/// SIGTERM, then SIGKILL after the grace; returns once the process has ended (`false` when it
+/// was not there).
+async fn terminate(pid: i32) -> Result<bool> {
+    let Some(fd) = pidfd(pid) else {
+        return Ok(false);
+    };
+    // SAFETY: signalling through the pidfd cannot reach a process that reused the pid.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGTERM,
+            0,
+            0,
+        )
+    };
+    // SAFETY: the AsyncFd owns the pidfd from here on; nothing else closes or registers it.
+    let fd = unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(|e| {
+        RuntimeError::internal(format!("waiting for a process: {}", e.into_parts().1))
+    })?;
+    if tokio::time::timeout(STOP_GRACE, fd.readable())
+        .await
+        .is_err()
+    {
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd.as_raw_fd(),
+                libc::SIGKILL,
+                0,
+                0,
+            )
+        };
+        let _ = fd.readable().await.map_err(io("waiting for a process"))?;
+    }
+    Ok(true)
+}
+
+/// A descriptor of the live process `pid`, readable once it ends.
+fn pidfd(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, libc::PIDFD_NONBLOCK) };
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
