@@ -3,9 +3,12 @@
 # (run as root). Idempotent: every step checks first and does nothing when
 # already satisfied, so CI and developers can run it unconditionally.
 #
-#   scripts/setup.sh [--no-ui] [--no-e2e]
-#     --no-ui   skip `npm ci` for ui/
-#     --no-e2e  skip installing tauri-driver (WebDriver for the e2e tests)
+#   scripts/setup.sh [--no-ui] [--no-e2e] [--for-user USER]
+#     --no-ui          skip `npm ci` for ui/
+#     --no-e2e         skip installing tauri-driver (WebDriver for the e2e tests)
+#     --for-user USER  also let USER run Berth's own rootless containerd: subordinate ids in
+#                      /etc/subuid and /etc/subgid, and /dev/net/tun usable (the one step of
+#                      a rootless setup that needs root)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -13,12 +16,20 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 want_ui=1
 want_e2e=1
-for arg in "$@"; do
+for_user=
+while (($#)); do
+	arg=$1
+	shift
 	case "$arg" in
 	--no-ui) want_ui=0 ;;
 	--no-e2e) want_e2e=0 ;;
+	--for-user)
+		(($#)) || die "--for-user needs a user name"
+		for_user=$1
+		shift
+		;;
 	-h | --help)
-		sed -n '2,8s/^# \{0,1\}//p' "$0"
+		sed -n '2,12s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	*) die "unknown argument: $arg (try --help)" ;;
@@ -31,6 +42,8 @@ done
 packages=(
 	# runtime under test: containerd + runc, CNI networking, local registry
 	containerd runc containernetworking-plugins iptables docker-registry
+	# rootless: Berth's own containerd for a normal user, in RootlessKit with slirp4netns
+	rootlesskit slirp4netns uidmap
 	# test image rootfs (scripts/build-test-images.py)
 	busybox-static
 	# build: containerd-client's protos need protoc; Tauri needs webkit2gtk
@@ -58,6 +71,26 @@ if ((${#missing[@]})); then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
 	log "Debian packages: all ${#packages[@]} present"
+fi
+
+if [[ -n "$for_user" ]]; then
+	id "$for_user" >/dev/null 2>&1 || die "no user named $for_user"
+	# Subordinate ids: 65536 of them, after every range already given out.
+	for file in /etc/subuid /etc/subgid; do
+		touch "$file"
+		if grep -q "^$for_user:" "$file"; then
+			log "$file: $for_user has subordinate ids"
+		else
+			start=$(awk -F: 'BEGIN { m = 100000 } { e = $2 + $3; if (e > m) m = e } END { print m }' "$file")
+			echo "$for_user:$start:65536" >>"$file"
+			log "$file: gave $for_user ids $start-$((start + 65535))"
+		fi
+	done
+	# slirp4netns makes a TAP device; without udev (VMs, containers) the node stays root-only.
+	if [[ -c /dev/net/tun ]] && [[ "$(stat -c %a /dev/net/tun)" != 666 ]]; then
+		chmod 0666 /dev/net/tun
+		log "/dev/net/tun: made usable by every user (as udev's default rule does)"
+	fi
 fi
 
 # Debian's containerd package starts the system daemon; Berth's tests use

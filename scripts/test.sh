@@ -29,7 +29,10 @@ started=$(date +%s)
 step() { log "── $* ($(($(date +%s) - started)) s)"; }
 
 step "setup"
-if ((run_e2e)); then scripts/setup.sh; else scripts/setup.sh --no-e2e; fi
+# A normal user for the rootless tests (tests/tests/rootless.rs run Berth as this user).
+export BERTH_ROOTLESS_USER="${BERTH_ROOTLESS_USER:-berth-ci}"
+id "$BERTH_ROOTLESS_USER" >/dev/null 2>&1 || useradd -m -s /bin/bash "$BERTH_ROOTLESS_USER"
+if ((run_e2e)); then scripts/setup.sh --for-user "$BERTH_ROOTLESS_USER"; else scripts/setup.sh --no-e2e --for-user "$BERTH_ROOTLESS_USER"; fi
 
 step "test services"
 scripts/services.sh start

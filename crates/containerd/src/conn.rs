@@ -29,6 +29,15 @@ impl Conn {
     /// Connects to the socket. Fails with `Unavailable` naming the socket when nothing answers.
     pub async fn connect(socket: &Path, namespace: &str) -> Result<Self, RuntimeError> {
         validate_namespace(namespace)?;
+        if let Err(e) = std::os::unix::net::UnixStream::connect(socket) {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                return Err(RuntimeError::unavailable(format!(
+                    "cannot reach containerd at {}: the socket belongs to another user \
+                     (root's containerd); Berth can run its own containerd as you instead",
+                    socket.display()
+                )));
+            }
+        }
         let path = socket.to_path_buf();
         let connector = tower::service_fn(move |_| {
             let path = path.clone();

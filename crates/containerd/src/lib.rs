@@ -16,6 +16,7 @@ mod oci;
 mod private_networks;
 mod pull;
 mod registry;
+mod rootless;
 mod seccomp;
 mod spec;
 mod unpack;
@@ -35,13 +36,15 @@ use berth_runtime::{
 use futures::stream::BoxStream;
 
 pub use conn::SNAPSHOTTER;
-pub use daemon::RootfulContainerd;
+pub use daemon::{RootfulContainerd, RootlessContainerd};
 pub use network::Cni;
 
 /// A connected containerd backend.
 pub struct ContainerdRuntime {
     conn: conn::Conn,
     cni: Option<Cni>,
+    /// A rootless containerd's namespaces (`None`: containerd runs as root on the host).
+    rootless: Option<Arc<rootless::Namespaces>>,
     /// Where generated host files (resolv.conf) live.
     state_dir: PathBuf,
 }
@@ -51,9 +54,15 @@ impl ContainerdRuntime {
     /// directory for files it generates for containers.
     pub async fn connect(socket: &Path, namespace: &str, state_dir: &Path) -> Result<Self> {
         let conn = conn::Conn::connect(socket, namespace).await?;
+        let rootless = rootless::Namespaces::detect(socket);
+        let cni = Cni::detect().map(|c| match &rootless {
+            Some(ns) => c.in_namespaces(ns.clone(), state_dir),
+            None => c,
+        });
         let rt = Self {
             conn,
-            cni: Cni::detect(),
+            cni,
+            rootless,
             state_dir: state_dir.to_path_buf(),
         };
         rt.version().await?;
@@ -63,6 +72,18 @@ impl ContainerdRuntime {
     pub fn socket(&self) -> &Path {
         self.conn.socket()
     }
+}
+
+/// What a rootless containerd cannot do here: runc gives its workspaces no cgroup of their own
+/// unless root delegated a cgroup tree to the user, which Berth does not set up yet.
+fn no_cgroups(what: &str) -> berth_runtime::RuntimeError {
+    berth_runtime::RuntimeError::new(
+        berth_runtime::ErrorKind::Unsupported,
+        format!(
+            "{what}: not available with a rootless containerd on this machine (workspaces get \
+             no cgroup of their own without a cgroup tree delegated to your user)"
+        ),
+    )
 }
 
 /// The [`Connector`] the composition roots hand to core: a [`ContainerdRuntime`] on the target's
@@ -79,7 +100,11 @@ impl Connector for ContainerdConnector {
     }
 
     fn own_daemon(&self) -> Option<Arc<dyn berth_runtime::OwnDaemon>> {
-        Some(Arc::new(RootfulContainerd))
+        if unsafe { libc::geteuid() } == 0 {
+            Some(Arc::new(RootfulContainerd))
+        } else {
+            Some(Arc::new(RootlessContainerd))
+        }
     }
 }
 
@@ -95,15 +120,21 @@ impl Runtime for ContainerdRuntime {
     }
 
     async fn usage(&self, id: &str) -> Result<berth_runtime::Usage> {
+        if self.rootless.is_some() {
+            return Err(no_cgroups("live CPU and memory use"));
+        }
         usage::read(&self.conn, id).await
     }
 
     async fn set_limits(&self, id: &str, limits: &berth_runtime::Limits) -> Result<()> {
+        if self.rootless.is_some() {
+            return Err(no_cgroups("resource limits"));
+        }
         limits::set(&self.conn, id, limits).await
     }
 
     async fn set_private_networks_blocked(&self, id: &str, blocked: bool) -> Result<()> {
-        private_networks::set(&self.conn, id, blocked).await
+        private_networks::set(&self.conn, id, blocked, self.rootless.as_ref()).await
     }
 
     fn bridge_network_fix(&self) -> String {
@@ -134,10 +165,13 @@ impl Runtime for ContainerdRuntime {
 
     async fn create(&self, spec: &WorkspaceSpec) -> Result<()> {
         let resolv = match spec.network {
-            berth_runtime::Network::Bridge => Some(network::resolv_conf(&self.state_dir)?),
+            berth_runtime::Network::Bridge => Some(network::resolv_conf(
+                &self.state_dir,
+                self.rootless.is_some(),
+            )?),
             berth_runtime::Network::Host => None,
         };
-        workspace::create(&self.conn, spec, resolv.as_deref()).await
+        workspace::create(&self.conn, spec, resolv.as_deref(), self.rootless.is_some()).await
     }
 
     async fn start(&self, id: &str) -> Result<u32> {

@@ -9,10 +9,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 
 use berth_runtime::RuntimeError;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
+
+use crate::rootless::Namespaces;
 
 /// Where Debian and upstream install the plugins.
 const PLUGIN_DIRS: &[&str] = &["/usr/lib/cni", "/opt/cni/bin"];
@@ -21,10 +24,20 @@ const BRIDGE: &str = "berth0";
 /// A subnet that does not collide with Docker (172.17/16) or Podman (10.88/16) defaults.
 const SUBNET: &str = "10.89.0.0/16";
 
-/// The CNI plugins found on this host.
+/// The CNI plugins found on this host, and where they act.
 #[derive(Debug, Clone)]
 pub struct Cni {
     dir: PathBuf,
+    /// A rootless containerd's namespaces: its network namespace is the host side of the
+    /// bridge, so the plugins and the firewall run there.
+    rootless: Option<Rootless>,
+}
+
+#[derive(Debug, Clone)]
+struct Rootless {
+    ns: Arc<Namespaces>,
+    /// The address reservations (the default, `/var/lib/cni`, is root's).
+    ipam_dir: PathBuf,
 }
 
 impl Cni {
@@ -38,7 +51,35 @@ impl Cni {
                     .iter()
                     .all(|p| d.join(p).is_file())
             })
-            .map(|dir| Self { dir })
+            .map(|dir| Self {
+                dir,
+                rootless: None,
+            })
+    }
+
+    /// The same plugins acting in a rootless containerd's namespaces, with their address
+    /// reservations under `state_dir`.
+    pub fn in_namespaces(self, ns: Arc<Namespaces>, state_dir: &Path) -> Self {
+        Self {
+            rootless: Some(Rootless {
+                ns,
+                ipam_dir: state_dir.join("cni-rootless"),
+            }),
+            ..self
+        }
+    }
+
+    /// The rootless containerd's namespaces, when it is one.
+    pub fn namespaces(&self) -> Option<&Arc<Namespaces>> {
+        self.rootless.as_ref().map(|r| &r.ns)
+    }
+
+    fn conf(&self) -> serde_json::Value {
+        let mut conf = bridge_conf();
+        if let Some(r) = &self.rootless {
+            conf["ipam"]["dataDir"] = r.ipam_dir.display().to_string().into();
+        }
+        conf
     }
 
     /// How to get the plugins [`Cni::detect`] looks for.
@@ -53,19 +94,12 @@ impl Cni {
     /// Attaches the task's network namespace: loopback up, then `eth0` on the NAT bridge.
     /// `container_id` must be unique across namespaces (the IPAM keys reservations by it).
     pub async fn attach(&self, container_id: &str, pid: u32) -> Result<(), RuntimeError> {
-        ensure_masquerade().await?;
-        crate::network_guard::ensure().await?;
+        ensure_masquerade(self.namespaces()).await?;
+        crate::network_guard::ensure(self.namespaces()).await?;
         let netns = format!("/proc/{pid}/ns/net");
         // A stale allocation from a task that died without a DEL would block the ADD.
         let _ = self
-            .invoke(
-                "bridge",
-                "DEL",
-                container_id,
-                &netns,
-                "eth0",
-                &bridge_conf(),
-            )
+            .invoke("bridge", "DEL", container_id, &netns, "eth0", &self.conf())
             .await;
         self.invoke(
             "loopback",
@@ -77,36 +111,22 @@ impl Cni {
         )
         .await?;
         let result = self
-            .invoke(
-                "bridge",
-                "ADD",
-                container_id,
-                &netns,
-                "eth0",
-                &bridge_conf(),
-            )
+            .invoke("bridge", "ADD", container_id, &netns, "eth0", &self.conf())
             .await?;
         let veth = host_veth(&result).ok_or_else(|| {
             RuntimeError::internal(format!(
                 "network setup: the bridge plugin named no host interface: {result}"
             ))
         })?;
-        crate::network_guard::isolate_port(&veth).await
+        crate::network_guard::isolate_port(self.namespaces(), &veth).await
     }
 
     /// Releases the address; works when the namespace is already gone (the IPAM is keyed by id).
     pub async fn detach(&self, container_id: &str, pid: Option<u32>) -> Result<(), RuntimeError> {
         let netns = pid.map(|p| format!("/proc/{p}/ns/net")).unwrap_or_default();
-        self.invoke(
-            "bridge",
-            "DEL",
-            container_id,
-            &netns,
-            "eth0",
-            &bridge_conf(),
-        )
-        .await
-        .map(drop)
+        self.invoke("bridge", "DEL", container_id, &netns, "eth0", &self.conf())
+            .await
+            .map(drop)
     }
 
     async fn invoke(
@@ -118,7 +138,11 @@ impl Cni {
         ifname: &str,
         conf: &serde_json::Value,
     ) -> Result<serde_json::Value, RuntimeError> {
-        let mut child = tokio::process::Command::new(self.dir.join(plugin))
+        let mut cmd = tokio::process::Command::new(self.dir.join(plugin));
+        if let Some(ns) = self.namespaces() {
+            ns.enter(&mut cmd);
+        }
+        let mut child = cmd
             .env_clear()
             .env("CNI_COMMAND", command)
             .env("CNI_CONTAINERID", container_id)
@@ -174,10 +198,8 @@ fn bridge_conf() -> serde_json::Value {
 }
 
 /// Installs, once, the rule that NATs the workspaces' traffic leaving the bridge's subnet.
-async fn ensure_masquerade() -> Result<(), RuntimeError> {
+async fn ensure_masquerade(ns: Option<&Arc<Namespaces>>) -> Result<(), RuntimeError> {
     let rule = [
-        "-t",
-        "nat",
         "POSTROUTING",
         "-s",
         SUBNET,
@@ -192,23 +214,14 @@ async fn ensure_masquerade() -> Result<(), RuntimeError> {
         "berth",
     ];
     let run = |action: &'static str| {
-        let mut args: Vec<&str> = vec![rule[0], rule[1], action];
-        args.extend_from_slice(&rule[2..]);
-        tokio::process::Command::new("iptables")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
+        let mut args: Vec<&str> = vec!["-t", "nat", action];
+        args.extend_from_slice(&rule);
+        async move { crate::network_guard::run(ns, "iptables", &args).await }
     };
-    let exists = run("-C")
-        .await
-        .map_err(|e| RuntimeError::internal(format!("running iptables: {e}")))?;
-    if exists.status.success() {
+    if run("-C").await?.status.success() {
         return Ok(());
     }
-    let added = run("-A")
-        .await
-        .map_err(|e| RuntimeError::internal(format!("running iptables: {e}")))?;
+    let added = run("-A").await?;
     if !added.status.success() {
         return Err(RuntimeError::internal(format!(
             "adding the NAT rule for {SUBNET}: {}",
@@ -234,14 +247,24 @@ fn loopback_conf() -> serde_json::Value {
     json!({"cniVersion": "0.4.0", "name": "berth-lo", "type": "loopback"})
 }
 
+/// slirp4netns's DNS forwarder, the resolver of a rootless containerd's workspaces.
+const SLIRP_DNS: &str = "10.0.2.3";
+
 /// A resolv.conf for workspaces in their own network namespace: the host's loopback resolver
-/// (systemd-resolved's stub, a local dnsmasq) cannot be reached from there.
-pub fn resolv_conf(dir: &Path) -> Result<PathBuf, RuntimeError> {
+/// (systemd-resolved's stub, a local dnsmasq) cannot be reached from there. Behind a rootless
+/// containerd, slirp4netns forwards DNS.
+pub fn resolv_conf(dir: &Path, rootless: bool) -> Result<PathBuf, RuntimeError> {
+    if rootless {
+        return write_resolv_conf(
+            dir,
+            "resolv-rootless.conf",
+            &format!("nameserver {SLIRP_DNS}\n"),
+        );
+    }
     let upstream = Path::new("/run/systemd/resolve/resolv.conf");
     if upstream.is_file() {
         return Ok(upstream.to_path_buf());
     }
-    let path = dir.join("resolv.conf");
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let usable: Vec<&str> = host
         .lines()
@@ -252,9 +275,14 @@ pub fn resolv_conf(dir: &Path) -> Result<PathBuf, RuntimeError> {
     } else {
         usable.join("\n") + "\n"
     };
+    write_resolv_conf(dir, "resolv.conf", &body)
+}
+
+fn write_resolv_conf(dir: &Path, name: &str, body: &str) -> Result<PathBuf, RuntimeError> {
+    let path = dir.join(name);
     std::fs::create_dir_all(dir)
         .map_err(|e| RuntimeError::internal(format!("{}: {e}", dir.display())))?;
-    let tmp = dir.join(".resolv.conf.tmp");
+    let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, body)
         .and_then(|_| std::fs::rename(&tmp, &path))
         .map_err(|e| RuntimeError::internal(format!("writing {}: {e}", path.display())))?;

@@ -8,29 +8,39 @@
 
 use std::process::Stdio;
 
+use std::sync::Arc;
+
 use berth_runtime::RuntimeError;
+
+use crate::rootless::Namespaces;
+
+/// Where the rules go: the host's network, or a rootless containerd's.
+type Ns<'a> = Option<&'a Arc<Namespaces>>;
 
 const BRIDGE: &str = "berth0";
 const INPUT_CHAIN: &str = "BERTH-INPUT";
 const FORWARD_CHAIN: &str = "BERTH-FORWARD";
+/// Behind a rootless containerd: what workspaces may not reach of the host.
+const HOST_CHAIN: &str = "BERTH-HOST";
 
 /// The rules, for IPv4 and (where the host has IPv6, whose link-local addresses reach the host
 /// over the bridge too) IPv6.
-pub async fn ensure() -> Result<(), RuntimeError> {
-    ensure_for("iptables").await?;
+pub async fn ensure(ns: Ns<'_>) -> Result<(), RuntimeError> {
+    ensure_for(ns, "iptables").await?;
     if std::path::Path::new("/proc/sys/net/ipv6").exists() {
-        ensure_for("ip6tables").await?;
+        ensure_for(ns, "ip6tables").await?;
     }
     Ok(())
 }
 
-async fn ensure_for(tool: &str) -> Result<(), RuntimeError> {
+async fn ensure_for(ns: Ns<'_>, tool: &str) -> Result<(), RuntimeError> {
     for chain in [INPUT_CHAIN, FORWARD_CHAIN] {
-        create_chain(tool, chain).await?;
+        create_chain(ns, tool, chain).await?;
     }
     // Replies to what the host opened (e.g. a test's or a user's connection into a workspace)
     // pass; anything a workspace opens towards the host is refused at once.
     ensure_rule(
+        ns,
         tool,
         INPUT_CHAIN,
         &[
@@ -44,28 +54,111 @@ async fn ensure_for(tool: &str) -> Result<(), RuntimeError> {
     )
     .await?;
     ensure_rule(
+        ns,
         tool,
         INPUT_CHAIN,
         &["-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"],
     )
     .await?;
-    ensure_rule(tool, INPUT_CHAIN, &["-j", "REJECT"]).await?;
+    ensure_rule(ns, tool, INPUT_CHAIN, &["-j", "REJECT"]).await?;
     // Routed from one workspace to another through the gateway (workspaces cannot change their
     // routes without CAP_NET_ADMIN; this holds even if one could).
-    ensure_rule(tool, FORWARD_CHAIN, &["-j", "DROP"]).await?;
-    ensure_jump(tool, "INPUT", &["-i", BRIDGE, "-j", INPUT_CHAIN]).await?;
+    ensure_rule(ns, tool, FORWARD_CHAIN, &["-j", "DROP"]).await?;
+    ensure_jump(ns, tool, "INPUT", &["-i", BRIDGE, "-j", INPUT_CHAIN]).await?;
     ensure_jump(
+        ns,
         tool,
         "FORWARD",
         &["-i", BRIDGE, "-o", BRIDGE, "-j", FORWARD_CHAIN],
     )
+    .await?;
+    if ns.is_some() {
+        ensure_host_unreachable(ns, tool).await?;
+    }
+    Ok(())
+}
+
+/// Behind a rootless containerd the host is not on the bridge: slirp4netns opens the
+/// workspaces' connections as ordinary sockets of the user's on the host, so a connection to
+/// one of the host's own addresses would reach its services. Those addresses are refused where
+/// the workspaces' traffic leaves the bridge (the host's loopback is already out of reach:
+/// RootlessKit runs slirp4netns with `--disable-host-loopback`).
+async fn ensure_host_unreachable(ns: Ns<'_>, tool: &str) -> Result<(), RuntimeError> {
+    create_chain(ns, tool, HOST_CHAIN).await?;
+    for addr in host_addresses(tool == "ip6tables") {
+        let addr = addr.to_string();
+        ensure_rule(
+            ns,
+            tool,
+            HOST_CHAIN,
+            &[
+                "-d",
+                &addr,
+                "-p",
+                "tcp",
+                "-j",
+                "REJECT",
+                "--reject-with",
+                "tcp-reset",
+            ],
+        )
+        .await?;
+        ensure_rule(ns, tool, HOST_CHAIN, &["-d", &addr, "-j", "REJECT"]).await?;
+    }
+    ensure_jump(
+        ns,
+        tool,
+        "FORWARD",
+        &["-i", BRIDGE, "!", "-o", BRIDGE, "-j", HOST_CHAIN],
+    )
     .await
+}
+
+/// The addresses of this host's interfaces (as seen from Berth's own network namespace, the
+/// host's), loopback excepted.
+fn host_addresses(v6: bool) -> Vec<std::net::IpAddr> {
+    let mut found = vec![];
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list`, read below and released with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return found;
+    }
+    let mut cur = list;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned.
+        let entry = unsafe { &*cur };
+        cur = entry.ifa_next;
+        if entry.ifa_addr.is_null() {
+            continue;
+        }
+        // SAFETY: the family says which sockaddr the address is.
+        let addr = unsafe {
+            match i32::from((*entry.ifa_addr).sa_family) {
+                libc::AF_INET if !v6 => {
+                    let a = &*(entry.ifa_addr as *const libc::sockaddr_in);
+                    std::net::IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes())
+                }
+                libc::AF_INET6 if v6 => {
+                    let a = &*(entry.ifa_addr as *const libc::sockaddr_in6);
+                    std::net::IpAddr::from(a.sin6_addr.s6_addr)
+                }
+                _ => continue,
+            }
+        };
+        if !addr.is_loopback() && !found.contains(&addr) {
+            found.push(addr);
+        }
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    found
 }
 
 /// Marks a workspace's port on the bridge isolated: the bridge forwards nothing between two
 /// isolated ports, so workspaces neither see nor reach each other (ARP included).
-pub async fn isolate_port(veth: &str) -> Result<(), RuntimeError> {
+pub async fn isolate_port(ns: Ns<'_>, veth: &str) -> Result<(), RuntimeError> {
     let out = run(
+        ns,
         "ip",
         &[
             "link",
@@ -88,18 +181,18 @@ pub async fn isolate_port(veth: &str) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-async fn create_chain(tool: &str, chain: &str) -> Result<(), RuntimeError> {
-    if run(tool, &["-t", "filter", "-S", chain])
+async fn create_chain(ns: Ns<'_>, tool: &str, chain: &str) -> Result<(), RuntimeError> {
+    if run(ns, tool, &["-t", "filter", "-S", chain])
         .await?
         .status
         .success()
     {
         return Ok(());
     }
-    let out = run(tool, &["-t", "filter", "-N", chain]).await?;
+    let out = run(ns, tool, &["-t", "filter", "-N", chain]).await?;
     // Another Berth process may have created it in between.
     if out.status.success()
-        || run(tool, &["-t", "filter", "-S", chain])
+        || run(ns, tool, &["-t", "filter", "-S", chain])
             .await?
             .status
             .success()
@@ -110,17 +203,28 @@ async fn create_chain(tool: &str, chain: &str) -> Result<(), RuntimeError> {
 }
 
 /// Appends `rule` to `chain` unless it is there.
-async fn ensure_rule(tool: &str, chain: &str, rule: &[&str]) -> Result<(), RuntimeError> {
-    add_once(tool, chain, rule, "-A").await
+async fn ensure_rule(
+    ns: Ns<'_>,
+    tool: &str,
+    chain: &str,
+    rule: &[&str],
+) -> Result<(), RuntimeError> {
+    add_once(ns, tool, chain, rule, "-A").await
 }
 
 /// Puts a jump first in a host chain unless it is there, so the host's own rules (e.g. an
 /// `ACCEPT` for established traffic or a permissive policy) cannot come before it.
-async fn ensure_jump(tool: &str, chain: &str, rule: &[&str]) -> Result<(), RuntimeError> {
-    add_once(tool, chain, rule, "-I").await
+async fn ensure_jump(
+    ns: Ns<'_>,
+    tool: &str,
+    chain: &str,
+    rule: &[&str],
+) -> Result<(), RuntimeError> {
+    add_once(ns, tool, chain, rule, "-I").await
 }
 
 async fn add_once(
+    ns: Ns<'_>,
     tool: &str,
     chain: &str,
     rule: &[&str],
@@ -131,10 +235,10 @@ async fn add_once(
         args.extend_from_slice(rule);
         args
     };
-    if run(tool, &with("-C")).await?.status.success() {
+    if run(ns, tool, &with("-C")).await?.status.success() {
         return Ok(());
     }
-    let out = run(tool, &with(add)).await?;
+    let out = run(ns, tool, &with(add)).await?;
     if out.status.success() {
         return Ok(());
     }
@@ -145,9 +249,16 @@ async fn add_once(
     ))
 }
 
-async fn run(program: &str, args: &[&str]) -> Result<std::process::Output, RuntimeError> {
-    tokio::process::Command::new(program)
-        .args(args)
+pub(crate) async fn run(
+    ns: Ns<'_>,
+    program: &str,
+    args: &[&str],
+) -> Result<std::process::Output, RuntimeError> {
+    let mut cmd = tokio::process::Command::new(program);
+    if let Some(ns) = ns {
+        ns.enter(&mut cmd);
+    }
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -161,4 +272,16 @@ fn failed(tool: &str, what: &str, out: &std::process::Output) -> RuntimeError {
         "{tool}: {what}: {}",
         String::from_utf8_lossy(&out.stderr).trim()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_hosts_addresses_are_found_without_loopback() {
+        let v4 = super::host_addresses(false);
+        assert!(v4.iter().all(|a| a.is_ipv4() && !a.is_loopback()), "{v4:?}");
+        // Every machine that runs these tests has a network interface besides loopback.
+        assert!(!v4.is_empty());
+        assert!(super::host_addresses(true).iter().all(|a| a.is_ipv6()));
+    }
 }

@@ -16,12 +16,14 @@ use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::process::Stdio;
+use std::sync::Arc;
 
 use berth_runtime::{ErrorKind, RuntimeError};
 use containerd_client::services::v1::{Container, UpdateContainerRequest};
 use tokio::io::AsyncWriteExt;
 
 use crate::conn::{st, Conn};
+use crate::rootless::Namespaces;
 use crate::workspace;
 
 /// Private IPv4 ranges: RFC 1918, shared address space (RFC 6598, carrier-grade NAT and
@@ -45,7 +47,12 @@ pub fn wanted(container: &Container) -> bool {
 }
 
 /// Records the choice on the container and applies it to its running task, if any.
-pub async fn set(conn: &Conn, id: &str, blocked: bool) -> Result<(), RuntimeError> {
+pub async fn set(
+    conn: &Conn,
+    id: &str,
+    blocked: bool,
+    rootless: Option<&Arc<Namespaces>>,
+) -> Result<(), RuntimeError> {
     let mut container = workspace::get(conn, id)
         .await?
         .ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
@@ -59,7 +66,7 @@ pub async fn set(conn: &Conn, id: &str, blocked: bool) -> Result<(), RuntimeErro
         // The pid named the task when it was read; still naming it now that the namespace is
         // held open, the namespace is the task's (a task's init keeps its pid while it lives).
         if workspace::status(conn, id).await?.pid == Some(pid) {
-            write(&netns, blocked, &container).await?;
+            write(&netns, blocked, &container, rootless).await?;
         }
     }
     container
@@ -79,26 +86,34 @@ pub async fn set(conn: &Conn, id: &str, blocked: bool) -> Result<(), RuntimeErro
 }
 
 /// Writes the rules into the network namespace of a task just started, whose init is `pid`.
-pub async fn apply_at_start(pid: u32, container: &Container) -> Result<(), RuntimeError> {
-    write(&open_workspace_netns(pid)?, wanted(container), container).await
+pub async fn apply_at_start(
+    pid: u32,
+    container: &Container,
+    rootless: Option<&Arc<Namespaces>>,
+) -> Result<(), RuntimeError> {
+    write(
+        &open_workspace_netns(pid)?,
+        wanted(container),
+        container,
+        rootless,
+    )
+    .await
 }
 
-/// Writes the rules (`blocked`) or their absence into the network namespace `netns`.
-async fn write(netns: &File, blocked: bool, container: &Container) -> Result<(), RuntimeError> {
+/// Writes the rules (`blocked`) or their absence into the network namespace `netns`. A
+/// rootless containerd's workspace's namespace is entered from containerd's user namespace.
+async fn write(
+    netns: &File,
+    blocked: bool,
+    container: &Container,
+    rootless: Option<&Arc<Namespaces>>,
+) -> Result<(), RuntimeError> {
     let nameservers = nameservers(container);
-    restore(
-        "iptables-restore",
-        netns,
-        &ruleset(false, blocked, &nameservers),
-    )
-    .await?;
+    let v4 = ruleset(false, blocked, &nameservers);
+    restore("iptables-restore", netns, &v4, rootless).await?;
     if std::path::Path::new("/proc/sys/net/ipv6").exists() {
-        restore(
-            "ip6tables-restore",
-            netns,
-            &ruleset(true, blocked, &nameservers),
-        )
-        .await?;
+        let v6 = ruleset(true, blocked, &nameservers);
+        restore("ip6tables-restore", netns, &v6, rootless).await?;
     }
     Ok(())
 }
@@ -154,22 +169,31 @@ fn open_workspace_netns(pid: u32) -> Result<File, RuntimeError> {
     Ok(ns)
 }
 
-async fn restore(tool: &str, netns: &File, table: &str) -> Result<(), RuntimeError> {
+async fn restore(
+    tool: &str,
+    netns: &File,
+    table: &str,
+    rootless: Option<&Arc<Namespaces>>,
+) -> Result<(), RuntimeError> {
     let fd = netns.as_raw_fd();
     let mut cmd = tokio::process::Command::new(tool);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    // SAFETY: setns is a single system call, safe between fork and exec; `fd` stays open in the
-    // parent (borrowed from `netns`) until the child has been spawned.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
+    if let Some(ns) = rootless {
+        ns.enter_user_then(&mut cmd, fd);
+    } else {
+        // SAFETY: setns is a single system call, safe between fork and exec; `fd` stays open in
+        // the parent (borrowed from `netns`) until the child has been spawned.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
     }
     let mut child = cmd
         .spawn()

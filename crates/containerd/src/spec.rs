@@ -78,7 +78,14 @@ pub fn resources(limits: &Limits) -> Value {
 }
 
 /// Builds the spec as JSON (the form containerd stores and runc reads).
-pub fn build(ws: &WorkspaceSpec, image: &ImageConfig, resolv_conf: Option<&Path>) -> Value {
+/// `rootless`: for a containerd in a user namespace, which gets no cgroup of its own (no
+/// `cgroupsPath`, no limits: runc refuses both there).
+pub fn build(
+    ws: &WorkspaceSpec,
+    image: &ImageConfig,
+    resolv_conf: Option<&Path>,
+    rootless: bool,
+) -> Value {
     let mut env: Vec<String> = image
         .config
         .as_ref()
@@ -100,7 +107,7 @@ pub fn build(ws: &WorkspaceSpec, image: &ImageConfig, resolv_conf: Option<&Path>
     if ws.network == Network::Bridge {
         namespaces.push(json!({"type": "network"}));
     }
-    json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2-dev",
         "process": {
             "user": {"uid": 0, "gid": 0},
@@ -128,7 +135,13 @@ pub fn build(ws: &WorkspaceSpec, image: &ImageConfig, resolv_conf: Option<&Path>
                 "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
             ]
         }
-    })
+    });
+    if rootless {
+        let linux = spec["linux"].as_object_mut().expect("built above");
+        linux.remove("resources");
+        linux.remove("cgroupsPath");
+    }
+    spec
 }
 
 fn mounts(ws: &WorkspaceSpec, resolv_conf: Option<&Path>) -> Vec<Value> {
@@ -205,7 +218,7 @@ mod tests {
             "config": {"Env": ["PATH=/custom/bin", "LANG=C.UTF-8"]}, "rootfs": {"diff_ids": []}
         }))
         .unwrap();
-        let s = build(&ws(Network::Bridge), &cfg, None);
+        let s = build(&ws(Network::Bridge), &cfg, None, false);
         assert_eq!(s["process"]["args"][0], "/opt/berth/bridge");
         let env: Vec<&str> = s["process"]["env"]
             .as_array()
@@ -229,7 +242,7 @@ mod tests {
 
     #[test]
     fn host_network_has_no_network_namespace() {
-        let s = build(&ws(Network::Host), &ImageConfig::default(), None);
+        let s = build(&ws(Network::Host), &ImageConfig::default(), None, false);
         assert!(!s["linux"]["namespaces"]
             .as_array()
             .unwrap()

@@ -47,6 +47,7 @@ pub async fn create(
     conn: &Conn,
     ws: &WorkspaceSpec,
     resolv: Option<&std::path::Path>,
+    rootless: bool,
 ) -> Result<(), RuntimeError> {
     if get(conn, &ws.id).await?.is_some() {
         return Err(RuntimeError::new(
@@ -58,7 +59,7 @@ pub async fn create(
         RuntimeError::not_found(format!("image {} is not present locally", ws.image))
     })?;
     let lease = pull::create_lease(conn).await?;
-    let result = create_in_lease(conn, ws, &image, resolv, &lease).await;
+    let result = create_in_lease(conn, ws, &image, resolv, rootless, &lease).await;
     let _ = conn
         .leases()
         .delete(conn.req(DeleteRequest {
@@ -74,6 +75,7 @@ async fn create_in_lease(
     ws: &WorkspaceSpec,
     image: &pull::LocalImage,
     resolv: Option<&std::path::Path>,
+    rootless: bool,
     lease: &str,
 ) -> Result<(), RuntimeError> {
     let prepare = PrepareSnapshotRequest {
@@ -103,7 +105,7 @@ async fn create_in_lease(
         Network::Bridge => "bridge",
         Network::Host => "host",
     };
-    let spec = spec::build(ws, &image.config, resolv);
+    let spec = spec::build(ws, &image.config, resolv, rootless);
     let container = Container {
         id: ws.id.clone(),
         labels: HashMap::from([
@@ -207,7 +209,7 @@ pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, Runt
         let attached = match cni {
             Some(cni) => match cni.attach(&network_id(conn, id), pid).await {
                 Ok(()) if private_networks::wanted(&container) => {
-                    private_networks::apply_at_start(pid, &container).await
+                    private_networks::apply_at_start(pid, &container, cni.namespaces()).await
                 }
                 other => other,
             },

@@ -159,9 +159,13 @@ impl Berth {
             .unwrap()
             .clone()
             .unwrap_or_default();
+        let fix = if managed::can_manage(self) {
+            "run Berth's own (`berth system start`, or the button in the app's banner)"
+        } else {
+            "start it (`sudo systemctl start containerd`) or set its socket in Settings"
+        };
         Err(Error::unavailable(format!(
-            "containerd is not connected ({why}); start it (`sudo systemctl start containerd`) \
-             or set its socket in Settings"
+            "containerd is not connected ({why}); {fix}"
         )))
     }
 
@@ -202,7 +206,7 @@ impl Berth {
 
     /// The saved settings with this session's overrides applied.
     pub fn settings(&self) -> Result<Settings> {
-        let mut s = settings::load(&self.inner.store)?;
+        let mut s = settings::load(&self.inner.store, &self.default_socket())?;
         if let Some(sock) = &self.inner.options.containerd_socket {
             s.containerd_socket = sock.display().to_string();
         }

@@ -89,6 +89,16 @@ impl Berth {
         Ok(self.status().await)
     }
 
+    /// The socket used until the user picks one: the system's containerd for root, Berth's own
+    /// (rootless) daemon for a normal user, who cannot use root's.
+    pub(crate) fn default_socket(&self) -> String {
+        if unsafe { libc::geteuid() } == 0 {
+            crate::settings::DEFAULT_SOCKET.to_string()
+        } else {
+            self.managed_socket().display().to_string()
+        }
+    }
+
     pub fn managed_socket(&self) -> PathBuf {
         match self.inner.connector.own_daemon() {
             Some(d) => d.endpoint(&self.inner.paths.managed_containerd_dir()),

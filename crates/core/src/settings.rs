@@ -19,8 +19,10 @@ pub fn defaults() -> Settings {
     }
 }
 
-pub fn load(store: &berth_store::Store) -> Result<Settings> {
+/// The saved settings over the defaults, `default_socket` among them.
+pub fn load(store: &berth_store::Store, default_socket: &str) -> Result<Settings> {
     let mut s = defaults();
+    s.containerd_socket = default_socket.to_string();
     for (k, v) in store.all_settings()? {
         match k.as_str() {
             "containerd_socket" => s.containerd_socket = v,

@@ -1,24 +1,28 @@
 //! Berth's own containerd, for a machine where none runs: state, socket and log in a directory
 //! of Berth's, started detached (its own session, so it outlives the window or terminal that
 //! started it, and the app and the CLI share it), and stopped with every shim it started.
+//! As root it is a plain containerd ([`RootfulContainerd`]); as a user, containerd in
+//! RootlessKit's namespaces ([`RootlessContainerd`]).
+
+mod rootful;
+mod rootless;
+
+pub use rootful::RootfulContainerd;
+pub use rootless::RootlessContainerd;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use berth_runtime::{ErrorKind, OwnDaemon, Result, RuntimeError};
+use berth_runtime::{Result, RuntimeError};
 
 /// How long a daemon may take to answer after it was started.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long containerd and its shims get to end after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// containerd run by root for Berth.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RootfulContainerd;
-
-fn find_binary(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_binary(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
         .and_then(|p| p.into_string().ok())
         .unwrap_or_default()
@@ -28,68 +32,17 @@ fn find_binary(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn io(what: &str) -> impl Fn(std::io::Error) -> RuntimeError + '_ {
+pub(crate) fn io(what: &str) -> impl Fn(std::io::Error) -> RuntimeError + '_ {
     move |e| RuntimeError::internal(format!("{what}: {e}"))
 }
 
-#[async_trait::async_trait]
-impl OwnDaemon for RootfulContainerd {
-    fn rootless(&self) -> bool {
-        false
-    }
-
-    fn missing(&self) -> Option<String> {
-        if unsafe { libc::geteuid() } != 0 {
-            return Some("Berth's rootful containerd needs root".into());
-        }
-        find_binary("containerd")
-            .is_none()
-            .then(|| "containerd is not installed: apt-get install containerd runc".into())
-    }
-
-    fn endpoint(&self, dir: &Path) -> PathBuf {
-        dir.join("containerd.sock")
-    }
-
-    async fn start(&self, dir: &Path) -> Result<()> {
-        if let Some(m) = self.missing() {
-            return Err(RuntimeError::new(ErrorKind::Unsupported, m));
-        }
-        let socket = self.endpoint(dir);
-        if answers(&socket) {
-            return Ok(());
-        }
-        let config = write_config(dir, &socket)?;
-        let mut cmd = Command::new(find_binary("containerd").expect("checked by missing()"));
-        cmd.arg("--config").arg(&config);
-        spawn_detached(cmd, dir)?;
-        wait_answering(&socket, dir).await
-    }
-
-    async fn stop(&self, dir: &Path) -> Result<bool> {
-        let Some(pid) = read_pid(dir)?.filter(|p| started_with(*p, &dir.join("config.toml")))
-        else {
-            let _ = std::fs::remove_file(dir.join("containerd.pid"));
-            return Ok(false);
-        };
-        let socket = self.endpoint(dir);
-        let shims = shims_of(&socket);
-        let stopped = terminate(pid).await?;
-        for shim in shims {
-            terminate(shim).await?;
-        }
-        let _ = std::fs::remove_file(dir.join("containerd.pid"));
-        Ok(stopped)
-    }
-}
-
-/// containerd's configuration: everything under `dir`, no CRI.
-fn write_config(dir: &Path, socket: &Path) -> Result<PathBuf> {
+/// containerd's configuration: everything under `dir`, no CRI, and `extra` lines.
+pub(crate) fn write_config(dir: &Path, socket: &Path, extra: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(io("creating containerd's directory"))?;
     let config = dir.join("config.toml");
     let body = format!(
         "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
-         disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+         disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n{extra}\
          [grpc]\n  address = \"{sock}\"\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n",
         root = dir.join("root").display(),
         state = dir.join("state").display(),
@@ -104,7 +57,7 @@ fn write_config(dir: &Path, socket: &Path) -> Result<PathBuf> {
 
 /// Starts `cmd` in a session of its own with its output in `dir/containerd.log`, and records
 /// its pid in `dir/containerd.pid`.
-fn spawn_detached(mut cmd: Command, dir: &Path) -> Result<()> {
+pub(crate) fn spawn_detached(mut cmd: Command, dir: &Path) -> Result<()> {
     let log = std::fs::File::create(dir.join("containerd.log")).map_err(io("containerd.log"))?;
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone().map_err(io("containerd.log"))?)
@@ -132,7 +85,7 @@ fn spawn_detached(mut cmd: Command, dir: &Path) -> Result<()> {
 }
 
 /// Waits until the socket accepts connections, or says where to look when it does not.
-async fn wait_answering(socket: &Path, dir: &Path) -> Result<()> {
+pub(crate) async fn wait_answering(socket: &Path, dir: &Path) -> Result<()> {
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     // containerd gives no readiness signal but its socket: poll it, bounded.
     while !answers(socket) {
@@ -148,7 +101,7 @@ async fn wait_answering(socket: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn read_pid(dir: &Path) -> Result<Option<i32>> {
+pub(crate) fn read_pid(dir: &Path) -> Result<Option<i32>> {
     match std::fs::read_to_string(dir.join("containerd.pid")) {
         Ok(s) => s
             .trim()
@@ -160,9 +113,33 @@ fn read_pid(dir: &Path) -> Result<Option<i32>> {
     }
 }
 
+/// Ends the daemon launched as `pid` and then the shims it started (which outlive it by
+/// design) with what runs under them; removes the pid file. The shims are found by the socket
+/// they name, which also finds those of an earlier run of the same daemon.
+pub(crate) async fn stop_all(pid: i32, socket: &Path, dir: &Path) -> Result<bool> {
+    let stopped = terminate(pid).await?;
+    for shim in shims_of(socket) {
+        for child in children_of(shim) {
+            terminate(child).await?;
+        }
+        terminate(shim).await?;
+    }
+    let _ = std::fs::remove_file(dir.join("containerd.pid"));
+    Ok(stopped)
+}
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
 /// Whether process `pid` was started with `config` (a stale pid file may name a pid reused by
 /// an unrelated process).
-fn started_with(pid: i32, config: &Path) -> bool {
+pub(crate) fn started_with(pid: i32, config: &Path) -> bool {
     let want = config.as_os_str().as_encoded_bytes();
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == want))
@@ -174,7 +151,7 @@ pub fn answers(socket: &Path) -> bool {
 }
 
 /// The shims containerd started for the daemon on `socket` (they outlive it by design).
-fn shims_of(socket: &Path) -> Vec<i32> {
+pub(crate) fn shims_of(socket: &Path) -> Vec<i32> {
     let want = socket.as_os_str().as_encoded_bytes();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return vec![];
@@ -196,7 +173,7 @@ fn shims_of(socket: &Path) -> Vec<i32> {
 
 /// SIGTERM, then SIGKILL after the grace; returns once the process has ended (`false` when it
 /// was not there).
-async fn terminate(pid: i32) -> Result<bool> {
+pub(crate) async fn terminate(pid: i32) -> Result<bool> {
     let Some(fd) = pidfd(pid) else {
         return Ok(false);
     };
@@ -233,7 +210,7 @@ async fn terminate(pid: i32) -> Result<bool> {
 }
 
 /// A descriptor of the live process `pid`, readable once it ends.
-fn pidfd(pid: i32) -> Option<OwnedFd> {
+pub(crate) fn pidfd(pid: i32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, libc::PIDFD_NONBLOCK) };
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
