@@ -415,3 +415,51 @@ async fn a_cancelled_import_changes_nothing_and_cleans_up() {
     }
     berth.delete_bot(&bot).await.expect("delete");
 }
+
+/// Once a version is saved, `/data` is a directory of a lower overlay layer, which cannot be
+/// renamed (EXDEV): the replace is then done in place, and is still complete and exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replace_after_a_version_is_saved_is_complete() {
+    let Some(env) = TestEnv::new("data-import-version") else {
+        return;
+    };
+    let berth = env.berth().await;
+    let bot = format!("dv-{}", berth_tests::suffix());
+    create(&berth, &bot, &env.image(BUSYBOX))
+        .await
+        .0
+        .expect("create");
+    sh(&berth, &bot, POPULATE).await;
+    sh(
+        &berth,
+        &bot,
+        "mkdir -p /data/was-dir && echo x > /data/was-dir/x",
+    )
+    .await;
+    berth.snapshot(&bot, None).await.expect("save a version");
+    let host = tempfile::tempdir().unwrap();
+    let gz = write(
+        host.path(),
+        "replace.tar.gz",
+        archive(|b| {
+            file(b, "sub/new.txt", "new\n");
+            file(b, "was-dir", "now a file\n");
+            file(b, "fresh.txt", "fresh\n");
+        }),
+    );
+    import(&berth, &bot, &gz, true)
+        .await
+        .expect("replace after a version");
+    let after = sh(
+        &berth,
+        &bot,
+        "cd /data && stat -c 'ROOT %a' . && find . -mindepth 1 | LC_ALL=C sort && cat was-dir",
+    )
+    .await;
+    assert_eq!(
+        after, "ROOT 751\n./fresh.txt\n./sub\n./sub/new.txt\n./was-dir\nnow a file\n",
+        "/data is exactly the archive (and keeps its own mode)"
+    );
+    assert_eq!(leftovers(&berth, &bot).await, "");
+    berth.delete_bot(&bot).await.unwrap();
+}

@@ -167,40 +167,57 @@ fn discard(staging: &Path) {
 /// rollback itself failed.
 pub fn apply(l: &Layout, staging: &Path, replace: bool, step: Hook) -> io::Result<Leftover> {
     let _paused = Paused::all_others();
+    let txn = l.txn(&nonce());
     if replace {
-        return match replace::swap(&l.data, staging, step) {
-            Ok(()) => Ok(Leftover::OldTree(staging.to_path_buf())),
+        match replace::swap(&l.data, staging, step) {
+            Ok(()) => return Ok(Leftover::OldTree(staging.to_path_buf())),
+            Err(e) if replace::needs_in_place(&e) => {
+                let plan = replace::plan_in_place(&l.data, staging);
+                let plan = committed(l, staging, &txn, plan, step)?;
+                replace::complete(&l.data, staging, &plan, step).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "{e}; the new /data is committed and will be completed at the next \
+                             import or bridge start"
+                        ),
+                    )
+                })?;
+            }
             Err(e) => {
                 discard(staging);
-                Err(e)
+                return Err(e);
             }
-        };
+        }
+    } else {
+        committed(l, staging, &txn, merge::plan(&l.data, staging), step)?;
     }
-    let txn = l.txn(&nonce());
-    merge_committed(l, staging, &txn, step)?;
     Ok(Leftover::Journal {
         txn,
         staging: staging.to_path_buf(),
     })
 }
 
-/// Plans and runs a merge to its commit point; any failure before it is rolled back and the
-/// staging directory removed. A failed rollback keeps the journal and the staging directory,
-/// which the next recovery needs to finish undoing it.
-fn merge_committed(l: &Layout, staging: &Path, txn: &Path, step: Hook) -> io::Result<()> {
-    let moves = merge::plan(&l.data, staging).inspect_err(|_| discard(staging))?;
-    let plan = journal::Plan {
-        staging: staging
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default(),
-        moves,
-    };
+/// Runs a planned merge transaction to its commit point and returns its plan; any failure
+/// before it is rolled back and the staging directory removed. A failed rollback keeps the
+/// journal and the staging directory, which the next recovery needs to finish undoing it.
+fn committed(
+    l: &Layout,
+    staging: &Path,
+    txn: &Path,
+    planned: io::Result<impl Into<journal::Plan>>,
+    step: Hook,
+) -> io::Result<journal::Plan> {
+    let mut plan: journal::Plan = planned.inspect_err(|_| discard(staging))?.into();
+    plan.staging = staging
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     let Err(e) = merge::execute(&l.data, staging, txn, &plan, step) else {
-        return Ok(());
+        return Ok(plan);
     };
     if journal::is_committed(txn).unwrap_or(false) {
-        return Ok(()); // only the marker's last fsync failed: the merge is complete
+        return Ok(plan); // only the marker's last fsync failed: the merge is complete
     }
     if let Err(r) = merge::rollback(&l.data, staging, txn, &plan) {
         return Err(io::Error::new(

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use super::fsops::{self, exists};
 use super::journal;
 use super::layout::{Layout, LEGACY_OLD_PREFIX, STAGING_PREFIX, TXN_PREFIX};
-use super::merge;
+use super::{merge, replace};
 
 /// Repairs everything and says what it did (nothing to do: empty).
 pub fn recover(l: &Layout) -> io::Result<Vec<String>> {
@@ -60,6 +60,9 @@ fn legacy_old_trees(l: &Layout, done: &mut Vec<String>) -> io::Result<()> {
 fn recover_txn(l: &Layout, txn: &Path, done: &mut Vec<String>) -> io::Result<()> {
     let plan = journal::read_plan(txn)?;
     if journal::is_committed(txn)? {
+        if let Some(p) = &plan {
+            replace::complete(&l.data, &l.root.join(&p.staging), p, &mut || Ok(()))?;
+        }
         journal::remove(txn)?;
         if let Some(p) = &plan {
             fsops::remove_tree(&l.root.join(&p.staging))?;

@@ -105,6 +105,7 @@ fn merge_plan(l: &Layout, s: &Path) -> journal::Plan {
     journal::Plan {
         staging: s.file_name().unwrap().to_os_string(),
         moves: merge::plan(&l.data, s).unwrap(),
+        ..journal::Plan::default()
     }
 }
 
@@ -330,4 +331,75 @@ fn streamed_import_refuses_a_hostile_archive() {
     assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
     assert_eq!(snapshot(&l.data), before);
     only_data_left(&l);
+}
+
+/// The fixture, plus a folder the archive has as a file and a file it has as a folder.
+fn fixture_with_type_changes() -> (tempfile::TempDir, Layout, std::path::PathBuf) {
+    let (t, l, s) = fixture();
+    write(&l.data.join("dir2file/x"), "x");
+    write(&s.join("dir2file"), "now a file");
+    write(&l.data.join("file2dir"), "a file");
+    write(&s.join("file2dir/y"), "y");
+    (t, l, s)
+}
+
+/// A hook whose first call (the one just before the exchange) fails as an overlay file system
+/// fails to rename a lower directory, and which then crashes at call `k` (never when 0).
+fn cross_device_then_crash_at(k: usize, calls: &mut usize, crashed: &mut bool) -> io::Result<()> {
+    *calls += 1;
+    if *calls == 1 {
+        return Err(io::Error::from_raw_os_error(libc::EXDEV));
+    }
+    if *calls == k {
+        *crashed = true;
+        return Err(io::Error::other("simulated crash"));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_replace_where_data_cannot_move_is_done_in_place() {
+    let (_t, l, s) = fixture_with_type_changes();
+    let staged = snapshot(&s);
+    let (mut calls, mut crashed) = (0, false);
+    apply(&l, &s, true, &mut || {
+        cross_device_then_crash_at(0, &mut calls, &mut crashed)
+    })
+    .unwrap()
+    .remove(&mut || Ok(()))
+    .unwrap();
+    assert_eq!(snapshot(&l.data), staged);
+    only_data_left(&l);
+}
+
+#[test]
+fn a_replace_in_place_survives_a_crash_at_every_step() {
+    let mut k = 2;
+    loop {
+        let (_t, l, s) = fixture_with_type_changes();
+        let (before, staged) = (snapshot(&l.data), snapshot(&s));
+        let (mut calls, mut crashed) = (0, false);
+        let mut hook = || cross_device_then_crash_at(k, &mut calls, &mut crashed);
+        let applied = apply(&l, &s, true, &mut hook).and_then(|left| left.remove(&mut hook));
+        if !crashed {
+            applied.unwrap();
+            assert!(
+                k > 15,
+                "a replace in place of this fixture has more than 15 steps"
+            );
+            break;
+        }
+        recover::recover(&l).unwrap();
+        let after = snapshot(&l.data);
+        assert!(
+            after == before || after == staged,
+            "crash at step {k}: /data is neither the old nor the new tree: {after:#?}"
+        );
+        only_data_left(&l);
+        assert!(
+            recover::recover(&l).unwrap().is_empty(),
+            "recovery is done in one go"
+        );
+        k += 1;
+    }
 }
