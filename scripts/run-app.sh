@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs the Berth desktop app on Debian 12 (as root for the package install).
-#   - installs what is missing (Debian packages, the UI's npm packages)
+# Sets up, builds and runs the Berth desktop app on Debian 12, as yourself or as root.
+#   - installs what is missing (Debian packages, the UI's npm packages); as a normal user it
+#     asks sudo once for the packages and your subordinate ids (rootless containerd)
 #   - builds the static bridge, the UI and the app (release)
-#   - starts the app. With no containerd on /run/containerd/containerd.sock, the app offers to
-#     run its own (Settings or the banner: "Run Berth's own containerd").
+#   - starts the app. When no containerd answers (a normal user: Berth's own rootless one not
+#     started yet), the app offers to run its own (Settings or the banner).
 #
 #   scripts/run-app.sh [--debug]   (--debug: a debug build, faster to compile)
 # Environment: BERTH_DATA_DIR, BERTH_CONTAINERD_SOCKET, BERTH_NAMESPACE override the settings.

@@ -36,7 +36,10 @@ while (($#)); do
 	esac
 done
 
-[[ $EUID -eq 0 ]] || die "must run as root (installs Debian packages)"
+# As a normal user, only what needs root is done with sudo (asked for once, and only when
+# something is missing), for this user's rootless setup; the rest (npm, tauri-driver) runs as
+# the user, so nothing in the checkout becomes root's.
+[[ $EUID -eq 0 ]] || for_user=${for_user:-$(id -un)}
 
 # Grouped by purpose, for whoever trims this list later.
 packages=(
@@ -64,7 +67,17 @@ for pkg in "${packages[@]}"; do
 	fi
 done
 
-if ((${#missing[@]})); then
+user_ready() {
+	grep -q "^$1:" /etc/subuid 2>/dev/null && grep -q "^$1:" /etc/subgid 2>/dev/null &&
+		[[ "$(stat -c %a /dev/net/tun 2>/dev/null)" == 666 ]]
+}
+
+if [[ $EUID -ne 0 ]]; then
+	if ((${#missing[@]})) || ! user_ready "$for_user"; then
+		log "one step needs root (packages, subordinate ids for $for_user): running it with sudo"
+		sudo "$0" --no-ui --no-e2e --for-user "$for_user"
+	fi
+elif ((${#missing[@]})); then
 	log "installing ${#missing[@]} Debian package(s): ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
@@ -73,7 +86,7 @@ else
 	log "Debian packages: all ${#packages[@]} present"
 fi
 
-if [[ -n "$for_user" ]]; then
+if [[ $EUID -eq 0 && -n "$for_user" ]]; then
 	id "$for_user" >/dev/null 2>&1 || die "no user named $for_user"
 	# Subordinate ids: 65536 of them, after every range already given out.
 	for file in /etc/subuid /etc/subgid; do

@@ -65,6 +65,21 @@ npm --prefix ui test
 npm --prefix ui run build:mock --silent
 npm --prefix ui run test:e2e
 
+step "package: build the .deb, install it with apt, run it as $BERTH_ROOTLESS_USER"
+deb=$(scripts/package.sh --debug)
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall "./$deb" >/dev/null
+as_user() { runuser -u "$BERTH_ROOTLESS_USER" -- env -i HOME="/home/$BERTH_ROOTLESS_USER" \
+	USER="$BERTH_ROOTLESS_USER" PATH=/usr/local/bin:/usr/bin:/bin "$@"; }
+[[ "$(as_user /usr/bin/berth --version)" == "berth $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)" ]] ||
+	die "the installed berth does not report this version"
+status=$(cd / && as_user /usr/bin/berth --data-dir "/tmp/berth-pkg-check" system status --json)
+grep -q '"rootless"' <<<"$status" && grep -q '"can_manage": true' <<<"$status" ||
+	die "the installed berth's status is not what a user with the rootless setup gets: $status"
+[[ -x /usr/lib/berth/berth-bridge && -f /usr/share/applications/Berth.desktop ]] ||
+	die "the package lacks the bridge or the desktop entry"
+rm -rf /tmp/berth-pkg-check
+log "installed $(dpkg-query -W -f='${Package} ${Version}' berth): berth --version and system status work as $BERTH_ROOTLESS_USER"
+
 if ((run_e2e)); then
 	step "end-to-end: the real app"
 	scripts/e2e.sh

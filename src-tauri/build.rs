@@ -1,4 +1,4 @@
-//! Points tauri-build at the root `tauri.conf.json` and declares every command, so each gets
+//! Declares every command to tauri-build (config: `tauri.conf.json` here), so each gets
 //! its own `allow-<command>` permission for the capability file.
 
 /// Every IPC command; `src/lib.rs` has a test that this matches `generate_handler!`.
@@ -75,7 +75,6 @@ fn main() {
     // old bundle (or a blank window when the old bundle's hashed assets are gone).
     println!("cargo:rerun-if-changed=../ui/dist");
     let attributes = tauri_build::Attributes::new()
-        .config_path("../tauri.conf.json")
         .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
     tauri_build::try_build(attributes).expect("tauri-build failed");
 }

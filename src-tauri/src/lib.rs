@@ -137,7 +137,7 @@ pub fn run() {
             tracing::info!(ms = started.elapsed().as_millis() as u64, "Berth ready");
             Ok(())
         })
-        .run(tauri::generate_context!("../tauri.conf.json"))
+        .run(tauri::generate_context!())
         .expect("error while running Berth");
 }
 

@@ -46,7 +46,8 @@ fn cli(user: &User, data_dir: &Path, args: &[&str]) -> Output {
             "--",
             "env",
             "-i",
-            "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+            // Debian's PATH for a normal user: no sbin directories.
+            "PATH=/usr/local/bin:/usr/bin:/bin",
             &format!("USER={}", user.name),
             &format!("HOME=/home/{}", user.name),
             &format!("BERTH_DATA_DIR={}", data_dir.display()),

@@ -14,6 +14,7 @@ mod network;
 mod network_guard;
 mod oci;
 mod private_networks;
+mod programs;
 mod pull;
 mod registry;
 mod rootless;

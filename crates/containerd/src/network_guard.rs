@@ -254,7 +254,7 @@ pub(crate) async fn run(
     program: &str,
     args: &[&str],
 ) -> Result<std::process::Output, RuntimeError> {
-    let mut cmd = tokio::process::Command::new(program);
+    let mut cmd = tokio::process::Command::new(crate::programs::path(program));
     if let Some(ns) = ns {
         ns.enter(&mut cmd);
     }

@@ -176,7 +176,7 @@ async fn restore(
     rootless: Option<&Arc<Namespaces>>,
 ) -> Result<(), RuntimeError> {
     let fd = netns.as_raw_fd();
-    let mut cmd = tokio::process::Command::new(tool);
+    let mut cmd = tokio::process::Command::new(crate::programs::path(tool));
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

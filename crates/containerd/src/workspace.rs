@@ -276,7 +276,10 @@ async fn kill_and_wait(conn: &Conn, id: &str, grace: Duration) -> Result<(), Run
     } else {
         abort.abort();
     }
-    kill(conn, id, libc::SIGKILL as u32, true).await?;
+    // To the task's init only: it is PID 1 of the workspace's pid namespace, so every process
+    // there dies with it. (`all` would list the cgroup's processes, and a rootless task has no
+    // cgroup of its own.)
+    kill(conn, id, libc::SIGKILL as u32, false).await?;
     let waited = tokio::time::timeout(
         Duration::from_secs(10),
         conn.tasks().wait(conn.req(WaitRequest {

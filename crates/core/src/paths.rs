@@ -65,7 +65,8 @@ pub fn default_data_dir() -> PathBuf {
     home.join(".local/share/berth")
 }
 
-/// Finds the static bridge binary: `BERTH_BRIDGE_BINARY`, next to the running executable, or
+/// Finds the static bridge binary: `BERTH_BRIDGE_BINARY`, next to the running executable, in
+/// `../lib/berth/` from it (where the package installs it: `/usr/lib/berth/berth-bridge`), or
 /// the build output of `scripts/build-bridge.sh` in this source tree.
 pub fn find_bridge_binary(explicit: Option<&Path>) -> Option<PathBuf> {
     let mut candidates: Vec<PathBuf> = explicit.map(Path::to_path_buf).into_iter().collect();
@@ -75,6 +76,7 @@ pub fn find_bridge_binary(explicit: Option<&Path>) -> Option<PathBuf> {
     if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe.parent() {
             candidates.push(dir.join("berth-bridge"));
+            candidates.push(dir.join("../lib/berth/berth-bridge"));
         }
     }
     candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bridge/berth-bridge"));

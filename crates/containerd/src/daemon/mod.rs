@@ -22,15 +22,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long containerd and its shims get to end after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-pub(crate) fn find_binary(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .and_then(|p| p.into_string().ok())
-        .unwrap_or_default()
-        .split(':')
-        .chain(["/usr/bin", "/usr/local/bin", "/usr/sbin", "/sbin", "/bin"])
-        .map(|d| PathBuf::from(d).join(name))
-        .find(|p| p.is_file())
-}
+pub(crate) use crate::programs::find as find_binary;
 
 pub(crate) fn io(what: &str) -> impl Fn(std::io::Error) -> RuntimeError + '_ {
     move |e| RuntimeError::internal(format!("{what}: {e}"))
