@@ -11,7 +11,14 @@ pub fn find(name: &str) -> Option<PathBuf> {
         .unwrap_or_default()
         .split(':')
         .filter(|d| !d.is_empty())
-        .chain(["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
+        .chain([
+            "/usr/local/sbin",
+            "/usr/local/bin",
+            "/usr/sbin",
+            "/usr/bin",
+            "/sbin",
+            "/bin",
+        ])
         .map(|d| PathBuf::from(d).join(name))
         .find(|p| p.is_file())
 }

@@ -150,7 +150,10 @@ fn rootlesskit(state: &Path, run: &Path, config: &Path) -> Command {
         .arg(config)
         // containerd finds runc, and RootlessKit slirp4netns, on PATH; a user's PATH may lack
         // the sbin directories (Debian's runc is /usr/sbin/runc).
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        );
     // The daemon's umask reaches every process of every workspace through the shim and runc.
     use std::os::unix::process::CommandExt;
     // SAFETY: umask is a single system call, safe between fork and exec.
