@@ -150,6 +150,10 @@ fn a_normal_user_runs_workspaces_on_a_rootless_containerd() {
     assert_eq!(status["connected"], true, "{status}");
     assert_eq!(status["rootless"], true, "{status}");
     assert_eq!(status["managed"], true, "{status}");
+    assert_eq!(
+        status["resource_limits"], false,
+        "cgroup v1, nothing delegated: {status}"
+    );
 
     // A workspace, confined as a rootful one is.
     let image = format!("{}/{}", services.registry, berth_tests::BUSYBOX);

@@ -116,6 +116,7 @@ impl Runtime for ContainerdRuntime {
             native_versions: true,
             bridge_network: self.cni.is_some(),
             private_network_block: self.cni.is_some(),
+            resource_limits: self.rootless.is_none(),
             bridge_trust: BridgeTrust::CheckPeerPid,
         }
     }

@@ -22,6 +22,7 @@ impl Berth {
             .settings()
             .unwrap_or_else(|_| crate::settings::defaults());
         let rt = self.inner.runtime.read().unwrap().clone();
+        let caps = rt.as_ref().map(|rt| rt.capabilities());
         let (version, error, bridge) = match rt {
             Some(rt) => match rt.version().await {
                 Ok(v) => (Some(v), None, rt.capabilities().bridge_network),
@@ -55,6 +56,7 @@ impl Berth {
             missing,
             managed,
             rootless,
+            resource_limits: caps.is_none_or(|c| c.resource_limits),
             network: if bridge {
                 NetworkMode::Cni
             } else {

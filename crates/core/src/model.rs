@@ -310,6 +310,9 @@ pub struct SystemStatus {
     pub managed: bool,
     /// The containerd Berth talks to runs as a user, not as root.
     pub rootless: bool,
+    /// Workspaces get resource limits and report live usage (false: a rootless containerd
+    /// without cgroups of its own; the Limits and Usage panels say so).
+    pub resource_limits: bool,
     pub network: NetworkMode,
 }
 

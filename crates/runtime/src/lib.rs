@@ -133,6 +133,9 @@ pub struct Capabilities {
     /// A workspace on the bridge network can be kept off private networks
     /// ([`Runtime::set_private_networks_blocked`]).
     pub private_network_block: bool,
+    /// Workspaces get resource limits and report live usage (a rootless containerd on cgroup v1
+    /// without a delegated cgroup tree cannot).
+    pub resource_limits: bool,
     /// How core knows that what answers on a workspace's bridge socket is its bridge.
     pub bridge_trust: BridgeTrust,
 }

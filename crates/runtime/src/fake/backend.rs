@@ -31,6 +31,7 @@ impl Runtime for FakeRuntime {
             native_versions: true,
             bridge_network: self.has_bridge_network(),
             private_network_block: self.has_bridge_network(),
+            resource_limits: true,
             // Its tasks run the real bridge, so core's peer check runs against it.
             bridge_trust: BridgeTrust::CheckPeerPid,
         }

@@ -133,6 +133,7 @@ export const en = {
   "set.ownRootless": "Berth's own containerd, running as you (rootless).",
   "set.ownAvailable": "Berth can run its own containerd.",
   "set.stopOwn": "Stop it and its workspaces",
+  "lim.unavailable": "Not available: this containerd runs rootless and its workspaces get no cgroups of their own (cgroup v1 without a tree delegated to your user). Workspaces run without limits.",
   "lim.title": "Limits",
   "lim.memory": "Memory (MiB)",
   "lim.cpus": "CPUs",

@@ -134,6 +134,7 @@ export const zh: Record<MessageKey, string> = {
   "set.ownRootless": "Berth 自己的 containerd，以你的身份运行（无 root）。",
   "set.ownAvailable": "Berth 可以运行自己的 containerd。",
   "set.stopOwn": "停止它及其工作区",
+  "lim.unavailable": "不可用：此 containerd 以无 root 方式运行，其工作区没有自己的 cgroup（cgroup v1 且未向你的用户委派子树）。工作区在无限制的情况下运行。",
   "lim.title": "资源限制",
   "lim.memory": "内存 (MiB)",
   "lim.cpus": "CPU",

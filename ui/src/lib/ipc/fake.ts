@@ -69,7 +69,8 @@ export function installFakeBackend(search: string = location.search): void {
     canManage: true,
     missing: null,
     managed: false,
-    rootless: false,
+    rootless: q.get("rootless") === "1",
+    resourceLimits: q.get("rootless") !== "1",
     network: q.get("network") === "host" ? "host" : "cni",
   };
   if (!status.connected) {
@@ -282,6 +283,9 @@ export function installFakeBackend(search: string = location.search): void {
     },
     workspace_stats: (a) => {
       const b = bot(a.bot);
+      if (status.rootless) {
+        throw new AppError("Unsupported", "live CPU and memory use: not available with a rootless containerd on this machine (workspaces get no cgroup of their own without a cgroup tree delegated to your user)");
+      }
       if (b.ws.state !== "running") throw new AppError("Conflict", `${b.name}'s workspace is not running; start it first`);
       const memoryLimit = b.ws.limits.memory ?? 8 * 1024 * 1024 * 1024;
       return { cpuPercent: 3.5, cpuNanos: 1e9, memory: 180 * 1024 * 1024, memoryLimit, pids: 12, layerBytes: 42 * 1024 * 1024 };

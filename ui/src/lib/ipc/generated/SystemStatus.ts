@@ -28,4 +28,9 @@ managed: boolean,
 /**
  * The containerd Berth talks to runs as a user, not as root.
  */
-rootless: boolean, network: NetworkMode, };
+rootless: boolean, 
+/**
+ * Workspaces get resource limits and report live usage (false: a rootless containerd
+ * without cgroups of its own; the Limits and Usage panels say so).
+ */
+resourceLimits: boolean, network: NetworkMode, };
