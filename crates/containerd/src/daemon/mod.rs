@@ -47,32 +47,32 @@ pub(crate) fn write_config(dir: &Path, socket: &Path, extra: &str) -> Result<Pat
     Ok(config)
 }
 
-/// Starts `cmd` in a session of its own with its output in `dir/containerd.log`, and records
-/// its pid in `dir/containerd.pid`.
+/// Starts `cmd` as a daemon: forked twice, so it is no process's child (a window or terminal
+/// that started it, and whatever ends their process trees, do not take it along), in a session
+/// of its own, with its output in `dir/containerd.log`. It is found again by its configuration
+/// path ([`daemon_pids`]), so no pid file can go stale.
 pub(crate) fn spawn_detached(mut cmd: Command, dir: &Path) -> Result<()> {
     let log = std::fs::File::create(dir.join("containerd.log")).map_err(io("containerd.log"))?;
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone().map_err(io("containerd.log"))?)
         .stderr(log);
     use std::os::unix::process::CommandExt;
-    // SAFETY: setsid is a single system call, safe between fork and exec.
+    // SAFETY: only fork, _exit and setsid run between fork and exec, all async-signal-safe.
+    // The intermediate process exits at once; its child goes on to exec the daemon (an exec
+    // error still reaches `spawn` through std's close-on-exec pipe, which it inherits).
     unsafe {
         cmd.pre_exec(|| {
+            match libc::fork() {
+                -1 => return Err(std::io::Error::last_os_error()),
+                0 => {}
+                _ => libc::_exit(0),
+            }
             libc::setsid();
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(io("starting containerd"))?;
-    let pid_file = dir.join("containerd.pid");
-    let tmp = dir.join(".containerd.pid.tmp");
-    std::fs::write(&tmp, child.id().to_string())
-        .and_then(|_| std::fs::rename(&tmp, &pid_file))
-        .map_err(io("containerd.pid"))?;
-    // Reaped if it exits while this process runs; it is not ours to wait for otherwise.
-    std::thread::spawn(move || {
-        let mut child = child;
-        let _ = child.wait();
-    });
+    let mut intermediate = cmd.spawn().map_err(io("starting containerd"))?;
+    let _ = intermediate.wait();
     Ok(())
 }
 
@@ -93,30 +93,28 @@ pub(crate) async fn wait_answering(socket: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn read_pid(dir: &Path) -> Result<Option<i32>> {
-    match std::fs::read_to_string(dir.join("containerd.pid")) {
-        Ok(s) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| RuntimeError::internal("containerd.pid is corrupt")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io("containerd.pid")(e)),
+/// Ends the daemon run with `config` (every process of it: containerd, or RootlessKit with its
+/// child and containerd) and then the shims it started (which outlive it by design) with what
+/// runs under them. The shims are found by the socket they name, which also finds those of an
+/// earlier run of the same daemon. `false` when nothing was running.
+pub(crate) async fn stop_all(config: &Path, socket: &Path) -> Result<bool> {
+    let mut stopped = false;
+    for pid in daemon_pids(config) {
+        stopped |= terminate(pid).await?;
     }
+    stopped |= stop_shims(socket).await?;
+    Ok(stopped)
 }
 
-/// Ends the daemon launched as `pid` and then the shims it started (which outlive it by
-/// design) with what runs under them; removes the pid file. The shims are found by the socket
-/// they name, which also finds those of an earlier run of the same daemon.
-pub(crate) async fn stop_all(pid: i32, socket: &Path, dir: &Path) -> Result<bool> {
-    let stopped = terminate(pid).await?;
+/// Ends the shims of the daemon on `socket` and the workspaces' processes under them.
+pub(crate) async fn stop_shims(socket: &Path) -> Result<bool> {
+    let mut stopped = false;
     for shim in shims_of(socket) {
         for child in children_of(shim) {
             terminate(child).await?;
         }
-        terminate(shim).await?;
+        stopped |= terminate(shim).await?;
     }
-    let _ = std::fs::remove_file(dir.join("containerd.pid"));
     Ok(stopped)
 }
 
@@ -129,12 +127,31 @@ fn children_of(pid: i32) -> Vec<i32> {
         .collect()
 }
 
-/// Whether process `pid` was started with `config` (a stale pid file may name a pid reused by
-/// an unrelated process).
-pub(crate) fn started_with(pid: i32, config: &Path) -> bool {
+/// The processes of this user running the daemon with `config`: containerd, RootlessKit and
+/// RootlessKit's child, each of which has the configuration's path among its arguments.
+pub(crate) fn daemon_pids(config: &Path) -> Vec<i32> {
     let want = config.as_os_str().as_encoded_bytes();
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == want))
+    let me = unsafe { libc::geteuid() };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    procs
+        .flatten()
+        .filter_map(|p| {
+            let pid: i32 = p.file_name().to_str()?.parse().ok()?;
+            use std::os::unix::fs::MetadataExt;
+            if p.metadata().ok()?.uid() != me {
+                return None;
+            }
+            let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
+            let mut args = cmdline.split(|b| *b == 0);
+            let program = args.next()?;
+            let daemon = [&b"containerd"[..], b"rootlesskit", b"/proc/self/exe"]
+                .iter()
+                .any(|name| program.ends_with(name));
+            (daemon && args.any(|a| a == want)).then_some(pid)
+        })
+        .collect()
 }
 
 /// Something accepts connections on the socket.

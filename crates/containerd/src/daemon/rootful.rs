@@ -5,10 +5,7 @@ use std::process::Command;
 
 use berth_runtime::{ErrorKind, OwnDaemon, Result, RuntimeError};
 
-use super::{
-    answers, find_binary, read_pid, spawn_detached, started_with, stop_all, wait_answering,
-    write_config,
-};
+use super::{answers, find_binary, spawn_detached, stop_all, wait_answering, write_config};
 
 /// containerd run by root for Berth.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,11 +46,6 @@ impl OwnDaemon for RootfulContainerd {
     }
 
     async fn stop(&self, dir: &Path) -> Result<bool> {
-        let Some(pid) = read_pid(dir)?.filter(|p| started_with(*p, &dir.join("config.toml")))
-        else {
-            let _ = std::fs::remove_file(dir.join("containerd.pid"));
-            return Ok(false);
-        };
-        stop_all(pid, &self.endpoint(dir), dir).await
+        stop_all(&dir.join("config.toml"), &self.endpoint(dir)).await
     }
 }

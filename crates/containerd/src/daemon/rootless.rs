@@ -14,8 +14,7 @@ use std::process::Command;
 use berth_runtime::{ErrorKind, OwnDaemon, Result, RuntimeError};
 
 use super::{
-    answers, find_binary, io, read_pid, spawn_detached, started_with, stop_all, wait_answering,
-    write_config,
+    answers, find_binary, io, spawn_detached, stop_all, stop_shims, wait_answering, write_config,
 };
 
 /// What must be installed for it: the programs and the Debian packages that hold them.
@@ -103,7 +102,10 @@ impl OwnDaemon for RootlessContainerd {
         if answers(&socket) {
             return Ok(());
         }
-        // Left by an instance that died: its lock and child pid would stop the new one.
+        // Workspaces of an instance that died: their network went with its namespaces, and a
+        // new containerd would adopt them as they are. They are ended; they start again cleanly.
+        stop_shims(&socket).await?;
+        // Its lock and child pid would stop the new one.
         let state = dir.join("rootlesskit");
         let _ = std::fs::remove_dir_all(&state);
         let run = dir.join("run");
@@ -114,12 +116,7 @@ impl OwnDaemon for RootlessContainerd {
     }
 
     async fn stop(&self, dir: &Path) -> Result<bool> {
-        let Some(pid) = read_pid(dir)?.filter(|p| started_with(*p, &dir.join("config.toml")))
-        else {
-            let _ = std::fs::remove_file(dir.join("containerd.pid"));
-            return Ok(false);
-        };
-        stop_all(pid, &self.endpoint(dir), dir).await
+        stop_all(&dir.join("config.toml"), &self.endpoint(dir)).await
     }
 }
 

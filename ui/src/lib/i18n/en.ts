@@ -17,6 +17,7 @@ export const en = {
   "conn.connected": "containerd {version}",
   "conn.disconnected": "Not connected",
   "conn.checking": "Checking containerd…",
+  "conn.rootless": "rootless",
   "conn.managed": "managed by Berth",
 
   "name.empty": "Enter a name",

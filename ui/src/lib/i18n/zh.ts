@@ -18,6 +18,7 @@ export const zh: Record<MessageKey, string> = {
   "conn.connected": "containerd {version}",
   "conn.disconnected": "未连接",
   "conn.checking": "正在检查 containerd…",
+  "conn.rootless": "无 root",
   "conn.managed": "由 Berth 管理",
 
   "name.empty": "请输入名称",
