@@ -36,5 +36,6 @@ cargo build "${cargo_profile[@]}" -p berth-cli -p berth-app >&2
 mkdir -p target/package
 install -m 0755 "target/$profile/berth" target/package/berth
 install -m 0755 "$bridge" target/package/berth-bridge
-npx --prefix ui tauri bundle "${bundle_profile[@]}" --bundles deb >&2
+# The Tauri CLI reads CI as its --ci flag and refuses anything but true/false (CI=1 is common).
+env -u CI npx --prefix ui tauri bundle --ci "${bundle_profile[@]}" --bundles deb >&2
 ls -t "target/$profile/bundle/deb/"*.deb | head -1
