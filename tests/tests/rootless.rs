@@ -100,6 +100,21 @@ fn running_processes(uid: u32) -> Vec<String> {
         .collect()
 }
 
+/// The user's workspace bridge (PID 1 of the one running workspace).
+fn bridge_pid(uid: u32) -> u32 {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find_map(|p| {
+            let pid = p.file_name().to_str()?.parse::<u32>().ok()?;
+            use std::os::unix::fs::MetadataExt;
+            let mine = p.metadata().ok()?.uid() == uid;
+            let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
+            (mine && cmdline.starts_with(b"/opt/berth/bridge\0")).then_some(pid)
+        })
+        .expect("the workspace's bridge runs as the user")
+}
+
 /// The host's first IPv4 address that is not loopback.
 fn host_address() -> String {
     let out = Command::new("ip")
@@ -131,6 +146,16 @@ fn a_normal_user_runs_workspaces_on_a_rootless_containerd() {
     std::os::unix::fs::chown(home.path(), Some(user.uid), Some(user.gid)).unwrap();
     let data: PathBuf = home.path().join("data");
     let run = |args: &[&str]| cli(&user, &data, args);
+    // A failing assertion must not leave the daemon running (with its directory gone).
+    struct StopOnDrop<'a>(&'a dyn Fn(&[&str]) -> Output);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                let _ = (self.0)(&["system", "stop"]);
+            }
+        }
+    }
+    let _stop = StopOnDrop(&run);
 
     // Nothing runs yet: the user's default is Berth's own daemon, which can run here.
     let status: Value =
@@ -242,6 +267,60 @@ fn a_normal_user_runs_workspaces_on_a_rootless_containerd() {
     ok(
         &run(&["import", "rl", &archive.display().to_string()]),
         "import",
+    );
+    // A replace after a version was saved (`/data` is then in a lower overlay layer).
+    ok(
+        &run(&["import", "rl", &archive.display().to_string(), "--replace"]),
+        "import --replace",
+    );
+
+    // Kept off private networks: slirp4netns's DNS (10.0.2.3, itself a private address) still
+    // answers, and the rules are in the workspace's namespace, entered from the user's.
+    let out = ok(&run(&["network", "rl", "--block-private"]), "block private");
+    assert!(out.contains("private networks:  blocked"), "{out}");
+    let out = run(&[
+        "exec",
+        "rl",
+        "--",
+        "sh",
+        "-c",
+        "echo | nc -w 2 192.168.1.1 80",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("No route to host"),
+        "refused by the rule, at once: {out:?}"
+    );
+    let bridge = bridge_pid(user.uid);
+    let out = Command::new("nsenter")
+        .args([
+            &format!("--net=/proc/{bridge}/ns/net"),
+            "iptables",
+            "-S",
+            "OUTPUT",
+        ])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        rules.contains("-d 10.0.2.3/32 -p udp -m udp --dport 53 -j ACCEPT"),
+        "slirp4netns's DNS is excepted: {rules}"
+    );
+
+    // Keep data across delete and create, and change the image keeping /data.
+    ok(&run(&["rm", "rl", "--keep-data"]), "rm --keep-data");
+    ok(
+        &run(&["create", "rl", "--image", &image]),
+        "create restoring",
+    );
+    assert_eq!(
+        ok(&run(&["exec", "rl", "--", "cat", "/data/note.txt"]), "cat"),
+        "from the host\n"
+    );
+    let other = format!("{}/berth-test/layered:1", services.registry);
+    ok(&run(&["change-image", "rl", &other]), "change-image");
+    assert_eq!(
+        ok(&run(&["exec", "rl", "--", "cat", "/data/note.txt"]), "cat"),
+        "from the host\n"
     );
 
     // What needs cgroups says so.
