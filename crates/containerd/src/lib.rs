@@ -44,8 +44,8 @@ pub use network::Cni;
 pub struct ContainerdRuntime {
     conn: conn::Conn,
     cni: Option<Cni>,
-    /// A rootless containerd's namespaces (`None`: containerd runs as root on the host).
-    rootless: Option<Arc<rootless::Namespaces>>,
+    /// containerd runs in a user namespace (rootless) rather than as root on the host.
+    rootless: bool,
     /// Where generated host files (resolv.conf) live.
     state_dir: PathBuf,
 }
@@ -55,10 +55,13 @@ impl ContainerdRuntime {
     /// directory for files it generates for containers.
     pub async fn connect(socket: &Path, namespace: &str, state_dir: &Path) -> Result<Self> {
         let conn = conn::Conn::connect(socket, namespace).await?;
-        let rootless = rootless::Namespaces::detect(socket);
-        let cni = Cni::detect().map(|c| match &rootless {
-            Some(ns) => c.in_namespaces(ns.clone(), state_dir),
-            None => c,
+        let rootless = rootless::Namespaces::detect(socket).is_some();
+        let cni = Cni::detect().map(|c| {
+            if rootless {
+                c.in_namespaces(socket, state_dir)
+            } else {
+                c
+            }
         });
         let rt = Self {
             conn,
@@ -116,27 +119,31 @@ impl Runtime for ContainerdRuntime {
             native_versions: true,
             bridge_network: self.cni.is_some(),
             private_network_block: self.cni.is_some(),
-            resource_limits: self.rootless.is_none(),
+            resource_limits: !self.rootless,
             bridge_trust: BridgeTrust::CheckPeerPid,
         }
     }
 
     async fn usage(&self, id: &str) -> Result<berth_runtime::Usage> {
-        if self.rootless.is_some() {
+        if self.rootless {
             return Err(no_cgroups("live CPU and memory use"));
         }
         usage::read(&self.conn, id).await
     }
 
     async fn set_limits(&self, id: &str, limits: &berth_runtime::Limits) -> Result<()> {
-        if self.rootless.is_some() {
+        if self.rootless {
             return Err(no_cgroups("resource limits"));
         }
         limits::set(&self.conn, id, limits).await
     }
 
     async fn set_private_networks_blocked(&self, id: &str, blocked: bool) -> Result<()> {
-        private_networks::set(&self.conn, id, blocked, self.rootless.as_ref()).await
+        let ns = match self.rootless {
+            true => Some(rootless::Namespaces::current(self.conn.socket())?),
+            false => None,
+        };
+        private_networks::set(&self.conn, id, blocked, ns.as_ref()).await
     }
 
     fn bridge_network_fix(&self) -> String {
@@ -167,13 +174,12 @@ impl Runtime for ContainerdRuntime {
 
     async fn create(&self, spec: &WorkspaceSpec) -> Result<()> {
         let resolv = match spec.network {
-            berth_runtime::Network::Bridge => Some(network::resolv_conf(
-                &self.state_dir,
-                self.rootless.is_some(),
-            )?),
+            berth_runtime::Network::Bridge => {
+                Some(network::resolv_conf(&self.state_dir, self.rootless)?)
+            }
             berth_runtime::Network::Host => None,
         };
-        workspace::create(&self.conn, spec, resolv.as_deref(), self.rootless.is_some()).await
+        workspace::create(&self.conn, spec, resolv.as_deref(), self.rootless).await
     }
 
     async fn start(&self, id: &str) -> Result<u32> {

@@ -35,7 +35,9 @@ pub struct Cni {
 
 #[derive(Debug, Clone)]
 struct Rootless {
-    ns: Arc<Namespaces>,
+    /// The daemon's socket: its namespaces are looked up through it at every use, as the
+    /// daemon (and with it its namespaces) may have been restarted since the connect.
+    socket: PathBuf,
     /// The address reservations (the default, `/var/lib/cni`, is root's).
     ipam_dir: PathBuf,
 }
@@ -57,21 +59,24 @@ impl Cni {
             })
     }
 
-    /// The same plugins acting in a rootless containerd's namespaces, with their address
-    /// reservations under `state_dir`.
-    pub fn in_namespaces(self, ns: Arc<Namespaces>, state_dir: &Path) -> Self {
+    /// The same plugins acting in the namespaces of the rootless containerd on `socket`, with
+    /// their address reservations under `state_dir`.
+    pub fn in_namespaces(self, socket: &Path, state_dir: &Path) -> Self {
         Self {
             rootless: Some(Rootless {
-                ns,
+                socket: socket.to_path_buf(),
                 ipam_dir: state_dir.join("cni-rootless"),
             }),
             ..self
         }
     }
 
-    /// The rootless containerd's namespaces, when it is one.
-    pub fn namespaces(&self) -> Option<&Arc<Namespaces>> {
-        self.rootless.as_ref().map(|r| &r.ns)
+    /// The rootless containerd's namespaces as they are now (`None`: containerd is the host's).
+    pub fn namespaces(&self) -> Result<Option<Arc<Namespaces>>, RuntimeError> {
+        match &self.rootless {
+            None => Ok(None),
+            Some(r) => Namespaces::current(&r.socket).map(Some),
+        }
     }
 
     fn conf(&self) -> serde_json::Value {
@@ -94,8 +99,10 @@ impl Cni {
     /// Attaches the task's network namespace: loopback up, then `eth0` on the NAT bridge.
     /// `container_id` must be unique across namespaces (the IPAM keys reservations by it).
     pub async fn attach(&self, container_id: &str, pid: u32) -> Result<(), RuntimeError> {
-        ensure_masquerade(self.namespaces()).await?;
-        crate::network_guard::ensure(self.namespaces()).await?;
+        let ns = self.namespaces()?;
+        let ns = ns.as_ref();
+        ensure_masquerade(ns).await?;
+        crate::network_guard::ensure(ns).await?;
         let netns = format!("/proc/{pid}/ns/net");
         // A stale allocation from a task that died without a DEL would block the ADD.
         let _ = self
@@ -118,7 +125,7 @@ impl Cni {
                 "network setup: the bridge plugin named no host interface: {result}"
             ))
         })?;
-        crate::network_guard::isolate_port(self.namespaces(), &veth).await
+        crate::network_guard::isolate_port(ns, &veth).await
     }
 
     /// Releases the address; works when the namespace is already gone (the IPAM is keyed by id).
@@ -139,7 +146,7 @@ impl Cni {
         conf: &serde_json::Value,
     ) -> Result<serde_json::Value, RuntimeError> {
         let mut cmd = tokio::process::Command::new(self.dir.join(plugin));
-        if let Some(ns) = self.namespaces() {
+        if let Some(ns) = self.namespaces()? {
             ns.enter(&mut cmd);
         }
         let mut child = cmd

@@ -5,8 +5,8 @@
 //! entered from its user namespace.
 //!
 //! Recognised by who serves the socket: containerd's pid (`SO_PEERCRED`) in another user
-//! namespace than Berth's. Its namespaces are opened once, at connect, so a later reuse of the
-//! pid cannot redirect Berth elsewhere.
+//! namespace than Berth's. Its namespaces are opened at every use (a restarted daemon has new
+//! ones), and held open while used, so a reuse of the pid cannot redirect Berth elsewhere.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
@@ -40,6 +40,17 @@ impl Namespaces {
             mount: open("mnt")?,
             net: open("net")?,
         }))
+    }
+
+    /// The namespaces of the rootless containerd on `socket` now; `Unavailable` when it does not
+    /// answer or is not rootless any more.
+    pub fn current(socket: &Path) -> Result<Arc<Namespaces>, berth_runtime::RuntimeError> {
+        Self::detect(socket).ok_or_else(|| {
+            berth_runtime::RuntimeError::unavailable(format!(
+                "the rootless containerd on {} does not answer",
+                socket.display()
+            ))
+        })
     }
 
     /// The raw descriptors, for a child about to enter them.

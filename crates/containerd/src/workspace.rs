@@ -208,9 +208,10 @@ pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, Runt
     if on_bridge(&container) {
         let attached = match cni {
             Some(cni) => match cni.attach(&network_id(conn, id), pid).await {
-                Ok(()) if private_networks::wanted(&container) => {
-                    private_networks::apply_at_start(pid, &container, cni.namespaces()).await
-                }
+                Ok(()) if private_networks::wanted(&container) => match cni.namespaces() {
+                    Ok(ns) => private_networks::apply_at_start(pid, &container, ns.as_ref()).await,
+                    Err(e) => Err(e),
+                },
                 other => other,
             },
             None => Err(RuntimeError::new(
