@@ -202,6 +202,11 @@ describe("the real app as a normal user, on a rootless containerd", { skip: app.
     await session.sendKeys(await session.find('[data-testid="files-list"]'), Keys.ENTER);
     const content = await session.waitForElement('[data-testid="file-editor"] .cm-content', { timeoutMs: 30_000 });
     await waitFor("the file in the editor", async () => ((await session.text(content)).includes("uid=0") ? true : null), { timeoutMs: 15_000 });
+    // A file made inside the workspace appears in the listing by itself (the bridge's watch).
+    await app.clickWhenEnabled('[data-tab="files"]');
+    await session.waitForElement(row, { timeoutMs: 15_000 });
+    assert.equal(app.cli("exec", BOT, "--", "sh", "-c", "echo new > /data/watched.txt").code, 0);
+    await session.waitForElement('[data-testid="files-row"][data-name="watched.txt"]', { timeoutMs: 15_000 });
     await app.shot("files", { settleMs: 100 });
 
     // Everything the app started runs as the user: the app, WebKit, the daemon, the workspace.
