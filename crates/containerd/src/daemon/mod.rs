@@ -132,6 +132,17 @@ fn children_of(pid: i32) -> Vec<i32> {
 pub(crate) fn daemon_pids(config: &Path) -> Vec<i32> {
     let want = config.as_os_str().as_encoded_bytes();
     let me = unsafe { libc::geteuid() };
+    processes(|owner, args| {
+        let daemon = [&b"containerd"[..], b"rootlesskit", b"/proc/self/exe"]
+            .iter()
+            .any(|name| args[0].ends_with(name));
+        owner == me && daemon && args[1..].contains(&want)
+    })
+}
+
+/// The processes whose owner and arguments `keep` accepts.
+fn processes(keep: impl Fn(u32, &[&[u8]]) -> bool) -> Vec<i32> {
+    use std::os::unix::fs::MetadataExt;
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return vec![];
     };
@@ -139,17 +150,10 @@ pub(crate) fn daemon_pids(config: &Path) -> Vec<i32> {
         .flatten()
         .filter_map(|p| {
             let pid: i32 = p.file_name().to_str()?.parse().ok()?;
-            use std::os::unix::fs::MetadataExt;
-            if p.metadata().ok()?.uid() != me {
-                return None;
-            }
+            let owner = p.metadata().ok()?.uid();
             let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
-            let mut args = cmdline.split(|b| *b == 0);
-            let program = args.next()?;
-            let daemon = [&b"containerd"[..], b"rootlesskit", b"/proc/self/exe"]
-                .iter()
-                .any(|name| program.ends_with(name));
-            (daemon && args.any(|a| a == want)).then_some(pid)
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            (!args[0].is_empty() && keep(owner, &args)).then_some(pid)
         })
         .collect()
 }
@@ -162,22 +166,10 @@ pub fn answers(socket: &Path) -> bool {
 /// The shims containerd started for the daemon on `socket` (they outlive it by design).
 pub(crate) fn shims_of(socket: &Path) -> Vec<i32> {
     let want = socket.as_os_str().as_encoded_bytes();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    procs
-        .flatten()
-        .filter_map(|p| {
-            let pid: i32 = p.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let is_shim = args
-                .first()
-                .is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"));
-            let ours = args.windows(2).any(|w| w[0] == b"-address" && w[1] == want);
-            (is_shim && ours).then_some(pid)
-        })
-        .collect()
+    processes(|_, args| {
+        args[0].ends_with(b"containerd-shim-runc-v2")
+            && args.windows(2).any(|w| w[0] == b"-address" && w[1] == want)
+    })
 }
 
 /// SIGTERM, then SIGKILL after the grace; returns once the process has ended (`false` when it
