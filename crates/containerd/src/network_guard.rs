@@ -1,16 +1,18 @@
 //! What keeps a workspace's network to itself: its bridge port is isolated from every other
 //! workspace's, and the host's firewall rejects what workspaces open towards the host.
 //!
-//! The rules live in chains of Berth's own (`BERTH-INPUT`, `BERTH-FORWARD`) jumped to from the
-//! host's `INPUT` and `FORWARD` for traffic of the `berth0` bridge, so they are installed once,
-//! checked before being added (idempotent across Berth processes and restarts), and cover every
-//! workspace without per-workspace rules that could leak when a task dies.
+//! The rules live in chains of Berth's own (`BERTH-INPUT`, `BERTH-FORWARD`, and behind a
+//! rootless containerd `BERTH-HOST`) jumped to from `INPUT` and `FORWARD` for traffic of the
+//! `berth0` bridge. They cover every workspace, without per-workspace rules that could leak when
+//! a task dies. Each start rewrites Berth's chains whole in one `iptables-restore --noflush`
+//! (declaring a chain there empties it: the rewrite is atomic and idempotent across Berth
+//! processes and restarts) and adds a jump only when it is missing.
 
 use std::process::Stdio;
-
 use std::sync::Arc;
 
 use berth_runtime::RuntimeError;
+use tokio::io::AsyncWriteExt;
 
 use crate::rootless::Namespaces;
 
@@ -26,44 +28,21 @@ const HOST_CHAIN: &str = "BERTH-HOST";
 /// The rules, for IPv4 and (where the host has IPv6, whose link-local addresses reach the host
 /// over the bridge too) IPv6.
 pub async fn ensure(ns: Ns<'_>) -> Result<(), RuntimeError> {
-    ensure_for(ns, "iptables").await?;
+    ensure_for(ns, false).await?;
     if std::path::Path::new("/proc/sys/net/ipv6").exists() {
-        ensure_for(ns, "ip6tables").await?;
+        ensure_for(ns, true).await?;
     }
     Ok(())
 }
 
-async fn ensure_for(ns: Ns<'_>, tool: &str) -> Result<(), RuntimeError> {
-    for chain in [INPUT_CHAIN, FORWARD_CHAIN] {
-        create_chain(ns, tool, chain).await?;
-    }
-    // Replies to what the host opened (e.g. a test's or a user's connection into a workspace)
-    // pass; anything a workspace opens towards the host is refused at once.
-    ensure_rule(
-        ns,
-        tool,
-        INPUT_CHAIN,
-        &[
-            "-m",
-            "conntrack",
-            "--ctstate",
-            "ESTABLISHED,RELATED",
-            "-j",
-            "RETURN",
-        ],
-    )
-    .await?;
-    ensure_rule(
-        ns,
-        tool,
-        INPUT_CHAIN,
-        &["-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"],
-    )
-    .await?;
-    ensure_rule(ns, tool, INPUT_CHAIN, &["-j", "REJECT"]).await?;
-    // Routed from one workspace to another through the gateway (workspaces cannot change their
-    // routes without CAP_NET_ADMIN; this holds even if one could).
-    ensure_rule(ns, tool, FORWARD_CHAIN, &["-j", "DROP"]).await?;
+async fn ensure_for(ns: Ns<'_>, v6: bool) -> Result<(), RuntimeError> {
+    let (tool, restore) = if v6 {
+        ("ip6tables", "ip6tables-restore")
+    } else {
+        ("iptables", "iptables-restore")
+    };
+    let hosts = ns.map(|_| host_addresses(v6));
+    write_chains(ns, restore, &chains(hosts.as_deref())).await?;
     ensure_jump(ns, tool, "INPUT", &["-i", BRIDGE, "-j", INPUT_CHAIN]).await?;
     ensure_jump(
         ns,
@@ -72,46 +51,66 @@ async fn ensure_for(ns: Ns<'_>, tool: &str) -> Result<(), RuntimeError> {
         &["-i", BRIDGE, "-o", BRIDGE, "-j", FORWARD_CHAIN],
     )
     .await?;
-    if ns.is_some() {
-        ensure_host_unreachable(ns, tool).await?;
+    if hosts.is_some() {
+        ensure_jump(
+            ns,
+            tool,
+            "FORWARD",
+            &["-i", BRIDGE, "!", "-o", BRIDGE, "-j", HOST_CHAIN],
+        )
+        .await?;
     }
     Ok(())
 }
 
-/// Behind a rootless containerd the host is not on the bridge: slirp4netns opens the
-/// workspaces' connections as ordinary sockets of the user's on the host, so a connection to
-/// one of the host's own addresses would reach its services. Those addresses are refused where
-/// the workspaces' traffic leaves the bridge (the host's loopback is already out of reach:
-/// RootlessKit runs slirp4netns with `--disable-host-loopback`).
-async fn ensure_host_unreachable(ns: Ns<'_>, tool: &str) -> Result<(), RuntimeError> {
-    create_chain(ns, tool, HOST_CHAIN).await?;
-    for addr in host_addresses(tool == "ip6tables") {
-        let addr = addr.to_string();
-        ensure_rule(
-            ns,
-            tool,
-            HOST_CHAIN,
-            &[
-                "-d",
-                &addr,
-                "-p",
-                "tcp",
-                "-j",
-                "REJECT",
-                "--reject-with",
-                "tcp-reset",
-            ],
-        )
-        .await?;
-        ensure_rule(ns, tool, HOST_CHAIN, &["-d", &addr, "-j", "REJECT"]).await?;
+/// Berth's chains in `iptables-restore --noflush` form. `hosts`: behind a rootless containerd,
+/// the host's own addresses: slirp4netns opens the workspaces' connections as ordinary sockets
+/// of the user's on the host, so a connection to one of them would reach the host's services
+/// (its loopback is already out of reach: RootlessKit runs slirp4netns with
+/// `--disable-host-loopback`).
+fn chains(hosts: Option<&[std::net::IpAddr]>) -> String {
+    let mut t = format!("*filter\n:{INPUT_CHAIN} - [0:0]\n:{FORWARD_CHAIN} - [0:0]\n");
+    if hosts.is_some() {
+        t += &format!(":{HOST_CHAIN} - [0:0]\n");
     }
-    ensure_jump(
-        ns,
-        tool,
-        "FORWARD",
-        &["-i", BRIDGE, "!", "-o", BRIDGE, "-j", HOST_CHAIN],
-    )
-    .await
+    // Replies to what the host opened (e.g. a test's or a user's connection into a workspace)
+    // pass; anything a workspace opens towards the host is refused at once.
+    t += &format!("-A {INPUT_CHAIN} -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN\n");
+    t += &format!("-A {INPUT_CHAIN} -p tcp -j REJECT --reject-with tcp-reset\n");
+    t += &format!("-A {INPUT_CHAIN} -j REJECT\n");
+    // Routed from one workspace to another through the gateway (workspaces cannot change their
+    // routes without CAP_NET_ADMIN; this holds even if one could).
+    t += &format!("-A {FORWARD_CHAIN} -j DROP\n");
+    for addr in hosts.unwrap_or_default() {
+        t += &format!("-A {HOST_CHAIN} -d {addr} -p tcp -j REJECT --reject-with tcp-reset\n");
+        t += &format!("-A {HOST_CHAIN} -d {addr} -j REJECT\n");
+    }
+    t + "COMMIT\n"
+}
+
+async fn write_chains(ns: Ns<'_>, restore: &str, table: &str) -> Result<(), RuntimeError> {
+    let mut cmd = tokio::process::Command::new(crate::programs::path(restore));
+    if let Some(ns) = ns {
+        ns.enter(&mut cmd);
+    }
+    let mut child = cmd
+        .arg("--noflush")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| RuntimeError::internal(format!("running {restore}: {e}")))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    stdin.write_all(table.as_bytes()).await.ok();
+    drop(stdin);
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| RuntimeError::internal(format!("{restore}: {e}")))?;
+    if !out.status.success() {
+        return Err(failed(restore, "writing Berth's firewall chains", &out));
+    }
+    Ok(())
 }
 
 /// The addresses of this host's interfaces (as seen from Berth's own network namespace, the
@@ -179,37 +178,6 @@ pub async fn isolate_port(ns: Ns<'_>, veth: &str) -> Result<(), RuntimeError> {
         )));
     }
     Ok(())
-}
-
-async fn create_chain(ns: Ns<'_>, tool: &str, chain: &str) -> Result<(), RuntimeError> {
-    if run(ns, tool, &["-t", "filter", "-S", chain])
-        .await?
-        .status
-        .success()
-    {
-        return Ok(());
-    }
-    let out = run(ns, tool, &["-t", "filter", "-N", chain]).await?;
-    // Another Berth process may have created it in between.
-    if out.status.success()
-        || run(ns, tool, &["-t", "filter", "-S", chain])
-            .await?
-            .status
-            .success()
-    {
-        return Ok(());
-    }
-    Err(failed(tool, &format!("creating chain {chain}"), &out))
-}
-
-/// Appends `rule` to `chain` unless it is there.
-async fn ensure_rule(
-    ns: Ns<'_>,
-    tool: &str,
-    chain: &str,
-    rule: &[&str],
-) -> Result<(), RuntimeError> {
-    add_once(ns, tool, chain, rule, "-A").await
 }
 
 /// Puts a jump first in a host chain unless it is there, so the host's own rules (e.g. an
@@ -283,5 +251,22 @@ mod tests {
         // Every machine that runs these tests has a network interface besides loopback.
         assert!(!v4.is_empty());
         assert!(super::host_addresses(true).iter().all(|a| a.is_ipv6()));
+    }
+
+    #[test]
+    fn the_chains_are_declared_so_a_rewrite_replaces_them() {
+        let rootful = super::chains(None);
+        assert!(rootful.starts_with("*filter\n:BERTH-INPUT - [0:0]\n:BERTH-FORWARD - [0:0]\n"));
+        assert!(!rootful.contains("BERTH-HOST"), "{rootful}");
+        assert!(
+            rootful.ends_with("-A BERTH-FORWARD -j DROP\nCOMMIT\n"),
+            "{rootful}"
+        );
+        let host: std::net::IpAddr = "192.0.2.2".parse().unwrap();
+        let rootless = super::chains(Some(&[host]));
+        assert!(rootless.contains(":BERTH-HOST - [0:0]\n"), "{rootless}");
+        assert!(rootless
+            .contains("-A BERTH-HOST -d 192.0.2.2 -p tcp -j REJECT --reject-with tcp-reset\n"));
+        assert!(rootless.contains("-A BERTH-HOST -d 192.0.2.2 -j REJECT\n"));
     }
 }
