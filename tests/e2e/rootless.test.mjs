@@ -159,7 +159,10 @@ describe("the real app as a normal user, on a rootless containerd", { skip: app.
   });
 
   it("starts Berth's own containerd, creates a workspace, and works in it", async () => {
-    // Nothing answers yet: the banner offers the user's own containerd.
+    // Nothing answers yet: the banner says Berth runs its own containerd as the user, and
+    // offers to start it.
+    await session.waitForElement('[data-testid="banner-own"]', { timeoutMs: 30_000 });
+    await app.shot("banner", { settleMs: 100 });
     await app.clickWhenEnabled('[data-testid="run-managed"]', 30_000);
     await waitFor("connected", async () => (await session.execute(`return !document.querySelector('[data-testid="containerd-banner"]')`)) || null, {
       timeoutMs: 30_000,

@@ -56,6 +56,7 @@ impl Berth {
             missing,
             managed,
             rootless,
+            own_by_default: self.default_socket() == self.managed_socket().display().to_string(),
             resource_limits: caps.is_none_or(|c| c.resource_limits),
             network: if bridge {
                 NetworkMode::Cni

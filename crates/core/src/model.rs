@@ -310,6 +310,9 @@ pub struct SystemStatus {
     pub managed: bool,
     /// The containerd Berth talks to runs as a user, not as root.
     pub rootless: bool,
+    /// Berth's own (rootless) containerd is this user's default: Berth runs as a normal user,
+    /// who cannot use root's containerd.
+    pub own_by_default: bool,
     /// Workspaces get resource limits and report live usage (false: a rootless containerd
     /// without cgroups of its own; the Limits and Usage panels say so).
     pub resource_limits: bool,

@@ -27,6 +27,7 @@ export const en = {
 
   "banner.title": "containerd is not connected",
   "banner.help": "Start containerd ({cmd}) or set the socket in Settings.",
+  "banner.ownHelp": "Berth runs its own containerd as you (rootless). Start it here or with berth system start; it keeps running when the window closes.",
   "banner.openSettings": "Open Settings",
   "banner.runManaged": "Run Berth's own containerd",
   "banner.starting": "Starting containerd…",

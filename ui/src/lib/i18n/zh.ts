@@ -28,6 +28,7 @@ export const zh: Record<MessageKey, string> = {
 
   "banner.title": "未连接到 containerd",
   "banner.help": "请启动 containerd（{cmd}），或在设置中指定套接字路径。",
+  "banner.ownHelp": "Berth 以你的身份运行自己的 containerd（无 root）。在此启动，或运行 berth system start；关闭窗口后它会继续运行。",
   "banner.openSettings": "打开设置",
   "banner.runManaged": "运行 Berth 自带的 containerd",
   "banner.starting": "正在启动 containerd…",

@@ -70,6 +70,7 @@ export function installFakeBackend(search: string = location.search): void {
     missing: null,
     managed: false,
     rootless: q.get("rootless") === "1",
+    ownByDefault: q.get("rootless") === "1",
     resourceLimits: q.get("rootless") !== "1",
     network: q.get("network") === "host" ? "host" : "cni",
   };

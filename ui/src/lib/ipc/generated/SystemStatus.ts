@@ -30,6 +30,11 @@ managed: boolean,
  */
 rootless: boolean, 
 /**
+ * Berth's own (rootless) containerd is this user's default: Berth runs as a normal user,
+ * who cannot use root's containerd.
+ */
+ownByDefault: boolean, 
+/**
  * Workspaces get resource limits and report live usage (false: a rootless containerd
  * without cgroups of its own; the Limits and Usage panels say so).
  */
