@@ -111,6 +111,8 @@ class UserApp extends RealApp {
     if (this.driver) this.killDriverTree();
     this.driver = null;
     if (this.env) {
+      // The daemon the window started outlives the window.
+      this.outlived = JSON.parse(this.cli("system", "status", "--json").stdout || "{}").connected === true;
       log(`berth rm ${BOT}: ${JSON.stringify(this.cli("rm", BOT))}`);
       const r = this.cli("system", "stop");
       log(`berth system stop: ${JSON.stringify(r)}`);
@@ -225,6 +227,7 @@ describe("the real app as a normal user, on a rootless containerd", { skip: app.
   it("leaves no process of the user once the app is closed and the daemon stopped", async () => {
     await app.shot("final");
     const r = await app.teardown();
+    assert.equal(app.outlived, true, "the daemon started from the window outlives the window");
     assert.equal(r?.code, 0, r?.stderr);
     assert.deepEqual(userProcesses().map((p) => `${p.comm}(${p.pid})`), []);
   });
