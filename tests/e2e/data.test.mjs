@@ -34,11 +34,13 @@ const POPULATE = "mkdir -p /data/notes && echo 'kept across delete' > /data/note
 // Records from inside the page every phase the progress panel shows and whether a data bar was
 // seen (and with which bytes), so fast phases still leave a trace (window.__e2eData).
 const RECORDER_JS = `
-  const seen = (window.__e2eData = { phases: [], preserving: 0, bars: [] });
+  const seen = (window.__e2eData = { phases: [], states: [], preserving: 0, bars: [] });
   const take = () => {
     const prog = document.querySelector('[data-testid="create-progress"]');
     const phase = prog?.dataset.phase;
     if (phase && seen.phases[seen.phases.length - 1] !== phase) seen.phases.push(phase);
+    const state = prog ? prog.dataset.outcome + ":" + phase : "";
+    if (state && seen.states[seen.states.length - 1] !== state) seen.states.push(state);
     const keep = document.querySelector('[data-testid="ws-preserving"] [data-testid="data-bar"]');
     if (keep) seen.preserving = Math.max(seen.preserving, Number(keep.dataset.done));
     const bar = document.querySelector('[data-testid="create-data"] [data-testid="data-bar"]');
@@ -47,6 +49,21 @@ const RECORDER_JS = `
   new MutationObserver(take).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
   return true;`;
 const recorded = () => app.session.execute("return window.__e2eData;");
+
+/** Waits until the page's recorder saw the operation complete after its `restoring` phase. The
+ *  100 % panel shows for a few seconds only, and a slow screenshot before this wait could miss
+ *  it; the recorder does not. (A previous operation's panel may still show when recording
+ *  starts: only a completion after this operation's restoring counts.) */
+async function seeComplete(timeoutMs = 120_000) {
+  await waitFor("the operation complete", async () => {
+    const { states } = await recorded();
+    if (states.some((s) => s.startsWith("failed:"))) {
+      throw Object.assign(new Error(`the operation failed: ${states}`), { fatal: true });
+    }
+    const restoring = states.findIndex((s) => s === "active:restoring");
+    return restoring >= 0 && states.slice(restoring).some((s) => s.startsWith("complete:"));
+  }, { timeoutMs, intervalMs: 50 });
+}
 
 /** Waits until the page's recorder saw `phase`, taking a screenshot as soon as it does. */
 async function seePhase(phase, what, timeoutMs = 60_000) {
@@ -85,7 +102,7 @@ describe("Data in the real app", { skip: app.skip }, () => {
     await clickWhenEnabled('[data-tab="overview"]');
     await clickWhenEnabled('[data-testid="create-workspace"]');
     await seePhase("restoring", "restoring");
-    await session.waitForElement('[data-testid="create-progress"][data-outcome="complete"]', { timeoutMs: 120_000 });
+    await seeComplete();
     const seen = await recorded();
     log(`create phases: ${seen.phases.join(" → ")}; bars: ${seen.bars.slice(-3).join(" ")}`);
     assert.equal(cliOk("exec", BOT, "--", "sh", "-c", LISTING), before_, "/data after the restore");
@@ -102,7 +119,7 @@ describe("Data in the real app", { skip: app.skip }, () => {
     await clickWhenEnabled('dialog[open] [data-testid="confirm"]');
     await seePhase("preserving", "change-image-preserving");
     await seePhase("restoring", "change-image-restoring");
-    await session.waitForElement('[data-testid="create-progress"][data-outcome="complete"]', { timeoutMs: 120_000 });
+    await seeComplete();
     await shot("change-image-complete");
     const seen = await recorded();
     log(`change-image phases: ${seen.phases.join(" → ")}; bars: ${seen.bars.slice(-3).join(" ")}`);
