@@ -20,6 +20,7 @@ mod registry;
 mod rootless;
 mod seccomp;
 mod spec;
+mod task;
 mod unpack;
 mod usage;
 mod versions;

@@ -142,7 +142,7 @@ async fn stopped_container(conn: &Conn, id: &str) -> Result<Container, RuntimeEr
             "workspace {id} is running; stop its task before committing"
         )));
     }
-    workspace::delete_task(conn, id).await?;
+    crate::task::delete_task(conn, id).await?;
     Ok(container)
 }
 
