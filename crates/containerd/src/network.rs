@@ -8,12 +8,10 @@
 //! connections the host opened still pass.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 
 use berth_runtime::RuntimeError;
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
 
 use crate::rootless::Namespaces;
 
@@ -149,26 +147,15 @@ impl Cni {
         if let Some(ns) = self.namespaces()? {
             ns.enter(&mut cmd);
         }
-        let mut child = cmd
-            .env_clear()
+        cmd.env_clear()
             .env("CNI_COMMAND", command)
             .env("CNI_CONTAINERID", container_id)
             .env("CNI_NETNS", netns)
             .env("CNI_IFNAME", ifname)
             .env("CNI_PATH", &self.dir)
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| RuntimeError::internal(format!("running CNI plugin {plugin}: {e}")))?;
-        let mut stdin = child.stdin.take().expect("piped");
-        stdin.write_all(conf.to_string().as_bytes()).await.ok();
-        drop(stdin);
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| RuntimeError::internal(format!("CNI {plugin}: {e}")))?;
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        let what = format!("CNI plugin {plugin}");
+        let out = crate::programs::run_with_input(cmd, conf.to_string().as_bytes(), &what).await?;
         if out.status.success() {
             // A DEL prints nothing; an ADD prints its result.
             return Ok(serde_json::from_slice(&out.stdout).unwrap_or_default());

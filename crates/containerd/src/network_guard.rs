@@ -12,7 +12,6 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use berth_runtime::RuntimeError;
-use tokio::io::AsyncWriteExt;
 
 use crate::rootless::Namespaces;
 
@@ -93,20 +92,8 @@ async fn write_chains(ns: Ns<'_>, restore: &str, table: &str) -> Result<(), Runt
     if let Some(ns) = ns {
         ns.enter(&mut cmd);
     }
-    let mut child = cmd
-        .arg("--noflush")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| RuntimeError::internal(format!("running {restore}: {e}")))?;
-    let mut stdin = child.stdin.take().expect("piped");
-    stdin.write_all(table.as_bytes()).await.ok();
-    drop(stdin);
-    let out = child
-        .wait_with_output()
-        .await
-        .map_err(|e| RuntimeError::internal(format!("{restore}: {e}")))?;
+    cmd.arg("--noflush");
+    let out = crate::programs::run_with_input(cmd, table.as_bytes(), restore).await?;
     if !out.status.success() {
         return Err(failed(restore, "writing Berth's firewall chains", &out));
     }

@@ -15,12 +15,10 @@ use std::fs::File;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
-use std::process::Stdio;
 use std::sync::Arc;
 
 use berth_runtime::{ErrorKind, RuntimeError};
 use containerd_client::services::v1::{Container, UpdateContainerRequest};
-use tokio::io::AsyncWriteExt;
 
 use crate::conn::{st, Conn};
 use crate::rootless::Namespaces;
@@ -177,9 +175,6 @@ async fn restore(
 ) -> Result<(), RuntimeError> {
     let fd = netns.as_raw_fd();
     let mut cmd = tokio::process::Command::new(crate::programs::path(tool));
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
     if let Some(ns) = rootless {
         ns.enter_user_then(&mut cmd, fd);
     } else {
@@ -195,16 +190,7 @@ async fn restore(
             });
         }
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| RuntimeError::internal(format!("running {tool}: {e}")))?;
-    let mut stdin = child.stdin.take().expect("piped");
-    stdin.write_all(table.as_bytes()).await.ok();
-    drop(stdin);
-    let out = child
-        .wait_with_output()
-        .await
-        .map_err(|e| RuntimeError::internal(format!("{tool}: {e}")))?;
+    let out = crate::programs::run_with_input(cmd, table.as_bytes(), tool).await?;
     if !out.status.success() {
         return Err(RuntimeError::internal(format!(
             "{tool} in the workspace's network: {}",

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use berth_runtime::{Result, RuntimeError};
+use berth_runtime::{ErrorKind, OwnDaemon, Result, RuntimeError};
 
 /// How long a daemon may take to answer after it was started.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -74,6 +74,16 @@ pub(crate) fn spawn_detached(mut cmd: Command, dir: &Path) -> Result<()> {
     let mut intermediate = cmd.spawn().map_err(io("starting containerd"))?;
     let _ = intermediate.wait();
     Ok(())
+}
+
+/// The socket to start `daemon` on, or `None` when one answers there already; `Unsupported`,
+/// naming what is missing, when it cannot run on this machine.
+pub(crate) fn socket_to_start(daemon: &dyn OwnDaemon, dir: &Path) -> Result<Option<PathBuf>> {
+    if let Some(m) = daemon.missing() {
+        return Err(RuntimeError::new(ErrorKind::Unsupported, m));
+    }
+    let socket = daemon.endpoint(dir);
+    Ok((!answers(&socket)).then_some(socket))
 }
 
 /// Waits until the socket accepts connections, or says where to look when it does not.

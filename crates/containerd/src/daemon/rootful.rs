@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use berth_runtime::{ErrorKind, OwnDaemon, Result, RuntimeError};
+use berth_runtime::{OwnDaemon, Result};
 
-use super::{answers, find_binary, spawn_detached, stop_all, wait_answering, write_config};
+use super::{find_binary, socket_to_start, spawn_detached, stop_all, wait_answering, write_config};
 
 /// containerd run by root for Berth.
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,13 +31,9 @@ impl OwnDaemon for RootfulContainerd {
     }
 
     async fn start(&self, dir: &Path) -> Result<()> {
-        if let Some(m) = self.missing() {
-            return Err(RuntimeError::new(ErrorKind::Unsupported, m));
-        }
-        let socket = self.endpoint(dir);
-        if answers(&socket) {
+        let Some(socket) = socket_to_start(self, dir)? else {
             return Ok(());
-        }
+        };
         let config = write_config(dir, &socket, "")?;
         let mut cmd = Command::new(find_binary("containerd").expect("checked by missing()"));
         cmd.arg("--config").arg(&config);

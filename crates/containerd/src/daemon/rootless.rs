@@ -11,10 +11,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use berth_runtime::{ErrorKind, OwnDaemon, Result, RuntimeError};
+use berth_runtime::{OwnDaemon, Result};
 
 use super::{
-    answers, find_binary, io, spawn_detached, stop_all, stop_shims, wait_answering, write_config,
+    find_binary, io, socket_to_start, spawn_detached, stop_all, stop_shims, wait_answering,
+    write_config,
 };
 
 /// What must be installed for it: the programs and the Debian packages that hold them.
@@ -95,13 +96,9 @@ impl OwnDaemon for RootlessContainerd {
     }
 
     async fn start(&self, dir: &Path) -> Result<()> {
-        if let Some(m) = self.missing() {
-            return Err(RuntimeError::new(ErrorKind::Unsupported, m));
-        }
-        let socket = self.endpoint(dir);
-        if answers(&socket) {
+        let Some(socket) = socket_to_start(self, dir)? else {
             return Ok(());
-        }
+        };
         // Workspaces of an instance that died: their network went with its namespaces, and a
         // new containerd would adopt them as they are. They are ended; they start again cleanly.
         stop_shims(&socket).await?;

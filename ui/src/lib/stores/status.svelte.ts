@@ -23,22 +23,19 @@ class Status {
     this.#schedule();
   }
 
-  async startManaged() {
-    this.starting = true;
-    try {
-      this.value = await api.managedContainerdStart();
-    } catch (e) {
-      toasts.error(e);
-    } finally {
-      this.starting = false;
-    }
-    this.#schedule();
+  startManaged() {
+    return this.#manage(() => api.managedContainerdStart());
   }
 
-  async stopManaged() {
+  stopManaged() {
+    return this.#manage(() => api.managedContainerdStop());
+  }
+
+  /** Starts or stops Berth's own containerd; the status it reports afterwards. */
+  async #manage(call: () => Promise<SystemStatus>) {
     this.starting = true;
     try {
-      this.value = await api.managedContainerdStop();
+      this.value = await call();
     } catch (e) {
       toasts.error(e);
     } finally {
