@@ -17,7 +17,10 @@ use berth_bridge::proto::{write_input, WriteInput, WriteReply, WriteStart};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Removes the temp file unless disarmed.
+/// Removes the temp file unless disarmed. It is made on the blocking thread that creates the
+/// file and returned from it, so that a call cancelled while that thread runs (the client gone,
+/// the handler's future dropped) still removes the file: tokio drops the output of a task whose
+/// handle is gone.
 struct TempGuard(Option<PathBuf>);
 
 impl Drop for TempGuard {
@@ -48,14 +51,14 @@ pub async fn write(mut inbound: Streaming<WriteInput>) -> Result<WriteReply, Sta
     }
     let requested = normalise(&start.path)?;
     check_writable(&requested)?;
-    let (target, tmp, existing) = tokio::task::spawn_blocking({
+    let (target, mut guard, existing) = tokio::task::spawn_blocking({
         let requested = requested.clone();
         let start = start.clone();
         move || prepare(&requested, &start)
     })
     .await
     .map_err(|e| Status::internal(e.to_string()))??;
-    let mut guard = TempGuard(Some(tmp.clone()));
+    let tmp = guard.0.clone().expect("armed");
 
     // The writer thread: bounded queue, fixed chunks.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(QUEUE);
@@ -175,7 +178,7 @@ pub async fn write(mut inbound: Streaming<WriteInput>) -> Result<WriteReply, Sta
 fn prepare(
     requested: &Path,
     start: &WriteStart,
-) -> Result<(PathBuf, PathBuf, Option<fs::Metadata>), Status> {
+) -> Result<(PathBuf, TempGuard, Option<fs::Metadata>), Status> {
     let target = match fs::symlink_metadata(requested) {
         Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(requested) {
             Ok(real) => real,
@@ -240,5 +243,33 @@ fn prepare(
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| io_status("cannot create a temporary file in", &parent, e))?;
-    Ok((target, tmp, existing))
+    Ok((target, TempGuard(Some(tmp)), existing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The temp file of a write whose call is cancelled while `prepare` runs on its blocking
+    /// thread (the handler's future dropped with it) is removed once that thread ends — a
+    /// cancelled upload left `.x.berth-*.tmp` in /data when the guard was made after the await.
+    #[test]
+    fn a_write_cancelled_while_preparing_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("x.bin");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let start = WriteStart {
+                path: target.as_os_str().as_encoded_bytes().to_vec(),
+                ..Default::default()
+            };
+            let job = tokio::task::spawn_blocking(move || prepare(&target, &start));
+            drop(job); // the call is gone before the file exists or right after
+        });
+        drop(rt); // waits for the blocking thread, which drops its output
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
 }
