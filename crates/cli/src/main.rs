@@ -7,9 +7,11 @@ mod escape;
 mod files;
 mod json;
 mod limits;
+mod mcp;
 mod network;
 mod progress;
 mod shell;
+mod skills;
 mod stats;
 mod system;
 mod versions;
@@ -78,6 +80,16 @@ enum Command {
     System {
         #[command(subcommand)]
         command: system::SystemCommand,
+    },
+    /// MCP for local agents: `berth mcp serve BOT` gives an agent the bot's workspace.
+    Mcp {
+        #[command(subcommand)]
+        command: mcp::McpCommand,
+    },
+    /// A bot's skills (`/data/.skills/<name>/SKILL.md`).
+    Skills {
+        #[command(subcommand)]
+        command: skills::SkillsCommand,
     },
     /// Show a bot's network settings, or change them.
     Network {
@@ -219,17 +231,21 @@ async fn real_main() -> i32 {
 }
 
 async fn run(cli: Cli) -> Result<i32, Error> {
-    let berth = Berth::open(
-        Options {
-            data_dir: cli.data_dir,
-            containerd_socket: cli.containerd_socket,
-            namespace: cli.namespace,
-            bridge_binary: None,
-        },
-        Arc::new(berth_containerd::ContainerdConnector),
-    )
-    .await?;
-    match cli.command {
+    let options = Options {
+        data_dir: cli.data_dir,
+        containerd_socket: cli.containerd_socket,
+        namespace: cli.namespace,
+        bridge_binary: None,
+    };
+    // The MCP server opens Berth on first use, after answering the agent's `initialize`.
+    let command = match cli.command {
+        Command::Mcp { command } => return mcp::run(options, command).await,
+        c => c,
+    };
+    let berth = Berth::open(options, Arc::new(berth_containerd::ContainerdConnector)).await?;
+    match command {
+        Command::Mcp { .. } => unreachable!("served above"),
+        Command::Skills { command } => skills::run(&berth, command).await,
         Command::Create {
             bot,
             image,

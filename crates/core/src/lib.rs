@@ -20,6 +20,7 @@ mod paths;
 mod progress;
 mod reconcile;
 mod settings;
+pub mod skills;
 mod stats;
 mod task_start;
 pub mod terminals;

@@ -1,0 +1,385 @@
+//! Skills: folders `/data/.skills/<name>/` holding a `SKILL.md` (the Agent Skills format, see
+//! [`format`]), kept in the workspace so the bot uses and edits them itself. Every change is
+//! checked before anything is written: an invalid skill is refused and the workspace keeps what
+//! it had; names are checked by [`format::check_name`], so `.`, `..` and paths never reach a
+//! file operation.
+
+pub mod format;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_runtime::CancellationToken;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::files::{OnExists, SavedFile, TextFile};
+use crate::model::ErrorCode;
+use crate::{Berth, Error, Result};
+use format::{check_name, SKILL_FILE};
+
+/// Where a workspace keeps its skills.
+pub const SKILLS_ROOT: &str = "/data/.skills";
+
+/// One skill as the Skills tab, `berth skills ls` and the MCP server list it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct SkillInfo {
+    /// The folder's name (the skill's name when valid).
+    pub name: String,
+    /// The description, empty when the skill is invalid.
+    pub description: String,
+    pub valid: bool,
+    /// Why the skill is invalid.
+    pub problem: Option<String>,
+    /// The path of its `SKILL.md` in the workspace.
+    pub path: String,
+}
+
+fn skill_dir(name: &str) -> Result<String> {
+    check_name(name).map_err(Error::invalid)?;
+    Ok(format!("{SKILLS_ROOT}/{name}"))
+}
+
+fn skill_file(name: &str) -> Result<String> {
+    Ok(format!("{}/{SKILL_FILE}", skill_dir(name)?))
+}
+
+impl Berth {
+    /// The bot's skills, valid or not, by name. No skills folder means no skills.
+    pub async fn skills_list(&self, bot: &str) -> Result<Vec<SkillInfo>> {
+        let listing = match self.file_list(bot, SKILLS_ROOT).await {
+            Ok(l) => l,
+            Err(e) if e.code == ErrorCode::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for entry in listing.entries {
+            if entry.name.starts_with('.') {
+                continue; // Berth's own incoming folders, editors' temp files
+            }
+            let path = format!("{SKILLS_ROOT}/{}/{SKILL_FILE}", entry.name);
+            let checked = if entry.lossy {
+                Err("the folder's name is not UTF-8".to_string())
+            } else if let Err(e) = check_name(&entry.name) {
+                Err(e)
+            } else {
+                match self.skill_text(bot, &entry.name).await {
+                    Ok(t) => format::parse(&entry.name, &t.content),
+                    Err(e) => Err(e.message),
+                }
+            };
+            out.push(match checked {
+                Ok(meta) => SkillInfo {
+                    name: entry.name,
+                    description: meta.description,
+                    valid: true,
+                    problem: None,
+                    path,
+                },
+                Err(problem) => SkillInfo {
+                    name: entry.name,
+                    description: String::new(),
+                    valid: false,
+                    problem: Some(problem),
+                    path,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// The exact text of a skill's `SKILL.md`, with its revision for a checked save.
+    pub async fn skill_text(&self, bot: &str, name: &str) -> Result<TextFile> {
+        let path = skill_file(name)?;
+        match self.file_read_text(bot, &path).await {
+            Err(e) if e.code == ErrorCode::NotFound => Err(Error::not_found(format!(
+                "the skill {name:?} has no {SKILL_FILE} in {SKILLS_ROOT}/{name}"
+            ))),
+            r => r,
+        }
+    }
+
+    /// Saves a skill's `SKILL.md` (creating the skill when `expected_revision` is `None` and it
+    /// does not exist). The text must be a valid skill named `name`; with `expected_revision`
+    /// the save fails with `conflict` when the file changed since it was read.
+    pub async fn skill_save(
+        &self,
+        bot: &str,
+        name: &str,
+        content: String,
+        expected_revision: Option<String>,
+    ) -> Result<SavedFile> {
+        let path = skill_file(name)?;
+        format::parse(name, &content)
+            .map_err(|e| Error::invalid(format!("the skill is not valid: {e}")))?;
+        if expected_revision.is_none() {
+            self.file_mkdir_all(bot, &skill_dir(name)?).await?;
+        }
+        self.file_save_text(bot, &path, content, expected_revision)
+            .await
+    }
+
+    /// Creates a new skill from the template; fails when one of that name exists.
+    pub async fn skill_new(&self, bot: &str, name: &str) -> Result<SavedFile> {
+        let dir = skill_dir(name)?;
+        self.file_mkdir_all(bot, SKILLS_ROOT).await?;
+        self.file_mkdir(bot, SKILLS_ROOT, name)
+            .await
+            .map_err(|e| exists_as_skill(e, name))?;
+        let r = self
+            .skill_save(bot, name, format::template(name), None)
+            .await;
+        if r.is_err() {
+            let _ = self.file_delete(bot, &[dir], true).await;
+        }
+        r
+    }
+
+    /// Adds a skill from the host: a skill folder (named as the skill) or a lone `SKILL.md`
+    /// (its folder is named from its front-matter). Checked on the host first; the folder is
+    /// uploaded under a hidden name and renamed into place, so a failed or refused add leaves
+    /// the skills as they were.
+    pub async fn skill_add(&self, bot: &str, source: &Path) -> Result<SkillInfo> {
+        let (name, folder) = checked_source(source)?;
+        let dir = skill_dir(&name)?;
+        self.file_mkdir_all(bot, SKILLS_ROOT).await?;
+        if self.file_stat(bot, &dir).await.is_ok() {
+            return Err(exists(&name));
+        }
+        let incoming = format!(
+            "{SKILLS_ROOT}/.berth-incoming-{name}-{}",
+            std::process::id()
+        );
+        let _ = self
+            .file_delete(bot, std::slice::from_ref(&incoming), true)
+            .await;
+        let placed = async {
+            match &folder {
+                Some(folder) => {
+                    let none = Arc::new(|_| {});
+                    let cancel = CancellationToken::new();
+                    let sum = self
+                        .upload_to(
+                            bot,
+                            std::slice::from_ref(folder),
+                            &incoming,
+                            false,
+                            OnExists::Fail,
+                            &cancel,
+                            none,
+                        )
+                        .await?;
+                    if sum.failed > 0 {
+                        return Err(Error::internal(format!(
+                            "{} of the skill's files could not be uploaded",
+                            sum.failed
+                        )));
+                    }
+                }
+                None => {
+                    let text = read_host_skill_file(source)?;
+                    self.file_mkdir_all(bot, &incoming).await?;
+                    self.file_save_text(bot, &format!("{incoming}/{SKILL_FILE}"), text, None)
+                        .await?;
+                }
+            }
+            self.file_move(bot, &incoming, &dir, false)
+                .await
+                .map_err(|e| exists_as_skill(e, &name))
+        }
+        .await;
+        if let Err(e) = placed {
+            let _ = self.file_delete(bot, &[incoming], true).await;
+            return Err(e);
+        }
+        let list = self.skills_list(bot).await?;
+        list.into_iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| Error::internal(format!("the skill {name:?} vanished once added")))
+    }
+
+    /// Renames a skill: its folder and the `name` in its front-matter, checked like a save.
+    pub async fn skill_rename(&self, bot: &str, name: &str, new_name: &str) -> Result<SkillInfo> {
+        let (from, to) = (skill_dir(name)?, skill_dir(new_name)?);
+        let text = self.skill_text(bot, name).await?;
+        let renamed = rename_in_front_matter(&text.content, name, new_name)?;
+        format::parse(new_name, &renamed)
+            .map_err(|e| Error::invalid(format!("the renamed skill is not valid: {e}")))?;
+        self.file_move(bot, &from, &to, false)
+            .await
+            .map_err(|e| exists_as_skill(e, new_name))?;
+        let path = format!("{to}/{SKILL_FILE}");
+        if let Err(e) = self
+            .file_save_text(bot, &path, renamed, Some(text.revision))
+            .await
+        {
+            let _ = self.file_move(bot, &to, &from, false).await;
+            return Err(e);
+        }
+        let list = self.skills_list(bot).await?;
+        list.into_iter()
+            .find(|s| s.name == new_name)
+            .ok_or_else(|| Error::internal("the renamed skill vanished"))
+    }
+
+    /// Deletes a skill's folder.
+    pub async fn skill_remove(&self, bot: &str, name: &str) -> Result<()> {
+        let dir = skill_dir(name)?;
+        self.file_stat(bot, &dir)
+            .await
+            .map_err(|_| Error::not_found(format!("there is no skill {name:?}")))?;
+        self.file_delete(bot, &[dir], true).await
+    }
+
+    /// Writes a skill's folder as a .tar.gz to `file` on the host (temp file + rename).
+    pub async fn skill_export(&self, bot: &str, name: &str, file: &Path) -> Result<u64> {
+        let dir = skill_dir(name)?;
+        self.file_stat(bot, &dir)
+            .await
+            .map_err(|_| Error::not_found(format!("there is no skill {name:?}")))?;
+        let parent = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile_in(parent)?;
+        let reopened = tmp
+            .reopen()
+            .map_err(|e| Error::internal(format!("reopening a temp file: {e}")))?;
+        let out = tokio::fs::File::from_std(reopened);
+        let n = self.archive_to(bot, &[dir], out).await?;
+        tmp.persist(file)
+            .map_err(|e| Error::internal(format!("writing {}: {}", file.display(), e.error)))?;
+        Ok(n)
+    }
+}
+
+fn tempfile_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".berth-skill-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::invalid(format!("cannot write in {}: {e}", dir.display())))
+}
+
+fn exists(name: &str) -> Error {
+    Error::new(
+        ErrorCode::AlreadyExists,
+        format!("a skill named {name:?} exists; remove or rename it first"),
+    )
+}
+
+fn exists_as_skill(e: Error, name: &str) -> Error {
+    if e.code == ErrorCode::AlreadyExists {
+        exists(name)
+    } else {
+        e
+    }
+}
+
+/// The skill's name and, for a folder, the folder; checks the `SKILL.md` on the host.
+fn checked_source(source: &Path) -> Result<(String, Option<PathBuf>)> {
+    let meta = std::fs::metadata(source)
+        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", source.display())))?;
+    if meta.is_dir() {
+        let folder = source
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::invalid("the skill folder's name is not UTF-8"))?
+            .to_string();
+        let text = read_host_skill_file(&source.join(SKILL_FILE))?;
+        let m = format::parse(&folder, &text).map_err(|e| {
+            Error::invalid(format!("{} is not a valid skill: {e}", source.display()))
+        })?;
+        return Ok((m.name, Some(source.to_path_buf())));
+    }
+    let is_skill_md = source.file_name().and_then(|n| n.to_str()) == Some(SKILL_FILE);
+    if !is_skill_md {
+        return Err(Error::new(
+            ErrorCode::Unsupported,
+            format!(
+                "{} is neither a skill folder nor a {SKILL_FILE} (archives: extract them first)",
+                source.display()
+            ),
+        ));
+    }
+    let text = read_host_skill_file(source)?;
+    // A lone SKILL.md names its folder.
+    let m = format::parse_alone(&text)
+        .map_err(|e| Error::invalid(format!("{} is not a valid skill: {e}", source.display())))?;
+    Ok((m.name, None))
+}
+
+fn read_host_skill_file(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)
+        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
+    let mut buf = Vec::new();
+    f.take(format::MAX_SKILL_FILE + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
+    if buf.len() as u64 > format::MAX_SKILL_FILE {
+        return Err(Error::invalid(format!(
+            "{} is larger than {} KiB",
+            path.display(),
+            format::MAX_SKILL_FILE >> 10
+        )));
+    }
+    String::from_utf8(buf)
+        .map_err(|_| Error::invalid(format!("{} is not UTF-8 text", path.display())))
+}
+
+/// The text with the front-matter's `name: old` line changed to `new`, nothing else touched.
+fn rename_in_front_matter(text: &str, old: &str, new: &str) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut done = false;
+    let mut in_front = false;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let bare = line.trim_end_matches(['\r', '\n']);
+        let bare_nobom = bare.strip_prefix('\u{feff}').unwrap_or(bare);
+        if i == 0 && bare_nobom == "---" {
+            in_front = true;
+        } else if in_front && bare == "---" {
+            in_front = false;
+        } else if in_front && !done {
+            let value = bare.strip_prefix("name:").map(|v| v.trim());
+            let value = value.map(|v| v.trim_matches(|c| c == '"' || c == '\''));
+            if value == Some(old) {
+                out.push_str(&format!("name: {new}"));
+                out.push_str(&line[bare.len()..]);
+                done = true;
+                continue;
+            }
+        }
+        out.push_str(line);
+    }
+    if !done {
+        return Err(Error::invalid(format!(
+            "the front-matter has no plain `name: {old}` line to rename; edit it instead"
+        )));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rename_changes_only_the_name_line() {
+        let t = "---\r\nname: 'old'\r\ndescription: name: old\r\n---\r\nname: old\r\n";
+        let r = rename_in_front_matter(t, "old", "new").unwrap();
+        assert_eq!(
+            r,
+            "---\r\nname: new\r\ndescription: name: old\r\n---\r\nname: old\r\n"
+        );
+        assert!(rename_in_front_matter("---\nname: [old]\n---\n", "old", "n").is_err());
+    }
+
+    #[test]
+    fn names_that_are_not_skill_names_never_become_paths() {
+        for bad in [".", "..", "a/b", "/", "", "../x"] {
+            assert_eq!(skill_dir(bad).unwrap_err().code, ErrorCode::InvalidArgument);
+        }
+    }
+}
