@@ -109,23 +109,28 @@ fi
 # Debian's containerd package starts the system daemon; Berth's tests use
 # their own (scripts/services.sh) and never need it, so we leave it alone.
 
+# npm ci wipes node_modules, so it runs only when the lock file is newer than the last
+# install (or nothing is installed yet).
+npm_ci_if_stale() { # DIR WHAT
+	local dir="$1" what="$2" lock="$1/package-lock.json"
+	if [[ ! -d "$dir/node_modules" ]] || { [[ -f "$lock" ]] && [[ "$lock" -nt "$dir/node_modules" ]]; }; then
+		have npm || die "npm not found; install Node.js first"
+		log "installing $what (npm ci)"
+		npm ci --prefix "$dir" --no-audit --no-fund
+		# npm ci does not always bump the directory's mtime (and creates no directory at all
+		# without dependencies); make the check above see this install.
+		mkdir -p "$dir/node_modules"
+		touch "$dir/node_modules"
+	else
+		log "$what: up to date"
+	fi
+}
+
 ui="$BERTH_REPO_ROOT/ui"
 if ((want_ui)) && [[ -f "$ui/package.json" ]]; then
-	# npm ci wipes node_modules, so only run it when the lock file is newer
-	# than the last install (or nothing is installed yet).
-	lock="$ui/package-lock.json"
-	if [[ ! -d "$ui/node_modules" ]] || { [[ -f "$lock" ]] && [[ "$lock" -nt "$ui/node_modules" ]]; }; then
-		have npm || die "npm not found; install Node.js first"
-		log "installing UI dependencies (npm ci)"
-		npm ci --prefix "$ui" --no-audit --no-fund
-		# npm ci does not always bump the directory's mtime (and creates no
-		# directory at all without dependencies); make the check above see
-		# this install.
-		mkdir -p "$ui/node_modules"
-		touch "$ui/node_modules"
-	else
-		log "UI dependencies: up to date"
-	fi
+	npm_ci_if_stale "$ui" "UI dependencies"
+	# The official TypeScript MCP SDK, the client tests/tests/mcp.rs drives `berth mcp serve` with.
+	npm_ci_if_stale "$BERTH_REPO_ROOT/tests/mcp-client" "the MCP SDK test client"
 elif ((want_ui)); then
 	log "UI dependencies: no ui/package.json yet, skipping"
 fi

@@ -13,6 +13,7 @@ mod exec;
 pub mod files;
 mod limits;
 mod managed;
+pub mod mcp_servers;
 pub mod model;
 mod names;
 mod network;

@@ -3,9 +3,13 @@
 //! commands and skills.
 
 mod capture;
+mod probe;
+mod proxied;
+pub mod proxy;
 pub mod schema;
 mod server;
 mod text;
 mod tools;
 
+pub use probe::probe;
 pub use server::{serve_stdio, BerthMcp, Opener, ServeOptions};

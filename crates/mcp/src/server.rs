@@ -4,7 +4,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
 use berth_core::model::{ErrorCode, WorkspaceState};
 use berth_core::Berth;
@@ -15,9 +16,11 @@ use rmcp::model::{
     ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
-use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
-use tokio::sync::OnceCell;
+use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
+use tokio::sync::{Mutex, OnceCell};
 
+use crate::proxied::Proxied;
+use crate::proxy;
 use crate::schema;
 use crate::tools::{self, Progress, ToolError, ToolResult};
 
@@ -32,26 +35,35 @@ pub struct ServeOptions {
     pub read_only: bool,
     /// Start the workspace when a call finds it stopped.
     pub allow_start: bool,
+    /// Stop an in-workspace server unused for this long (started again on its next use).
+    pub idle_timeout: Option<Duration>,
 }
 
 pub struct BerthMcp {
-    bot: String,
-    options: ServeOptions,
+    pub(crate) bot: String,
+    pub(crate) options: ServeOptions,
     open: Opener,
     berth: OnceCell<Berth>,
+    pub(crate) proxied: Mutex<Proxied>,
+    /// The agent, for notifications (set by its first request).
+    pub(crate) peer: OnceLock<Peer<RoleServer>>,
+    pub(crate) me: Weak<BerthMcp>,
 }
 
 impl BerthMcp {
-    pub fn new(bot: String, options: ServeOptions, open: Opener) -> Self {
-        Self {
+    pub fn new(bot: String, options: ServeOptions, open: Opener) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
             bot,
             options,
             open,
             berth: OnceCell::new(),
-        }
+            proxied: Mutex::default(),
+            peer: OnceLock::new(),
+            me: me.clone(),
+        })
     }
 
-    async fn berth(&self) -> Result<&Berth, ToolError> {
+    pub(crate) async fn berth(&self) -> Result<&Berth, ToolError> {
         self.berth
             .get_or_try_init(|| (self.open)())
             .await
@@ -105,7 +117,10 @@ impl BerthMcp {
             "write_file" => tools::write_file(berth, bot, a).await,
             "edit_file" => tools::edit_file(berth, bot, a).await,
             "exec" => tools::exec(berth, bot, a, progress).await,
-            _ => return Err((ToolError(format!("there is no tool {name:?}")), false)),
+            _ => match proxy::split(name) {
+                Some((server, tool)) => self.call_proxied(server, tool, a).await,
+                None => return Err((ToolError(format!("there is no tool {name:?}")), false)),
+            },
         };
         r.map_err(|e| {
             let stopped = e.0.contains("workspace is not running");
@@ -148,11 +163,12 @@ impl ServerHandler for BerthMcp {
     async fn list_tools(
         &self,
         _: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
+        cx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(schema::builtin(
-            self.options.read_only,
-        )))
+        let _ = self.peer.set(cx.peer.clone());
+        let mut tools = schema::builtin(self.options.read_only);
+        tools.extend(self.proxied_tools().await);
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(
@@ -160,10 +176,12 @@ impl ServerHandler for BerthMcp {
         p: CallToolRequestParams,
         cx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        let _ = self.peer.set(cx.peer.clone());
         let name = p.name.to_string();
         let offered = schema::builtin(self.options.read_only)
             .iter()
-            .any(|t| t.name == name);
+            .any(|t| t.name == name)
+            || proxy::split(&name).is_some();
         if !offered {
             let why = if schema::builtin(false).iter().any(|t| t.name == name) {
                 format!("{name} changes the workspace and this server is read-only (--read-only)")
@@ -240,7 +258,8 @@ fn error(message: String) -> CallToolResult {
 /// Serves MCP on stdin/stdout until the client closes it.
 pub async fn serve_stdio(bot: String, options: ServeOptions, open: Opener) -> std::io::Result<()> {
     use rmcp::ServiceExt;
-    let server = Arc::new(BerthMcp::new(bot, options, open));
+    let server = BerthMcp::new(bot, options, open);
+    server.watch_idle();
     let running = server
         .serve(rmcp::transport::stdio())
         .await

@@ -361,3 +361,54 @@ fn sqlite_errors_are_internal() {
     let err = StoreError::from(rusqlite::Error::InvalidQuery);
     assert_eq!(err.kind(), StoreErrorKind::Internal);
 }
+
+#[test]
+fn mcp_servers_add_replace_remove_and_follow_the_bot() {
+    let s = mem();
+    s.create_bot("b").unwrap();
+    let row = |name: &str, command: &str| crate::McpServerRow {
+        bot: "b".into(),
+        name: name.into(),
+        command: command.into(),
+        args: "[\"-y\"]".into(),
+        env: "{}".into(),
+        cwd: None,
+    };
+    s.put_mcp_servers(&[row("fs", "npx"), row("git", "uvx")], false)
+        .unwrap();
+    // a clash writes nothing, not even the new server before it in the same call
+    let e = s
+        .put_mcp_servers(&[row("new", "x"), row("fs", "other")], false)
+        .unwrap_err();
+    assert_eq!(e.kind(), StoreErrorKind::AlreadyExists);
+    let names = |s: &Store| {
+        s.list_mcp_servers("b")
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.name, r.command))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&s),
+        [("fs".into(), "npx".into()), ("git".into(), "uvx".into())]
+    );
+    s.put_mcp_servers(&[row("fs", "node")], true).unwrap();
+    assert_eq!(names(&s)[0], ("fs".to_string(), "node".to_string()));
+    let e = s.put_mcp_servers(
+        &[crate::McpServerRow {
+            bot: "nobody".into(),
+            ..row("x", "y")
+        }],
+        false,
+    );
+    assert_eq!(e.unwrap_err().kind(), StoreErrorKind::NotFound);
+    s.rename_bot("b", "c").unwrap();
+    assert_eq!(s.list_mcp_servers("c").unwrap().len(), 2);
+    s.delete_mcp_server("c", "git").unwrap();
+    assert_eq!(
+        s.delete_mcp_server("c", "git").unwrap_err().kind(),
+        StoreErrorKind::NotFound
+    );
+    s.delete_bot("c").unwrap();
+    assert!(s.list_mcp_servers("c").unwrap().is_empty());
+}
