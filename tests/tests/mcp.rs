@@ -197,6 +197,58 @@ async fn skills_through_the_cli() {
         "{table}"
     );
 
+    // archives: a folder in a .tar.gz, a SKILL.md at the root of a .zip
+    let tarred = skill_folder(host.path(), "tarred", &HELLO.replace("hello", "tarred"));
+    let tgz = host.path().join("tarred.tar.gz");
+    let made = Command::new("tar")
+        .arg("-C")
+        .arg(host.path())
+        .arg("-czf")
+        .arg(&tgz)
+        .arg("tarred")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::remove_dir_all(&tarred).unwrap();
+    cli_ok(&env, &["skills", "add", bot, tgz.to_str().unwrap()]);
+    assert_eq!(
+        sh(&berth, bot, "cat /data/.skills/tarred/scripts/run.sh").await,
+        "echo run\n"
+    );
+    let zip = host.path().join("zipped.zip");
+    let script = format!(
+        "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1],'w'); z.writestr('SKILL.md', {:?}); z.writestr('assets/a.txt','a'); z.close()",
+        HELLO.replace("hello", "zipped")
+    );
+    assert!(Command::new("python3")
+        .args(["-c", &script])
+        .arg(&zip)
+        .status()
+        .unwrap()
+        .success());
+    cli_ok(&env, &["skills", "add", bot, zip.to_str().unwrap()]);
+    assert_eq!(
+        sh(&berth, bot, "cat /data/.skills/zipped/assets/a.txt").await,
+        "a"
+    );
+    let two = host.path().join("two.zip");
+    let script = format!("import zipfile,sys; z=zipfile.ZipFile(sys.argv[1],'w'); z.writestr('x/SKILL.md', {:?}); z.close()", HELLO);
+    assert!(Command::new("python3")
+        .args(["-c", &script])
+        .arg(&two)
+        .status()
+        .unwrap()
+        .success());
+    let before = sh(&berth, bot, "ls -A /data/.skills").await;
+    cli_fails(
+        &env,
+        &["skills", "add", bot, two.to_str().unwrap()],
+        "differs from its folder",
+    );
+    assert_eq!(sh(&berth, bot, "ls -A /data/.skills").await, before);
+    cli_ok(&env, &["skills", "rm", bot, "tarred"]);
+    cli_ok(&env, &["skills", "rm", bot, "zipped"]);
+
     cli_ok(&env, &["skills", "rename", bot, "lone-one", "renamed"]);
     assert_eq!(
         cli_ok(&env, &["skills", "show", bot, "renamed"]),

@@ -4,9 +4,10 @@
 //! it had; names are checked by [`format::check_name`], so `.`, `..` and paths never reach a
 //! file operation.
 
+mod archive;
 pub mod format;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use berth_runtime::CancellationToken;
@@ -137,12 +138,12 @@ impl Berth {
         r
     }
 
-    /// Adds a skill from the host: a skill folder (named as the skill) or a lone `SKILL.md`
-    /// (its folder is named from its front-matter). Checked on the host first; the folder is
-    /// uploaded under a hidden name and renamed into place, so a failed or refused add leaves
-    /// the skills as they were.
+    /// Adds a skill from the host: a skill folder (named as the skill), a lone `SKILL.md` (its
+    /// folder is named from its front-matter), or a .zip / .tar.gz of either. Checked on the
+    /// host first; the skill is put together under a hidden name in the workspace and renamed
+    /// into place, so a failed or refused add leaves the skills as they were.
     pub async fn skill_add(&self, bot: &str, source: &Path) -> Result<SkillInfo> {
-        let (name, folder) = checked_source(source)?;
+        let (name, kind) = checked_source(source)?;
         let dir = skill_dir(&name)?;
         self.file_mkdir_all(bot, SKILLS_ROOT).await?;
         if self.file_stat(bot, &dir).await.is_ok() {
@@ -156,48 +157,76 @@ impl Berth {
             .file_delete(bot, std::slice::from_ref(&incoming), true)
             .await;
         let placed = async {
-            match &folder {
-                Some(folder) => {
-                    let none = Arc::new(|_| {});
-                    let cancel = CancellationToken::new();
-                    let sum = self
-                        .upload_to(
-                            bot,
-                            std::slice::from_ref(folder),
-                            &incoming,
-                            false,
-                            OnExists::Fail,
-                            &cancel,
-                            none,
-                        )
-                        .await?;
-                    if sum.failed > 0 {
-                        return Err(Error::internal(format!(
-                            "{} of the skill's files could not be uploaded",
-                            sum.failed
-                        )));
-                    }
-                }
-                None => {
-                    let text = read_host_skill_file(source)?;
-                    self.file_mkdir_all(bot, &incoming).await?;
-                    self.file_save_text(bot, &format!("{incoming}/{SKILL_FILE}"), text, None)
-                        .await?;
-                }
-            }
-            self.file_move(bot, &incoming, &dir, false)
+            let ready = self.assemble(bot, source, &kind, &incoming).await?;
+            self.file_move(bot, &ready, &dir, false)
                 .await
                 .map_err(|e| exists_as_skill(e, &name))
         }
         .await;
-        if let Err(e) = placed {
-            let _ = self.file_delete(bot, &[incoming], true).await;
-            return Err(e);
-        }
+        let _ = self.file_delete(bot, &[incoming], true).await;
+        placed?;
         let list = self.skills_list(bot).await?;
         list.into_iter()
             .find(|s| s.name == name)
             .ok_or_else(|| Error::internal(format!("the skill {name:?} vanished once added")))
+    }
+
+    /// Puts the skill's folder together under `incoming`; returns its path there.
+    async fn assemble(
+        &self,
+        bot: &str,
+        source: &Path,
+        kind: &Source,
+        incoming: &str,
+    ) -> Result<String> {
+        let upload = |into_dir: bool, dest: String| async move {
+            let none = Arc::new(|_| {});
+            let cancel = CancellationToken::new();
+            let sum = self
+                .upload_to(
+                    bot,
+                    &[source.to_path_buf()],
+                    &dest,
+                    into_dir,
+                    OnExists::Fail,
+                    &cancel,
+                    none,
+                )
+                .await?;
+            if sum.failed > 0 {
+                return Err(Error::internal(format!(
+                    "{} of the skill's files could not be uploaded",
+                    sum.failed
+                )));
+            }
+            Ok(())
+        };
+        match kind {
+            Source::Folder => {
+                upload(false, incoming.to_string()).await?;
+                Ok(incoming.to_string())
+            }
+            Source::File => {
+                let text = read_host_skill_file(source)?;
+                self.file_mkdir_all(bot, incoming).await?;
+                self.file_save_text(bot, &format!("{incoming}/{SKILL_FILE}"), text, None)
+                    .await?;
+                Ok(incoming.to_string())
+            }
+            Source::Archive(layout) => {
+                self.file_mkdir_all(bot, incoming).await?;
+                upload(true, incoming.to_string()).await?;
+                let file_name = source.file_name().unwrap_or_default().to_string_lossy();
+                let extracted = self
+                    .file_extract(bot, &format!("{incoming}/{file_name}"))
+                    .await?
+                    .dir;
+                Ok(match layout {
+                    archive::Layout::Root => extracted,
+                    archive::Layout::Folder(f) => format!("{extracted}/{f}"),
+                })
+            }
+        }
     }
 
     /// Renames a skill: its folder and the `name` in its front-matter, checked like a save.
@@ -277,10 +306,19 @@ fn exists_as_skill(e: Error, name: &str) -> Error {
     }
 }
 
-/// The skill's name and, for a folder, the folder; checks the `SKILL.md` on the host.
-fn checked_source(source: &Path) -> Result<(String, Option<PathBuf>)> {
+/// What a skill is added from.
+enum Source {
+    Folder,
+    File,
+    Archive(archive::Layout),
+}
+
+/// The skill's name and what it comes in; checks its `SKILL.md` on the host.
+fn checked_source(source: &Path) -> Result<(String, Source)> {
     let meta = std::fs::metadata(source)
         .map_err(|e| Error::invalid(format!("cannot read {}: {e}", source.display())))?;
+    let invalid =
+        |e: String| Error::invalid(format!("{} is not a valid skill: {e}", source.display()));
     if meta.is_dir() {
         let folder = source
             .file_name()
@@ -288,26 +326,25 @@ fn checked_source(source: &Path) -> Result<(String, Option<PathBuf>)> {
             .ok_or_else(|| Error::invalid("the skill folder's name is not UTF-8"))?
             .to_string();
         let text = read_host_skill_file(&source.join(SKILL_FILE))?;
-        let m = format::parse(&folder, &text).map_err(|e| {
-            Error::invalid(format!("{} is not a valid skill: {e}", source.display()))
-        })?;
-        return Ok((m.name, Some(source.to_path_buf())));
+        let m = format::parse(&folder, &text).map_err(invalid)?;
+        return Ok((m.name, Source::Folder));
     }
-    let is_skill_md = source.file_name().and_then(|n| n.to_str()) == Some(SKILL_FILE);
-    if !is_skill_md {
+    if archive::is_archive(source) {
+        let (m, layout) = archive::scan(source)?;
+        return Ok((m.name, Source::Archive(layout)));
+    }
+    if source.file_name().and_then(|n| n.to_str()) != Some(SKILL_FILE) {
         return Err(Error::new(
             ErrorCode::Unsupported,
             format!(
-                "{} is neither a skill folder nor a {SKILL_FILE} (archives: extract them first)",
+                "{} is not a skill: give a skill folder, a {SKILL_FILE}, or a .zip / .tar.gz of one",
                 source.display()
             ),
         ));
     }
-    let text = read_host_skill_file(source)?;
     // A lone SKILL.md names its folder.
-    let m = format::parse_alone(&text)
-        .map_err(|e| Error::invalid(format!("{} is not a valid skill: {e}", source.display())))?;
-    Ok((m.name, None))
+    let m = format::parse_alone(&read_host_skill_file(source)?).map_err(invalid)?;
+    Ok((m.name, Source::File))
 }
 
 fn read_host_skill_file(path: &Path) -> Result<String> {
