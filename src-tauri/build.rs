@@ -68,6 +68,20 @@ pub const COMMANDS: &[&str] = &[
     "version_rename",
     "version_delete",
     "version_changes",
+    "skill_list",
+    "skill_read",
+    "skill_check",
+    "skill_save",
+    "skill_new",
+    "skill_rename",
+    "skill_delete",
+    "skill_add_dropped",
+    "agent_config",
+    "mcp_server_list",
+    "mcp_server_put",
+    "mcp_server_delete",
+    "mcp_server_import",
+    "mcp_server_probe",
 ];
 
 fn main() {

@@ -11,6 +11,22 @@ pub struct AppState {
     pub berth: berth_core::Berth,
 }
 
+/// The variables an agent's `berth mcp serve` needs to find the Berth this app uses: the ones
+/// the app was started with (a default install needs none).
+pub(crate) fn env_for_agents() -> Vec<(&'static str, String)> {
+    [
+        "BERTH_DATA_DIR",
+        "BERTH_CONTAINERD_SOCKET",
+        "BERTH_NAMESPACE",
+    ]
+    .into_iter()
+    .filter_map(|k| {
+        let v = std::env::var(k).ok().filter(|v| !v.is_empty())?;
+        Some((k, v))
+    })
+    .collect()
+}
+
 /// Core options from the environment (the CLI's variables), so the app and `berth` agree.
 fn options() -> berth_core::Options {
     let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
@@ -95,6 +111,20 @@ pub fn builder<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<
         commands::versions::version_rename,
         commands::versions::version_delete,
         commands::versions::version_changes,
+        commands::skills::skill_list,
+        commands::skills::skill_read,
+        commands::skills::skill_check,
+        commands::skills::skill_save,
+        commands::skills::skill_new,
+        commands::skills::skill_rename,
+        commands::skills::skill_delete,
+        commands::skills::skill_add_dropped,
+        commands::agents::agent_config,
+        commands::agents::mcp_server_list,
+        commands::agents::mcp_server_put,
+        commands::agents::mcp_server_delete,
+        commands::agents::mcp_server_import,
+        commands::agents::mcp_server_probe,
     ])
 }
 

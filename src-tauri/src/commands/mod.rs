@@ -1,10 +1,12 @@
 //! The IPC commands: each parses its arguments, calls one core function and maps the error.
 //! Features add their commands in a submodule of their own (`commands/<feature>.rs`).
 
+pub mod agents;
 pub mod change_image;
 pub mod data;
 mod dialog;
 pub mod files;
+pub mod skills;
 pub mod terminal;
 pub mod versions;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { botNameProblem, settingsProblems } from "./validate";
+import { botNameProblem, parseEnvLines, settingsProblems } from "./validate";
 
 describe("botNameProblem", () => {
   it("accepts the documented alphabet", () => {
@@ -27,5 +27,17 @@ describe("settingsProblems", () => {
       namespace: "namespace",
       defaultImage: "image",
     });
+  });
+});
+
+describe("parseEnvLines", () => {
+  it("reads KEY=VALUE lines, values as they are", () => {
+    expect(parseEnvLines("A=1\n\nB_2= x=y \n")).toEqual({ env: { A: "1", B_2: " x=y " } });
+    expect(parseEnvLines("")).toEqual({ env: {} });
+  });
+  it("names the first bad line", () => {
+    expect(parseEnvLines("A=1\nnovalue")).toEqual({ error: "not KEY=VALUE: novalue" });
+    expect(parseEnvLines("1A=x")).toEqual({ error: "not KEY=VALUE: 1A=x" });
+    expect(parseEnvLines("A-B=x")).toEqual({ error: "not KEY=VALUE: A-B=x" });
   });
 });

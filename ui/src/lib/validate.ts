@@ -29,3 +29,17 @@ export function settingsProblems(s: {
   if (!s.defaultImage.trim() || /\s/.test(s.defaultImage.trim())) out.defaultImage = "image";
   return out;
 }
+
+/** `KEY=VALUE` lines (blank lines ignored) as an environment, or the first bad line. Names as
+ *  the backend checks them: letters, digits and '_', not starting with a digit. */
+export function parseEnvLines(text: string): { env: Record<string, string> } | { error: string } {
+  const env: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    const eq = line.indexOf("=");
+    const key = eq < 0 ? line.trim() : line.slice(0, eq).trim();
+    if (eq < 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) return { error: `not KEY=VALUE: ${line}` };
+    env[key] = line.slice(eq + 1);
+  }
+  return { env };
+}

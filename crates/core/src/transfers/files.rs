@@ -43,7 +43,7 @@ impl Transfers {
     }
 
     /// The paths of a drop, taken (a drop is used once); `again` says what to drop again.
-    pub(super) fn take_drop(&self, drop_id: &str, again: &str) -> Result<Vec<PathBuf>> {
+    pub fn take_drop(&self, drop_id: &str, again: &str) -> Result<Vec<PathBuf>> {
         self.registry()
             .0
             .drops

@@ -13,6 +13,7 @@ import { fakeTerminalCommands } from "./fake-terminal";
 import { fakeFileCommands } from "./fake-files";
 import { fakeVersionCommands } from "./fake-versions";
 import { fakeDataCommands } from "./fake-data";
+import { fakeAgentCommands } from "./fake-agents";
 import type { ActivityEntry } from "./generated/ActivityEntry";
 import type { BotSummary } from "./generated/BotSummary";
 import type { CreateEvent } from "./generated/CreateEvent";
@@ -365,6 +366,7 @@ export function installFakeBackend(search: string = location.search): void {
     ...fakeVersionCommands((name) => bots.get(name)?.ws.state, (ms) => new Promise((r) => setTimeout(r, ms * slowdown)), search),
     ...fakeFiles.commands,
     ...fakeData.commands,
+    ...fakeAgentCommands((name) => bots.get(name)?.ws.state),
   };
 
   mockWindows("main");

@@ -3,6 +3,7 @@
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import { toAppError } from "./errors";
+import { agents, skills } from "./agents";
 import { data } from "./data";
 import { files } from "./files";
 import { terminal } from "./terminal";
@@ -26,6 +27,7 @@ export type { TerminalInfo, TerminalStatus, TerminalView } from "./terminal";
 export type * from "./versions";
 export type * from "./files";
 export type * from "./data";
+export type * from "./agents";
 
 /** Name of the event Rust emits whenever a workspace changes state. */
 export const WORKSPACE_CHANGED = "workspace://changed";
@@ -102,6 +104,12 @@ export const api = {
 
   /** Data in and out: export, import, kept data (see ./data.ts). */
   data,
+
+  /** Skills in /data/.skills (see ./agents.ts). */
+  skills,
+
+  /** Local agents' configuration and the in-workspace MCP servers (see ./agents.ts). */
+  agents,
 
   /** Subscribes to `workspace://changed`. Returns a synchronous unsubscribe so it can be used
    *  directly as an `$effect` cleanup; `listen` itself resolves later, so an unsubscribe that

@@ -1,6 +1,6 @@
 //! Where the user is. A tiny in-memory router: the app has a handful of screens and no URLs to
 //! share, so a state object is simpler than a router library.
-export const TABS = ["overview", "files", "terminal", "versions", "data", "skills", "activity"] as const;
+export const TABS = ["overview", "files", "terminal", "versions", "data", "skills", "agents", "activity"] as const;
 export type Tab = (typeof TABS)[number];
 
 export type Route = { view: "home" } | { view: "settings" } | { view: "bot"; bot: string; tab: Tab };
