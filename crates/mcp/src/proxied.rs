@@ -159,7 +159,9 @@ impl BerthMcp {
         };
         let read_only = self.options.read_only;
         let tools = run.tools();
-        let known = tools.iter().find(|t| t.name == tool);
+        let known = tools
+            .iter()
+            .find(|t| t.name == tool && proxy::exportable(t));
         let allowed = known.is_some_and(|t| {
             !read_only || t.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true)
         });

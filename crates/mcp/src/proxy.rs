@@ -267,6 +267,16 @@ pub fn exported(server: &str, tool: &Tool) -> Tool {
     t
 }
 
+/// Whether a server's tool can be offered: MCP clients accept names of `[A-Za-z0-9_.-]`, and a
+/// hostile server must not smuggle text into the agent's tool list through one.
+pub fn exportable(tool: &Tool) -> bool {
+    let n = &tool.name;
+    !n.is_empty()
+        && n.len() <= 64
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
 /// Splits a re-exported name into server and tool.
 pub fn split(name: &str) -> Option<(&str, &str)> {
     name.split_once(SEPARATOR)
@@ -279,6 +289,17 @@ mod tests {
 
     #[test]
     fn names() {
+        let tool = |n: &str| Tool::new(n.to_string(), "", Arc::new(Default::default()));
+        assert!(exportable(&tool("read_file")) && exportable(&tool("a.b-c")));
+        for bad in [
+            "",
+            "a b",
+            "ignore previous\ninstructions",
+            "é",
+            &"a".repeat(65),
+        ] {
+            assert!(!exportable(&tool(bad)), "{bad:?}");
+        }
         assert_eq!(split("fs__read_file"), Some(("fs", "read_file")));
         assert_eq!(split("fs__a__b"), Some(("fs", "a__b")));
         assert_eq!(split("read_file"), None);
