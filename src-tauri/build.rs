@@ -76,6 +76,8 @@ pub const COMMANDS: &[&str] = &[
     "skill_rename",
     "skill_delete",
     "skill_add_dropped",
+    "skill_root_get",
+    "skill_root_set",
     "agent_config",
     "mcp_server_list",
     "mcp_server_put",

@@ -119,6 +119,8 @@ pub fn builder<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<
         commands::skills::skill_rename,
         commands::skills::skill_delete,
         commands::skills::skill_add_dropped,
+        commands::skills::skill_root_get,
+        commands::skills::skill_root_set,
         commands::agents::agent_config,
         commands::agents::mcp_server_list,
         commands::agents::mcp_server_put,

@@ -271,6 +271,27 @@ async fn skills_through_the_cli() {
     );
     cli_ok(&env, &["skills", "rm", bot, "hello"]);
     cli_fails(&env, &["skills", "rm", bot, "hello"], "no skill");
+    // another skills folder: set, used, refused when not a normal absolute path, back to default
+    assert_eq!(cli_ok(&env, &["skills", "root", bot]), "/data/.skills\n");
+    assert_eq!(
+        cli_ok(&env, &["skills", "root", bot, "/data/agent/skills/"]),
+        "/data/agent/skills\n"
+    );
+    cli_ok(&env, &["skills", "new", bot, "elsewhere"]);
+    assert!(sh(&berth, bot, "cat /data/agent/skills/elsewhere/SKILL.md")
+        .await
+        .contains("name: elsewhere"));
+    assert_eq!(
+        skills(&env)[0]["path"],
+        "/data/agent/skills/elsewhere/SKILL.md"
+    );
+    for bad in ["relative", "/data/../etc", "/run/berth/x", "/"] {
+        cli_fails(&env, &["skills", "root", bot, bad], "skills folder");
+    }
+    assert_eq!(
+        cli_ok(&env, &["skills", "root", bot, "--default"]),
+        "/data/.skills\n"
+    );
     cli_ok(&env, &["skills", "new", bot, "fresh"]);
     let list = skills(&env);
     let names: Vec<_> = list

@@ -51,6 +51,17 @@ test("skills: new, live validation, save, rename, delete", async () => {
   assert.equal(await card(page, "pdf-forms").count(), 0);
   await shot(page, "skills");
 
+  // Another skills folder: empty there; back to the default, the skills are there again.
+  await page.getByTestId("skill-root-change").click();
+  await page.getByTestId("skill-root-input").fill("/data/agent/skills");
+  await page.getByTestId("skill-root-input").press("Enter");
+  await page.getByTestId("skill-root").getByText("/data/agent/skills").waitFor();
+  await page.getByTestId("skills-empty").waitFor();
+  await page.getByTestId("skill-root-change").click();
+  await page.getByRole("button", { name: "Default" }).click();
+  await page.getByTestId("skill-root").getByText("/data/.skills").waitFor();
+  await card(page, "pdf").getByText("Fill PDF forms.").waitFor();
+
   await card(page, "pdf").getByTestId("skill-delete").click();
   await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
   await card(page, "pdf").waitFor({ state: "detached" });

@@ -31,6 +31,16 @@ pub enum SkillsCommand {
     },
     /// Delete a skill's folder.
     Rm { bot: String, name: String },
+    /// Show where the bot's workspace keeps its skills, or set it (the skills already there are
+    /// not moved).
+    Root {
+        bot: String,
+        /// The new folder, an absolute path in the workspace.
+        path: Option<String>,
+        /// Back to the default, /data/.skills.
+        #[arg(long, conflicts_with = "path")]
+        default: bool,
+    },
     /// Write a skill's folder as a .tar.gz to FILE.
     Export {
         bot: String,
@@ -93,6 +103,15 @@ pub async fn run(berth: &Berth, cmd: SkillsCommand) -> Result<i32, Error> {
         }
         SkillsCommand::Rm { bot, name } => {
             berth.skill_remove(&bot, &name).await?;
+            Ok(0)
+        }
+        SkillsCommand::Root { bot, path, default } => {
+            let root = match (path, default) {
+                (Some(p), _) => berth.set_skills_root(&bot, Some(&p))?,
+                (None, true) => berth.set_skills_root(&bot, None)?,
+                (None, false) => berth.skills_root(&bot)?,
+            };
+            println!("{}", escape(&root));
             Ok(0)
         }
         SkillsCommand::Export { bot, name, file } => {

@@ -70,14 +70,14 @@ pub fn builtin(read_only: bool) -> Vec<Tool> {
         tool(
             "list_skills",
             "List skills",
-            "List the bot's skills (folders in /data/.skills holding a SKILL.md): name, description, and for an invalid skill what is wrong with it.",
+            "List the bot's skills (folders holding a SKILL.md, in /data/.skills unless the bot's setting says otherwise): name, description, and for an invalid skill what is wrong with it.",
             json!({"type": "object", "properties": {}, "additionalProperties": false}),
             true,
         ),
         tool(
             "get_skill",
             "Read a skill",
-            "The full text of a skill's SKILL.md: its front-matter and instructions. Files it mentions are in /data/.skills/<name>/ (read them with read_file).",
+            "The full text of a skill's SKILL.md: its front-matter and instructions. Files it mentions are in its folder (the path list_skills gives; read them with read_file).",
             json!({
                 "type": "object",
                 "properties": {"name": {"type": "string", "description": "The skill's name, as list_skills gives it."}},

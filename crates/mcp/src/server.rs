@@ -242,8 +242,9 @@ impl ServerHandler for BerthMcp {
             .skill_text(&self.bot, &p.name)
             .await
             .map_err(|e| McpError::invalid_params(e.message, None))?;
+        let root = berth.skills_root(&self.bot).unwrap_or_default();
         let intro = format!(
-            "Use the skill {name} of the Berth workspace. Its files are in /data/.skills/{name}/ (read them with read_file). Its SKILL.md:\n\n",
+            "Use the skill {name} of the Berth workspace. Its files are in {root}/{name}/ (read them with read_file). Its SKILL.md:\n\n",
             name = p.name
         );
         let message = PromptMessage::new_text(Role::User, format!("{intro}{}", text.content));

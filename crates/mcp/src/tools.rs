@@ -247,7 +247,7 @@ pub async fn list_skills(berth: &Berth, bot: &str, a: Option<JsonObject>) -> Too
     let _: BTreeMap<String, Value> = args(a)?;
     let skills = berth.skills_list(bot).await?;
     let text = if skills.is_empty() {
-        format!("no skills in {}", berth_core::skills::SKILLS_ROOT)
+        format!("no skills in {}", berth.skills_root(bot)?)
     } else {
         skills
             .iter()

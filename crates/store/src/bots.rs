@@ -19,6 +19,8 @@ pub struct BotRow {
     /// The bot's workspace is kept off private networks (on the bridge network).
     pub block_private_networks: bool,
     pub limits: BotLimits,
+    /// Where its workspace keeps skills; `None` is the default (`/data/.skills`).
+    pub skills_root: Option<String>,
 }
 
 /// A bot's resource limits; `None` takes the runtime's default.
@@ -44,12 +46,13 @@ impl BotRow {
                 pids: r.get(6)?,
             },
             block_private_networks: r.get(7)?,
+            skills_root: r.get(8)?,
         })
     }
 }
 
 const COLUMNS: &str =
-    "name, created_at, image_pref, network, memory, cpu_millis, pids, block_private";
+    "name, created_at, image_pref, network, memory, cpu_millis, pids, block_private, skills_root";
 
 impl Store {
     /// Adds a bot. `AlreadyExists` when the name is taken.
@@ -61,6 +64,7 @@ impl Store {
             host_network: false,
             block_private_networks: false,
             limits: BotLimits::default(),
+            skills_root: None,
         };
         self.conn()
             .execute(
@@ -170,6 +174,19 @@ impl Store {
         let n = self.conn().execute(
             "UPDATE bots SET block_private = ?2 WHERE name = ?1",
             params![bot, blocked],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("bot {bot:?}")));
+        }
+        Ok(())
+    }
+
+    /// Sets where the bot's workspace keeps its skills (`None`: the default). `NotFound` if the
+    /// bot is absent.
+    pub fn set_skills_root(&self, bot: &str, root: Option<&str>) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE bots SET skills_root = ?2 WHERE name = ?1",
+            params![bot, root],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("bot {bot:?}")));

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_bot_settings.sql"),
     include_str!("../migrations/0004_block_private_networks.sql"),
     include_str!("../migrations/0005_mcp_servers.sql"),
+    include_str!("../migrations/0006_skills_root.sql"),
 ];
 
 /// The newest schema version this build knows.

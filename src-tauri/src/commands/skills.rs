@@ -83,3 +83,19 @@ pub async fn skill_add_dropped<R: Runtime>(
     }
     Ok(added)
 }
+
+/// Where the bot's workspace keeps its skills.
+#[tauri::command]
+pub async fn skill_root_get(state: State<'_, AppState>, bot: BotName) -> IpcResult<String> {
+    Ok(state.berth.skills_root(&bot)?)
+}
+
+/// Sets where the bot's workspace keeps its skills (`null`: the default); returns it.
+#[tauri::command]
+pub async fn skill_root_set(
+    state: State<'_, AppState>,
+    bot: BotName,
+    root: Option<String>,
+) -> IpcResult<String> {
+    Ok(state.berth.set_skills_root(&bot, root.as_deref())?)
+}

@@ -1,4 +1,4 @@
-//! Skills: folders `/data/.skills/<name>/` holding a `SKILL.md` (the Agent Skills format, see
+//! Skills: folders `<root>/<name>/` (by default `/data/.skills`, a per-bot setting) holding a `SKILL.md` (the Agent Skills format, see
 //! [`format`]), kept in the workspace so the bot uses and edits them itself. Every change is
 //! checked before anything is written: an invalid skill is refused and the workspace keeps what
 //! it had; names are checked by [`format::check_name`], so `.`, `..` and paths never reach a
@@ -19,8 +19,9 @@ use crate::model::ErrorCode;
 use crate::{Berth, Error, Result};
 use format::{check_name, SKILL_FILE};
 
-/// Where a workspace keeps its skills.
-pub const SKILLS_ROOT: &str = "/data/.skills";
+mod root;
+
+pub use root::{check_root, DEFAULT_SKILLS_ROOT};
 
 /// One skill as the Skills tab, `berth skills ls` and the MCP server list it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -38,19 +39,21 @@ pub struct SkillInfo {
     pub path: String,
 }
 
-fn skill_dir(name: &str) -> Result<String> {
+fn skill_dir(root: &str, name: &str) -> Result<String> {
     check_name(name).map_err(Error::invalid)?;
-    Ok(format!("{SKILLS_ROOT}/{name}"))
+    Ok(format!("{root}/{name}"))
 }
 
-fn skill_file(name: &str) -> Result<String> {
-    Ok(format!("{}/{SKILL_FILE}", skill_dir(name)?))
+fn skill_file(root: &str, name: &str) -> Result<String> {
+    Ok(format!("{}/{SKILL_FILE}", skill_dir(root, name)?))
 }
 
 impl Berth {
     /// The bot's skills, valid or not, by name. No skills folder means no skills.
     pub async fn skills_list(&self, bot: &str) -> Result<Vec<SkillInfo>> {
-        let listing = match self.file_list(bot, SKILLS_ROOT).await {
+        let root = self.skills_root(bot)?;
+        let root = root.as_str();
+        let listing = match self.file_list(bot, root).await {
             Ok(l) => l,
             Err(e) if e.code == ErrorCode::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
@@ -60,7 +63,7 @@ impl Berth {
             if entry.name.starts_with('.') {
                 continue; // Berth's own incoming folders, editors' temp files
             }
-            let path = format!("{SKILLS_ROOT}/{}/{SKILL_FILE}", entry.name);
+            let path = format!("{root}/{}/{SKILL_FILE}", entry.name);
             let checked = if entry.lossy {
                 Err("the folder's name is not UTF-8".to_string())
             } else if let Err(e) = check_name(&entry.name) {
@@ -93,10 +96,12 @@ impl Berth {
 
     /// The exact text of a skill's `SKILL.md`, with its revision for a checked save.
     pub async fn skill_text(&self, bot: &str, name: &str) -> Result<TextFile> {
-        let path = skill_file(name)?;
+        let root = self.skills_root(bot)?;
+        let root = root.as_str();
+        let path = skill_file(root, name)?;
         match self.file_read_text(bot, &path).await {
             Err(e) if e.code == ErrorCode::NotFound => Err(Error::not_found(format!(
-                "the skill {name:?} has no {SKILL_FILE} in {SKILLS_ROOT}/{name}"
+                "the skill {name:?} has no {SKILL_FILE} in {root}/{name}"
             ))),
             r => r,
         }
@@ -112,11 +117,13 @@ impl Berth {
         content: String,
         expected_revision: Option<String>,
     ) -> Result<SavedFile> {
-        let path = skill_file(name)?;
+        let root = self.skills_root(bot)?;
+        let root = root.as_str();
+        let path = skill_file(root, name)?;
         format::parse(name, &content)
             .map_err(|e| Error::invalid(format!("the skill is not valid: {e}")))?;
         if expected_revision.is_none() {
-            self.file_mkdir_all(bot, &skill_dir(name)?).await?;
+            self.file_mkdir_all(bot, &skill_dir(root, name)?).await?;
         }
         self.file_save_text(bot, &path, content, expected_revision)
             .await
@@ -124,9 +131,11 @@ impl Berth {
 
     /// Creates a new skill from the template; fails when one of that name exists.
     pub async fn skill_new(&self, bot: &str, name: &str) -> Result<SavedFile> {
-        let dir = skill_dir(name)?;
-        self.file_mkdir_all(bot, SKILLS_ROOT).await?;
-        self.file_mkdir(bot, SKILLS_ROOT, name)
+        let root = self.skills_root(bot)?;
+        let root = root.as_str();
+        let dir = skill_dir(root, name)?;
+        self.file_mkdir_all(bot, root).await?;
+        self.file_mkdir(bot, root, name)
             .await
             .map_err(|e| exists_as_skill(e, name))?;
         let r = self
@@ -143,16 +152,15 @@ impl Berth {
     /// host first; the skill is put together under a hidden name in the workspace and renamed
     /// into place, so a failed or refused add leaves the skills as they were.
     pub async fn skill_add(&self, bot: &str, source: &Path) -> Result<SkillInfo> {
+        let root = self.skills_root(bot)?;
+        let root = root.as_str();
         let (name, kind) = checked_source(source)?;
-        let dir = skill_dir(&name)?;
-        self.file_mkdir_all(bot, SKILLS_ROOT).await?;
+        let dir = skill_dir(root, &name)?;
+        self.file_mkdir_all(bot, root).await?;
         if self.file_stat(bot, &dir).await.is_ok() {
             return Err(exists(&name));
         }
-        let incoming = format!(
-            "{SKILLS_ROOT}/.berth-incoming-{name}-{}",
-            std::process::id()
-        );
+        let incoming = format!("{root}/.berth-incoming-{name}-{}", std::process::id());
         let _ = self
             .file_delete(bot, std::slice::from_ref(&incoming), true)
             .await;
@@ -231,7 +239,9 @@ impl Berth {
 
     /// Renames a skill: its folder and the `name` in its front-matter, checked like a save.
     pub async fn skill_rename(&self, bot: &str, name: &str, new_name: &str) -> Result<SkillInfo> {
-        let (from, to) = (skill_dir(name)?, skill_dir(new_name)?);
+        let root = self.skills_root(bot)?;
+        let root = root.as_str();
+        let (from, to) = (skill_dir(root, name)?, skill_dir(root, new_name)?);
         let text = self.skill_text(bot, name).await?;
         let renamed = rename_in_front_matter(&text.content, name, new_name)?;
         format::parse(new_name, &renamed)
@@ -255,7 +265,9 @@ impl Berth {
 
     /// Deletes a skill's folder.
     pub async fn skill_remove(&self, bot: &str, name: &str) -> Result<()> {
-        let dir = skill_dir(name)?;
+        let root = self.skills_root(bot)?;
+        let root = root.as_str();
+        let dir = skill_dir(root, name)?;
         self.file_stat(bot, &dir)
             .await
             .map_err(|_| Error::not_found(format!("there is no skill {name:?}")))?;
@@ -264,7 +276,9 @@ impl Berth {
 
     /// Writes a skill's folder as a .tar.gz to `file` on the host (temp file + rename).
     pub async fn skill_export(&self, bot: &str, name: &str, file: &Path) -> Result<u64> {
-        let dir = skill_dir(name)?;
+        let root = self.skills_root(bot)?;
+        let root = root.as_str();
+        let dir = skill_dir(root, name)?;
         self.file_stat(bot, &dir)
             .await
             .map_err(|_| Error::not_found(format!("there is no skill {name:?}")))?;
@@ -416,7 +430,10 @@ mod tests {
     #[test]
     fn names_that_are_not_skill_names_never_become_paths() {
         for bad in [".", "..", "a/b", "/", "", "../x"] {
-            assert_eq!(skill_dir(bad).unwrap_err().code, ErrorCode::InvalidArgument);
+            assert_eq!(
+                skill_dir(DEFAULT_SKILLS_ROOT, bad).unwrap_err().code,
+                ErrorCode::InvalidArgument
+            );
         }
     }
 }

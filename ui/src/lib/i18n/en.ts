@@ -43,7 +43,11 @@ export const en = {
 
   "tabs.agents": "Agents",
   "skills.notRunning": "Start the workspace to see and edit its skills.",
-  "skills.intro": "Skills are folders in /data/.skills holding a SKILL.md (its front-matter names the skill and says when to use it). The bot reads and edits them too; agents reach them through berth mcp serve.",
+  "skills.intro": "Skills are folders holding a SKILL.md (its front-matter names the skill and says when to use it). The bot reads and edits them too; agents reach them through berth mcp serve.",
+  "skills.folder": "Skills folder:",
+  "skills.folderChange": "Change",
+  "skills.folderSet": "Use this folder",
+  "skills.folderDefault": "Default",
   "skills.newPlaceholder": "new-skill-name",
   "skills.new": "New skill",
   "skills.dropHint": "Drop a skill folder, a SKILL.md, or a .zip / .tar.gz on this tab to add it.",

@@ -44,7 +44,11 @@ export const zh: Record<MessageKey, string> = {
 
   "tabs.agents": "智能体",
   "skills.notRunning": "启动工作区后即可查看和编辑其技能。",
-  "skills.intro": "技能是 /data/.skills 中包含 SKILL.md 的文件夹（其前置元数据给出技能名称及使用时机）。机器人自己也会读取和编辑它们；智能体通过 berth mcp serve 访问它们。",
+  "skills.intro": "技能是包含 SKILL.md 的文件夹（其前置元数据给出技能名称及使用时机）。机器人自己也会读取和编辑它们；智能体通过 berth mcp serve 访问它们。",
+  "skills.folder": "技能文件夹：",
+  "skills.folderChange": "更改",
+  "skills.folderSet": "使用此文件夹",
+  "skills.folderDefault": "默认",
   "skills.newPlaceholder": "新技能名称",
   "skills.new": "新建技能",
   "skills.dropHint": "将技能文件夹、SKILL.md 或 .zip / .tar.gz 拖放到此标签页即可添加。",

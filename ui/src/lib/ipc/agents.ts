@@ -35,6 +35,10 @@ export const skills = {
   create: (bot: string, name: string) => call<SavedFile>("skill_new", { bot, name }),
   rename: (bot: string, name: string, newName: string) => call<SkillInfo>("skill_rename", { bot, name, newName }),
   delete: (bot: string, name: string) => call<null>("skill_delete", { bot, name }),
+  /** Where the bot's workspace keeps its skills. */
+  root: (bot: string) => call<string>("skill_root_get", { bot }),
+  /** Sets it (`null`: the default, /data/.skills); the skills already there are not moved. */
+  setRoot: (bot: string, root: string | null) => call<string>("skill_root_set", { bot, root }),
   /** Adds what was dropped on the window (folders, SKILL.md files, .zip / .tar.gz). */
   addDropped: (bot: string, dropId: string) => call<SkillInfo[]>("skill_add_dropped", { bot, dropId }),
 };

@@ -33,6 +33,8 @@ export function checkSkill(folder: string, text: string): string | null {
 
 export function fakeAgentCommands(stateOf: (bot: string) => WorkspaceState | undefined) {
   const skills = new Map<string, Map<string, { text: string; rev: number }>>();
+  const roots = new Map<string, string>();
+  const rootOf = (bot: unknown) => roots.get(String(bot)) ?? "/data/.skills";
   const servers = new Map<string, Map<string, McpServer>>();
   const exists = (bot: unknown) => {
     if (stateOf(String(bot)) === undefined) throw new AppError("NotFound", `no bot named "${bot}"`);
@@ -44,10 +46,13 @@ export function fakeAgentCommands(stateOf: (bot: string) => WorkspaceState | und
   };
   const skillsOf = (bot: unknown) => {
     running(bot);
-    let m = skills.get(String(bot));
+    // Per bot and folder: another folder has other skills; the default one starts with one.
+    const key = `${bot}\n${rootOf(bot)}`;
+    let m = skills.get(key);
     if (!m) {
-      m = new Map([["hello", { text: "---\nname: hello\ndescription: Greets the user.\n---\n\n# hello\n\nSay hello.\n", rev: 1 }]]);
-      skills.set(String(bot), m);
+      const seed = rootOf(bot) === "/data/.skills";
+      m = new Map(seed ? [["hello", { text: "---\nname: hello\ndescription: Greets the user.\n---\n\n# hello\n\nSay hello.\n", rev: 1 }]] : []);
+      skills.set(key, m);
     }
     return m;
   };
@@ -62,13 +67,13 @@ export function fakeAgentCommands(stateOf: (bot: string) => WorkspaceState | und
     if (!NAME.test(n) || n.length > 64) throw new AppError("InvalidArgument", `the name "${n}" may hold only a-z, 0-9 and '-'`);
     return n;
   };
-  const info = (name: string, text: string): SkillInfo => {
+  const info = (bot: unknown, name: string, text: string): SkillInfo => {
     const problem = checkSkill(name, text);
     const d = /\ndescription:\s*(.*)/.exec(text)?.[1] ?? "";
-    return { name, description: problem ? "" : d, valid: !problem, problem, path: `/data/.skills/${name}/SKILL.md` };
+    return { name, description: problem ? "" : d, valid: !problem, problem, path: `${rootOf(bot)}/${name}/SKILL.md` };
   };
-  const file = (name: string, s: { text: string; rev: number }) => ({
-    info: { path: `/data/.skills/${name}/SKILL.md`, name: "SKILL.md", lossy: false, kind: "file", size: s.text.length, mode: 0o644, modifiedMs: Date.now(), linkTarget: null, targetKind: null, uid: 0, gid: 0 },
+  const file = (bot: unknown, name: string, s: { text: string; rev: number }) => ({
+    info: { path: `${rootOf(bot)}/${name}/SKILL.md`, name: "SKILL.md", lossy: false, kind: "file", size: s.text.length, mode: 0o644, modifiedMs: Date.now(), linkTarget: null, targetKind: null, uid: 0, gid: 0 },
     revision: `sha256:${s.rev}`,
   });
   const template = (n: string) => `---\nname: ${n}\ndescription: What this skill does and when to use it.\n---\n\n# ${n}\n\nSteps the agent follows.\n`;
@@ -79,11 +84,11 @@ export function fakeAgentCommands(stateOf: (bot: string) => WorkspaceState | und
   };
 
   const commands: Record<string, (a: Args) => unknown> = {
-    skill_list: (a) => [...skillsOf(a.bot)].sort(([x], [y]) => x.localeCompare(y)).map(([n, s]) => info(n, s.text)),
+    skill_list: (a) => [...skillsOf(a.bot)].sort(([x], [y]) => x.localeCompare(y)).map(([n, s]) => info(a.bot, n, s.text)),
     skill_read: (a) => {
       const s = skillsOf(a.bot).get(checkName(a.name));
       if (!s) throw new AppError("NotFound", `the skill "${a.name}" has no SKILL.md`);
-      return { ...file(String(a.name), s), content: s.text };
+      return { ...file(a.bot, String(a.name), s), content: s.text };
     },
     skill_check: (a) => checkSkill(String(a.name), String(a.text)),
     skill_save: (a) => {
@@ -96,7 +101,7 @@ export function fakeAgentCommands(stateOf: (bot: string) => WorkspaceState | und
         throw new AppError("Conflict", `/data/.skills/${name}/SKILL.md changed on disk since it was read`);
       const s = { text: String(a.content), rev: (cur?.rev ?? 0) + 1 };
       m.set(name, s);
-      return file(name, s);
+      return file(a.bot, name, s);
     },
     skill_new: (a) => {
       const m = skillsOf(a.bot);
@@ -104,7 +109,7 @@ export function fakeAgentCommands(stateOf: (bot: string) => WorkspaceState | und
       if (m.has(name)) throw new AppError("AlreadyExists", `a skill named "${name}" exists; remove or rename it first`);
       const s = { text: template(name), rev: 1 };
       m.set(name, s);
-      return file(name, s);
+      return file(a.bot, name, s);
     },
     skill_rename: (a) => {
       const m = skillsOf(a.bot);
@@ -115,11 +120,24 @@ export function fakeAgentCommands(stateOf: (bot: string) => WorkspaceState | und
       m.delete(from);
       const text = s.text.replace(new RegExp(`\\nname:\\s*${from}\\b`), `\nname: ${to}`);
       m.set(to, { text, rev: s.rev + 1 });
-      return info(to, text);
+      return info(a.bot, to, text);
     },
     skill_delete: (a) => {
       if (!skillsOf(a.bot).delete(checkName(a.name))) throw new AppError("NotFound", `there is no skill "${a.name}"`);
       return null;
+    },
+    skill_root_get: (a) => {
+      exists(a.bot);
+      return rootOf(a.bot);
+    },
+    skill_root_set: (a) => {
+      exists(a.bot);
+      const r = a.root === null || a.root === undefined ? null : String(a.root).replace(/\/+$/, "");
+      if (r !== null && (!r.startsWith("/") || r === "" || /(^|\/)\.\.?(\/|$)/.test(r)))
+        throw new AppError("InvalidArgument", `the skills folder "${a.root}" must be an absolute, normal path`);
+      if (r === null) roots.delete(String(a.bot));
+      else roots.set(String(a.bot), r);
+      return rootOf(a.bot);
     },
     skill_add_dropped: (a) => {
       running(a.bot);
