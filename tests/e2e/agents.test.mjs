@@ -11,7 +11,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { BUSYBOX, CLI, HERE, RealApp } from "./harness.mjs";
-import { waitFor } from "./webdriver.mjs";
+import { Keys, waitFor } from "./webdriver.mjs";
 
 const BOT = "e2e-agents";
 const app = new RealApp("agents");
@@ -48,7 +48,9 @@ describe("Skills and Agents in the real app", { skip: app.skip }, () => {
     await waitFor("the template in the editor", async () => (await s.property(text, "value")).includes("name: from-app"));
     const edited = (await s.property(text, "value")).replace("What this skill does and when to use it.", "Written in the app.");
     await s.clear(text);
-    await s.sendKeys(text, edited);
+    // WebDriver types a newline as the Enter key (a bare "\n" is dropped).
+    await s.sendKeys(text, edited.replaceAll("\n", Keys.ENTER));
+    await waitFor("the typed text", async () => (await s.property(text, "value")) === edited);
     await s.waitForElement('[data-testid="skill-valid"]');
     await clickWhenEnabled('[data-testid="skill-save"]');
     await waitFor("the saved skill", () => app.cli("skills", "show", BOT, "from-app").stdout === edited, { timeoutMs: 15_000, intervalMs: 300 });
