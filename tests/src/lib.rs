@@ -398,6 +398,30 @@ impl TestEnv {
         child.wait_with_output().expect("waiting for berth")
     }
 
+    /// Runs the CLI, which must succeed; its stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args, None);
+        assert!(
+            out.status.success(),
+            "berth {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs the CLI, which must fail with `want` in its message.
+    pub fn cli_fails(&self, args: &[&str], want: &str) {
+        let out = self.cli(args, None);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "berth {} succeeded", args.join(" "));
+        assert!(
+            err.contains(want),
+            "berth {}: {err:?} lacks {want:?}",
+            args.join(" ")
+        );
+    }
+
     /// Removes what the test left: tasks, containers, images (with a synchronous GC), leases,
     /// snapshots, content, then the namespace itself.
     pub fn purge(&self) {

@@ -4,8 +4,7 @@
 //! exec kills its processes and the next exec works; an in-workspace MCP server (a fixture in
 //! plain sh) is started through the bridge, proxied as `fx__*`, its `tools/list_changed`
 //! forwarded, and its process killed when the session ends; `--read-only` and a stopped
-//! workspace (with and without `--allow-start`). Skills through the CLI: add, refuse, show,
-//! list, rename, export, remove.
+//! workspace (with and without `--allow-start`). The skills CLI is in skills.rs.
 
 use std::path::Path;
 use std::process::Command;
@@ -65,6 +64,18 @@ fn succeeded(r: &CallToolResult) -> &CallToolResult {
     r
 }
 
+/// Calls a tool that must succeed.
+async fn works(c: &RunningService<RoleClient, Agent>, tool: &str, args: Value) -> CallToolResult {
+    let r = call(c, tool, args).await;
+    succeeded(&r);
+    r
+}
+
+/// Calls a tool that must fail with a message holding `want`, as a result, not a broken session.
+async fn fails_with(c: &RunningService<RoleClient, Agent>, tool: &str, args: Value, want: &str) {
+    failed(&call(c, tool, args).await, want);
+}
+
 #[track_caller]
 fn failed(r: &CallToolResult, want: &str) {
     assert_eq!(r.is_error, Some(true), "{}", text(r));
@@ -84,226 +95,7 @@ async fn tool_names(c: &RunningService<RoleClient, Agent>) -> Vec<String> {
     v
 }
 
-fn cli_ok(env: &TestEnv, args: &[&str]) -> String {
-    let out = env.cli(args, None);
-    assert!(
-        out.status.success(),
-        "berth {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn cli_fails(env: &TestEnv, args: &[&str], want: &str) {
-    let out = env.cli(args, None);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "berth {} succeeded", args.join(" "));
-    assert!(
-        err.contains(want),
-        "berth {}: {err:?} lacks {want:?}",
-        args.join(" ")
-    );
-}
-
-fn skill_folder(root: &Path, folder: &str, text: &str) -> std::path::PathBuf {
-    let dir = root.join(folder);
-    std::fs::create_dir_all(dir.join("scripts")).unwrap();
-    std::fs::write(dir.join("SKILL.md"), text).unwrap();
-    std::fs::write(dir.join("scripts/run.sh"), "echo run\n").unwrap();
-    dir
-}
-
 const HELLO: &str = "---\nname: hello\ndescription: Says hello.\n---\nSay hello.\n";
-
-#[tokio::test(flavor = "multi_thread")]
-async fn skills_through_the_cli() {
-    let Some(env) = TestEnv::new("mcp-skills") else {
-        return;
-    };
-    let berth = env.berth().await;
-    let bot = "skilled";
-    create(&berth, bot, &env.image(BUSYBOX))
-        .await
-        .0
-        .expect("create");
-    let host = tempfile::tempdir().unwrap();
-    let hello = skill_folder(host.path(), "hello", HELLO);
-    let skills = |env: &TestEnv| -> Value {
-        serde_json::from_str(&cli_ok(env, &["skills", "ls", bot, "--json"])).unwrap()
-    };
-    assert_eq!(skills(&env), json!([]));
-
-    cli_ok(&env, &["skills", "add", bot, hello.to_str().unwrap()]);
-    assert_eq!(
-        sh(&berth, bot, "cat /data/.skills/hello/scripts/run.sh").await,
-        "echo run\n"
-    );
-    assert_eq!(cli_ok(&env, &["skills", "show", bot, "hello"]), HELLO);
-    cli_fails(
-        &env,
-        &["skills", "add", bot, hello.to_str().unwrap()],
-        "exists",
-    );
-
-    // refused: nothing is written, not even a hidden folder
-    let before = sh(&berth, bot, "ls -A /data/.skills").await;
-    let wrong = skill_folder(host.path(), "other", HELLO);
-    cli_fails(
-        &env,
-        &["skills", "add", bot, wrong.to_str().unwrap()],
-        "differs from its folder",
-    );
-    let nodesc = skill_folder(host.path(), "nodesc", "---\nname: nodesc\n---\n");
-    cli_fails(
-        &env,
-        &["skills", "add", bot, nodesc.to_str().unwrap()],
-        "no `description`",
-    );
-    cli_fails(&env, &["skills", "add", bot, "/nonexistent"], "cannot read");
-    assert_eq!(sh(&berth, bot, "ls -A /data/.skills").await, before);
-    for bad in [".", "..", "a/b", "../x"] {
-        cli_fails(&env, &["skills", "rm", bot, bad], "may hold only");
-        cli_fails(&env, &["skills", "show", bot, bad], "name");
-    }
-
-    // a lone SKILL.md names its folder; an invalid skill made by the bot is listed as such
-    let lone = host.path().join("SKILL.md");
-    std::fs::write(&lone, HELLO.replace("hello", "lone-one")).unwrap();
-    cli_ok(&env, &["skills", "add", bot, lone.to_str().unwrap()]);
-    sh(
-        &berth,
-        bot,
-        "mkdir -p /data/.skills/broken && echo nope > /data/.skills/broken/SKILL.md",
-    )
-    .await;
-    let list = skills(&env);
-    let names: Vec<_> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["broken", "hello", "lone-one"]);
-    assert_eq!(list[0]["valid"], false);
-    assert!(list[0]["problem"]
-        .as_str()
-        .unwrap()
-        .contains("must start with"));
-    assert_eq!(list[1]["description"], "Says hello.");
-    let table = cli_ok(&env, &["skills", "ls", bot]);
-    assert!(
-        table.contains("broken") && table.contains("invalid:"),
-        "{table}"
-    );
-
-    // archives: a folder in a .tar.gz, a SKILL.md at the root of a .zip
-    let tarred = skill_folder(host.path(), "tarred", &HELLO.replace("hello", "tarred"));
-    let tgz = host.path().join("tarred.tar.gz");
-    let made = Command::new("tar")
-        .arg("-C")
-        .arg(host.path())
-        .arg("-czf")
-        .arg(&tgz)
-        .arg("tarred")
-        .status()
-        .unwrap();
-    assert!(made.success());
-    std::fs::remove_dir_all(&tarred).unwrap();
-    cli_ok(&env, &["skills", "add", bot, tgz.to_str().unwrap()]);
-    assert_eq!(
-        sh(&berth, bot, "cat /data/.skills/tarred/scripts/run.sh").await,
-        "echo run\n"
-    );
-    let zip = host.path().join("zipped.zip");
-    let script = format!(
-        "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1],'w'); z.writestr('SKILL.md', {:?}); z.writestr('assets/a.txt','a'); z.close()",
-        HELLO.replace("hello", "zipped")
-    );
-    assert!(Command::new("python3")
-        .args(["-c", &script])
-        .arg(&zip)
-        .status()
-        .unwrap()
-        .success());
-    cli_ok(&env, &["skills", "add", bot, zip.to_str().unwrap()]);
-    assert_eq!(
-        sh(&berth, bot, "cat /data/.skills/zipped/assets/a.txt").await,
-        "a"
-    );
-    let two = host.path().join("two.zip");
-    let script = format!("import zipfile,sys; z=zipfile.ZipFile(sys.argv[1],'w'); z.writestr('x/SKILL.md', {:?}); z.close()", HELLO);
-    assert!(Command::new("python3")
-        .args(["-c", &script])
-        .arg(&two)
-        .status()
-        .unwrap()
-        .success());
-    let before = sh(&berth, bot, "ls -A /data/.skills").await;
-    cli_fails(
-        &env,
-        &["skills", "add", bot, two.to_str().unwrap()],
-        "differs from its folder",
-    );
-    assert_eq!(sh(&berth, bot, "ls -A /data/.skills").await, before);
-    cli_ok(&env, &["skills", "rm", bot, "tarred"]);
-    cli_ok(&env, &["skills", "rm", bot, "zipped"]);
-
-    cli_ok(&env, &["skills", "rename", bot, "lone-one", "renamed"]);
-    assert_eq!(
-        cli_ok(&env, &["skills", "show", bot, "renamed"]),
-        "---\nname: renamed\ndescription: Says lone-one.\n---\nSay lone-one.\n"
-    );
-    let archive = host.path().join("hello.tar.gz");
-    cli_ok(
-        &env,
-        &["skills", "export", bot, "hello", archive.to_str().unwrap()],
-    );
-    let listing = Command::new("tar")
-        .arg("-tzf")
-        .arg(&archive)
-        .output()
-        .unwrap();
-    let listing = String::from_utf8_lossy(&listing.stdout);
-    assert!(
-        listing.contains("hello/SKILL.md") && listing.contains("hello/scripts/run.sh"),
-        "{listing}"
-    );
-    cli_ok(&env, &["skills", "rm", bot, "hello"]);
-    cli_fails(&env, &["skills", "rm", bot, "hello"], "no skill");
-    // another skills folder: set, used, refused when not a normal absolute path, back to default
-    assert_eq!(cli_ok(&env, &["skills", "root", bot]), "/data/.skills\n");
-    assert_eq!(
-        cli_ok(&env, &["skills", "root", bot, "/data/agent/skills/"]),
-        "/data/agent/skills\n"
-    );
-    cli_ok(&env, &["skills", "new", bot, "elsewhere"]);
-    assert!(sh(&berth, bot, "cat /data/agent/skills/elsewhere/SKILL.md")
-        .await
-        .contains("name: elsewhere"));
-    assert_eq!(
-        skills(&env)[0]["path"],
-        "/data/agent/skills/elsewhere/SKILL.md"
-    );
-    for bad in ["relative", "/data/../etc", "/run/berth/x", "/"] {
-        cli_fails(&env, &["skills", "root", bot, bad], "skills folder");
-    }
-    assert_eq!(
-        cli_ok(&env, &["skills", "root", bot, "--default"]),
-        "/data/.skills\n"
-    );
-    cli_ok(&env, &["skills", "new", bot, "fresh"]);
-    let list = skills(&env);
-    let names: Vec<_> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["broken", "fresh", "renamed"]);
-    assert_eq!(list[1]["valid"], true);
-    berth.delete_bot(bot).await.expect("delete");
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mcp_serve_with_rmcp_and_the_typescript_sdk() {
@@ -342,46 +134,37 @@ async fn mcp_serve_with_rmcp_and_the_typescript_sdk() {
 
     // the in-workspace server fixture
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mcp-fixture.sh");
-    cli_ok(
-        &env,
-        &[
-            "cp",
-            fixture.to_str().unwrap(),
-            &format!("{bot}:/data/fixture.sh"),
-        ],
-    );
-    cli_ok(
-        &env,
-        &[
-            "mcp",
-            "add",
-            bot,
-            "fx",
-            "--env",
-            "GREETING=hola",
-            "--env",
-            "FIXTURE_LOG=/data/fx.log",
-            "--",
-            "sh",
-            "/data/fixture.sh",
-            "it's \"quoted\" $HOME",
-        ],
-    );
-    cli_ok(
-        &env,
-        &[
-            "mcp",
-            "add",
-            bot,
-            "nonode",
-            "--",
-            "npx",
-            "-y",
-            "@modelcontextprotocol/server-everything",
-        ],
-    );
+    env.cli_ok(&[
+        "cp",
+        fixture.to_str().unwrap(),
+        &format!("{bot}:/data/fixture.sh"),
+    ]);
+    env.cli_ok(&[
+        "mcp",
+        "add",
+        bot,
+        "fx",
+        "--env",
+        "GREETING=hola",
+        "--env",
+        "FIXTURE_LOG=/data/fx.log",
+        "--",
+        "sh",
+        "/data/fixture.sh",
+        "it's \"quoted\" $HOME",
+    ]);
+    env.cli_ok(&[
+        "mcp",
+        "add",
+        bot,
+        "nonode",
+        "--",
+        "npx",
+        "-y",
+        "@modelcontextprotocol/server-everything",
+    ]);
     let probe: Value =
-        serde_json::from_str(&cli_ok(&env, &["mcp", "probe", bot, "fx", "--json"])).unwrap();
+        serde_json::from_str(&env.cli_ok(&["mcp", "probe", bot, "fx", "--json"])).unwrap();
     assert_eq!(probe["ok"], true, "{probe}");
     assert_eq!(probe["tools"].as_array().unwrap().len(), 3);
     assert!(
@@ -410,28 +193,24 @@ async fn mcp_serve_with_rmcp_and_the_typescript_sdk() {
         ]
     );
     // built-in tools
-    succeeded(
-        &call(
-            &c,
-            "write_file",
-            json!({"path": "notes/a.txt", "content": "alpha\nbeta\n"}),
-        )
-        .await,
-    );
+    works(
+        &c,
+        "write_file",
+        json!({"path": "notes/a.txt", "content": "alpha\nbeta\n"}),
+    )
+    .await;
     let r = call(&c, "read_file", json!({"path": "/data/notes/a.txt"})).await;
     assert_eq!(text(succeeded(&r)).lines().next(), Some("alpha"));
     let rev = r.structured_content.as_ref().unwrap()["revision"]
         .as_str()
         .unwrap()
         .to_string();
-    succeeded(
-        &call(
-            &c,
-            "edit_file",
-            json!({"path": "crlf.txt", "old_text": "one\ntwo", "new_text": "1\n2"}),
-        )
-        .await,
-    );
+    works(
+        &c,
+        "edit_file",
+        json!({"path": "crlf.txt", "old_text": "one\ntwo", "new_text": "1\n2"}),
+    )
+    .await;
     assert_eq!(
         sh(&berth, bot, "od -c /data/crlf.txt | head -1")
             .await
@@ -440,50 +219,42 @@ async fn mcp_serve_with_rmcp_and_the_typescript_sdk() {
             .collect::<Vec<_>>(),
         ["1", "\\r", "\\n", "2", "\\r", "\\n"]
     );
-    failed(
-        &call(
-            &c,
-            "write_file",
-            json!({"path": "notes/a.txt", "content": "x", "expected_revision": "sha256:00"}),
-        )
-        .await,
+    fails_with(
+        &c,
+        "write_file",
+        json!({"path": "notes/a.txt", "content": "x", "expected_revision": "sha256:00"}),
         "changed",
-    );
-    succeeded(
-        &call(
-            &c,
-            "write_file",
-            json!({"path": "notes/a.txt", "content": "gamma\n", "expected_revision": rev}),
-        )
-        .await,
-    );
-    failed(
-        &call(&c, "read_file", json!({"path": "bin.dat"})).await,
-        "binary",
-    );
-    failed(
-        &call(
-            &c,
-            "edit_file",
-            json!({"path": "notes/a.txt", "old_text": "zzz", "new_text": ""}),
-        )
-        .await,
+    )
+    .await;
+    works(
+        &c,
+        "write_file",
+        json!({"path": "notes/a.txt", "content": "gamma\n", "expected_revision": rev}),
+    )
+    .await;
+    fails_with(&c, "read_file", json!({"path": "bin.dat"}), "binary").await;
+    fails_with(
+        &c,
+        "edit_file",
+        json!({"path": "notes/a.txt", "old_text": "zzz", "new_text": ""}),
         "not found",
-    );
-    failed(
-        &call(
-            &c,
-            "write_file",
-            json!({"path": "/run/berth/x", "content": ""}),
-        )
-        .await,
+    )
+    .await;
+    fails_with(
+        &c,
+        "write_file",
+        json!({"path": "/run/berth/x", "content": ""}),
         "read-only",
-    );
-    failed(
-        &call(&c, "read_file", json!({"path": "x", "bogus": 1})).await,
+    )
+    .await;
+    fails_with(
+        &c,
+        "read_file",
+        json!({"path": "x", "bogus": 1}),
         "unknown field",
-    );
-    failed(&call(&c, "no_such_tool", json!({})).await, "no tool");
+    )
+    .await;
+    fails_with(&c, "no_such_tool", json!({}), "no tool").await;
     let r = call(&c, "list_dir", json!({"recursive": true})).await;
     assert!(
         text(succeeded(&r)).contains("notes/a.txt  6"),
@@ -504,10 +275,7 @@ async fn mcp_serve_with_rmcp_and_the_typescript_sdk() {
         )),
         HELLO
     );
-    failed(
-        &call(&c, "get_skill", json!({"name": "."})).await,
-        "may hold only",
-    );
+    fails_with(&c, "get_skill", json!({"name": "."}), "may hold only").await;
 
     // a timed-out exec kills what it started; the session and the next exec work
     let r = call(
@@ -544,18 +312,15 @@ async fn mcp_serve_with_rmcp_and_the_typescript_sdk() {
     let r = call(&c, "fx__echo", json!({"text": "hi"})).await;
     assert_eq!(text(succeeded(&r)), "echo: hi [hola]");
     let changed = c.service().tools_changed.clone();
-    succeeded(&call(&c, "fx__grow", json!({})).await);
+    works(&c, "fx__grow", json!({})).await;
     tokio::time::timeout(Duration::from_secs(10), changed.notified())
         .await
         .expect("tools/list_changed forwarded");
     assert!(tool_names(&c).await.contains(&"fx__extra".to_string()));
-    failed(
-        &call(&c, "nonode__anything", json!({})).await,
-        "has no `npx`",
-    );
+    fails_with(&c, "nonode__anything", json!({}), "has no `npx`").await;
     // a crashed server is reported, and started again on the next call
     let _ = call(&c, "fx__crash", json!({})).await;
-    failed(&call(&c, "fx__echo", json!({"text": "x"})).await, "stopped");
+    fails_with(&c, "fx__echo", json!({"text": "x"}), "stopped").await;
     assert_eq!(
         text(succeeded(
             &call(&c, "fx__echo", json!({"text": "again"})).await
@@ -602,20 +367,26 @@ async fn mcp_serve_with_rmcp_and_the_typescript_sdk() {
             "read_file"
         ]
     );
-    failed(
-        &call(&c, "write_file", json!({"path": "x", "content": ""})).await,
+    fails_with(
+        &c,
+        "write_file",
+        json!({"path": "x", "content": ""}),
         "read-only",
-    );
-    failed(&call(&c, "fx__grow", json!({})).await, "read-only");
+    )
+    .await;
+    fails_with(&c, "fx__grow", json!({}), "read-only").await;
     c.cancel().await.expect("close");
 
     // a stopped workspace: a clear error, or started with --allow-start
     berth.stop(bot).await.expect("stop");
     let c = serve(&env, bot, &[]).await;
-    failed(
-        &call(&c, "read_file", json!({"path": "notes/a.txt"})).await,
+    fails_with(
+        &c,
+        "read_file",
+        json!({"path": "notes/a.txt"}),
         &format!("berth start {bot}"),
-    );
+    )
+    .await;
     c.cancel().await.expect("close");
     let c = serve(&env, bot, &["--allow-start"]).await;
     assert_eq!(

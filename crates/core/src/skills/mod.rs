@@ -265,23 +265,22 @@ impl Berth {
 
     /// Deletes a skill's folder.
     pub async fn skill_remove(&self, bot: &str, name: &str) -> Result<()> {
-        let root = self.skills_root(bot)?;
-        let root = root.as_str();
-        let dir = skill_dir(root, name)?;
+        let dir = self.existing_skill_dir(bot, name).await?;
+        self.file_delete(bot, &[dir], true).await
+    }
+
+    /// The folder of an existing skill, or `NotFound`.
+    async fn existing_skill_dir(&self, bot: &str, name: &str) -> Result<String> {
+        let dir = skill_dir(&self.skills_root(bot)?, name)?;
         self.file_stat(bot, &dir)
             .await
             .map_err(|_| Error::not_found(format!("there is no skill {name:?}")))?;
-        self.file_delete(bot, &[dir], true).await
+        Ok(dir)
     }
 
     /// Writes a skill's folder as a .tar.gz to `file` on the host (temp file + rename).
     pub async fn skill_export(&self, bot: &str, name: &str, file: &Path) -> Result<u64> {
-        let root = self.skills_root(bot)?;
-        let root = root.as_str();
-        let dir = skill_dir(root, name)?;
-        self.file_stat(bot, &dir)
-            .await
-            .map_err(|_| Error::not_found(format!("there is no skill {name:?}")))?;
+        let dir = self.existing_skill_dir(bot, name).await?;
         let parent = file
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

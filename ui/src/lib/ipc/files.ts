@@ -75,6 +75,27 @@ export const files = {
     call<string>("files_watch", { bot, paths, onChange: new Channel<FilesChanged>(onChange) }),
   /** Stops a watch or cancels a transfer. */
   cancel: (id: string) => call<null>("files_cancel", { id }),
+  /** Watches `paths` until the returned function is called (usable directly as an `$effect`
+   *  cleanup): changes after that are not delivered, and a watch that starts later is
+   *  stopped as soon as it does. A watch that cannot start is silent (the view still works,
+   *  without live updates). */
+  follow(bot: string, paths: string[], onChange: (c: FilesChanged) => void): () => void {
+    let stopped = false;
+    let id: string | null = null;
+    files
+      .watch(bot, paths, (c) => {
+        if (!stopped) onChange(c);
+      })
+      .then((w) => {
+        if (stopped) files.cancel(w).catch(() => {});
+        else id = w;
+      })
+      .catch(() => {});
+    return () => {
+      stopped = true;
+      if (id) files.cancel(id).catch(() => {});
+    };
+  },
   dropConflicts: (bot: string, dropId: string, dir: string) => call<string[]>("files_drop_conflicts", { bot, dropId, dir }),
   uploadDropped: (
     bot: string,
