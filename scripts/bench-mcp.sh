@@ -9,7 +9,7 @@
 #   scripts/bench-mcp.sh [--rounds N]     (default 200 MCP calls, 30 ctr runs)
 #
 # Needs root, `scripts/services.sh start`, node with tests/mcp-client's packages (setup.sh);
-# builds target/release/berth and the bridge when missing. Prints finally:
+# builds target/release/berth (and the bridge when missing). Prints finally:
 #   BENCH mcp exec_p50_ms=… ctr_exec_p50_ms=… ratio=… read1m_p50_ms=… idle_rss_mib=…
 set -euo pipefail
 
@@ -26,7 +26,7 @@ while (($#)); do
 done
 eval "$(scripts/services.sh env)"
 [[ -S "$BERTH_CONTAINERD_SOCKET" ]] || die "containerd is not running: scripts/services.sh start"
-[[ -x target/release/berth ]] || cargo build --release -p berth-cli
+cargo build --release --quiet -p berth-cli # never a stale binary
 [[ -x target/bridge/berth-bridge ]] || scripts/build-bridge.sh >/dev/null
 [[ -d tests/mcp-client/node_modules ]] || npm ci --prefix tests/mcp-client --no-audit --no-fund
 

@@ -400,3 +400,53 @@ async fn mcp_serve_with_rmcp_and_the_typescript_sdk() {
     c.cancel().await.expect("close");
     berth.delete_bot(bot).await.expect("delete");
 }
+
+/// Without containerd, an agent still gets an answer to `initialize` and the tool list; a call
+/// says containerd cannot be reached, as a tool result, and the session goes on. A bot name that
+/// is not one is refused before anything starts.
+#[tokio::test(flavor = "multi_thread")]
+async fn mcp_serve_without_containerd_answers_and_says_why() {
+    let Some(env) = TestEnv::new("mcp-nocontainerd") else {
+        return;
+    };
+    let berth = env.berth().await;
+    create(&berth, "idle", &env.image(BUSYBOX))
+        .await
+        .0
+        .expect("create");
+    let mut cmd = tokio::process::Command::new(berth_binary());
+    cmd.args(["mcp", "serve", "idle"])
+        .env("BERTH_CONTAINERD_SOCKET", env.data_dir().join("no.sock"))
+        .env("BERTH_NAMESPACE", &env.ns)
+        .env("BERTH_DATA_DIR", env.data_dir());
+    let transport = TokioChildProcess::new(cmd).expect("spawning berth mcp serve");
+    let c = Agent::default().serve(transport).await.expect("initialize");
+    assert!(tool_names(&c).await.contains(&"read_file".to_string()));
+    fails_with(
+        &c,
+        "exec",
+        json!({"command": "true"}),
+        "containerd is not connected",
+    )
+    .await;
+    fails_with(
+        &c,
+        "read_file",
+        json!({"path": "x"}),
+        "containerd is not connected",
+    )
+    .await;
+    c.cancel().await.expect("close");
+
+    let out = std::process::Command::new(berth_binary())
+        .args(["mcp", "serve", "../etc"])
+        .env("BERTH_DATA_DIR", env.data_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "nothing on the MCP stream");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bot name"),
+        "{out:?}"
+    );
+}

@@ -38,25 +38,72 @@ fn rootless_user() -> Option<User> {
 
 /// The CLI as the user, on `data_dir`, with nothing of root's environment about containerd.
 fn cli(user: &User, data_dir: &Path, args: &[&str]) -> Output {
-    Command::new("setpriv")
-        .args([
-            &format!("--reuid={}", user.uid),
-            &format!("--regid={}", user.gid),
-            "--init-groups",
-            "--",
-            "env",
-            "-i",
-            // Debian's PATH for a normal user: no sbin directories.
-            "PATH=/usr/local/bin:/usr/bin:/bin",
-            &format!("USER={}", user.name),
-            &format!("HOME=/home/{}", user.name),
-            &format!("BERTH_DATA_DIR={}", data_dir.display()),
-        ])
-        .arg(berth_tests::berth_binary())
-        .args(args)
+    as_user(user, data_dir, args)
         .stdin(Stdio::null())
         .output()
         .expect("running berth as the user")
+}
+
+/// The command running `berth ARGS` as the user.
+fn as_user(user: &User, data_dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        &format!("--reuid={}", user.uid),
+        &format!("--regid={}", user.gid),
+        "--init-groups",
+        "--",
+        "env",
+        "-i",
+        // Debian's PATH for a normal user: no sbin directories.
+        "PATH=/usr/local/bin:/usr/bin:/bin",
+        &format!("USER={}", user.name),
+        &format!("HOME=/home/{}", user.name),
+        &format!("BERTH_DATA_DIR={}", data_dir.display()),
+    ])
+    .arg(berth_tests::berth_binary())
+    .args(args);
+    c
+}
+
+/// An agent of the user's: `berth mcp serve` driven by rmcp's client, with an in-workspace
+/// MCP server proxied through the rootless workspace's bridge.
+fn agent_works(user: &User, data_dir: &Path, bot: &str) {
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::ServiceExt;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cmd = tokio::process::Command::from(as_user(user, data_dir, &["mcp", "serve", bot]));
+        let transport = rmcp::transport::TokioChildProcess::new(cmd).expect("berth mcp serve");
+        let client = ().serve(transport).await.expect("initialize");
+        let names: Vec<String> = client
+            .peer()
+            .list_all_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        assert!(
+            names.contains(&"exec".into()) && names.contains(&"fx__echo".into()),
+            "{names:?}"
+        );
+        let mut p = CallToolRequestParams::new("exec");
+        p.arguments = serde_json::json!({"command": "id -u; cat /data/note.txt"})
+            .as_object()
+            .cloned();
+        let r = client.peer().call_tool(p).await.unwrap();
+        assert_eq!(
+            r.structured_content.as_ref().unwrap()["stdout"],
+            "0\nfrom the host\n",
+            "{r:?}"
+        );
+        let mut p = CallToolRequestParams::new("fx__echo");
+        p.arguments = serde_json::json!({"text": "rootless"}).as_object().cloned();
+        let r = client.peer().call_tool(p).await.unwrap();
+        let text = r.content[0].as_text().map(|t| t.text.clone());
+        assert_eq!(text.as_deref(), Some("echo: rootless []"), "{r:?}");
+        client.cancel().await.unwrap();
+    });
 }
 
 fn ok(out: &Output, what: &str) -> String {
@@ -305,6 +352,22 @@ fn a_normal_user_runs_workspaces_on_a_rootless_containerd() {
         rules.contains("-d 10.0.2.3/32 -p udp -m udp --dport 53 -j ACCEPT"),
         "slirp4netns's DNS is excepted: {rules}"
     );
+
+    // A local agent of the user's reaches the workspace and a server inside it.
+    // (the fixture copied where the user can read it: the checkout may be root's)
+    let fixture = home.path().join("mcp-fixture.sh");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mcp-fixture.sh"),
+        &fixture,
+    )
+    .unwrap();
+    let dest = "rl:/data/fixture.sh";
+    ok(&run(&["cp", fixture.to_str().unwrap(), dest]), "cp fixture");
+    ok(
+        &run(&["mcp", "add", "rl", "fx", "--", "sh", "/data/fixture.sh"]),
+        "mcp add",
+    );
+    agent_works(&user, &data, "rl");
 
     // Keep data across delete and create, and change the image keeping /data.
     ok(&run(&["rm", "rl", "--keep-data"]), "rm --keep-data");

@@ -152,8 +152,6 @@ export const en = {
   "files.overwrite": "Overwrite with mine",
   "files.diff": "Show diff",
   "files.diffTitle": "Disk version (−) vs. your edits (+)",
-  "notAvailable.title": "Not available yet in this version of Berth",
-  "notAvailable.body": "{tab} is planned but not built yet. Nothing on this tab works today.",
 
   "state.absent": "No workspace",
   "state.creating": "Creating",

@@ -153,8 +153,6 @@ export const zh: Record<MessageKey, string> = {
   "files.overwrite": "用我的版本覆盖",
   "files.diff": "查看差异",
   "files.diffTitle": "磁盘版本（−）与你的修改（+）",
-  "notAvailable.title": "此版本的 Berth 尚未提供该功能",
-  "notAvailable.body": "「{tab}」已在计划中，但尚未实现，此标签页目前没有可用功能。",
 
   "state.absent": "无工作区",
   "state.creating": "创建中",
