@@ -9,7 +9,9 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { buildDragSource, dragOntoApp } from "./drag.mjs";
 import { BUSYBOX, CLI, HERE, RealApp } from "./harness.mjs";
 import { Keys, waitFor } from "./webdriver.mjs";
 
@@ -61,6 +63,22 @@ describe("Skills and Agents in the real app", { skip: app.skip }, () => {
     await s.waitForElement(card("later"), { timeoutMs: 15_000 });
     const listed = JSON.parse(cliOk("skills", "ls", BOT, "--json"));
     assert.deepEqual(listed.map((x) => [x.name, x.valid]), [["bot-made", true], ["broken", false], ["from-app", true], ["later", true]]);
+  });
+
+  it("adds a skill folder dropped on the tab (a real drag)", { timeout: 120_000 }, async (t) => {
+    const source = buildDragSource(app);
+    if (!source) {
+      assert.ok(!process.env.CI, "no C compiler or GTK 3 headers to build the drag source");
+      return t.skip("no C compiler or GTK 3 headers to build the drag source");
+    }
+    const folder = join(app.tmp, "dropped-skill");
+    mkdirSync(join(folder, "scripts"), { recursive: true });
+    writeFileSync(join(folder, "SKILL.md"), skill("dropped-skill"));
+    writeFileSync(join(folder, "scripts", "run.sh"), "echo dropped\n");
+    await dragOntoApp(app, source, folder);
+    await app.session.waitForElement('[data-testid="skill-card"][data-skill="dropped-skill"]', { timeoutMs: 30_000 });
+    assert.equal(cliOk("exec", BOT, "--", "cat", "/data/.skills/dropped-skill/scripts/run.sh"), "echo dropped\n");
+    await shot("skill-dropped");
   });
 
   it("shows the agent configuration and probes an in-workspace server", { timeout: 120_000 }, async () => {

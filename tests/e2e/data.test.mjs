@@ -11,10 +11,11 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUSYBOX, HERE, REGISTRY, RealApp, log, which } from "./harness.mjs";
+import { buildDragSource, dragOntoApp } from "./drag.mjs";
+import { BUSYBOX, REGISTRY, RealApp, log } from "./harness.mjs";
 import { waitFor } from "./webdriver.mjs";
 
 const BOT = "e2e-data";
@@ -131,7 +132,7 @@ describe("Data in the real app", { skip: app.skip }, () => {
   });
 
   it("import an archive dropped on the window (a real drag, through the native drop handler)", { timeout: 180_000 }, async (t) => {
-    const source = buildDragSource();
+    const source = buildDragSource(app);
     if (!source) {
       // Every machine that builds the app has both (rustc links with cc; webkit2gtk pulls GTK 3).
       assert.ok(!process.env.CI, "no C compiler or GTK 3 headers to build the drag source");
@@ -145,7 +146,7 @@ describe("Data in the real app", { skip: app.skip }, () => {
 
     await clickWhenEnabled('[data-tab="data"]');
     await session.waitForElement('[data-testid="data-export"]', { timeoutMs: 15_000 });
-    await dragOntoApp(source, archive);
+    await dragOntoApp(app, source, archive);
     const preview = await session.waitForElement('[data-testid="data-preview"]', { timeoutMs: 30_000 });
     assert.match(await session.text(preview), /dropped\.tar\.gz · files: 1, folders: 1, links: 0/);
     await shot("drop-preview");
@@ -164,45 +165,4 @@ function inOrder(list, want) {
   let i = 0;
   for (const x of list) if (x === want[i]) i++;
   return i === want.length;
-}
-
-/** Compiles tests/e2e/drag-source.c; null when that is not possible here. */
-function buildDragSource() {
-  const cc = which("cc");
-  if (!cc || !which("pkg-config") || !which("xdotool")) return null;
-  const flags = spawnSync("pkg-config", ["--cflags", "--libs", "gtk+-3.0"], { encoding: "utf8" });
-  if (flags.status !== 0) return null;
-  const out = join(app.tmp, "drag-source");
-  const r = spawnSync(cc, ["-o", out, join(HERE, "drag-source.c"), ...flags.stdout.trim().split(/\s+/)], { encoding: "utf8" });
-  if (r.status !== 0) {
-    log(`drag source did not build: ${r.stderr}`);
-    return null;
-  }
-  return out;
-}
-
-/** Shows the drag source at the top-left corner and drags `file` from it to the middle of the
- *  Berth window with xdotool (press, move in steps, release), as a user with a file manager. */
-async function dragOntoApp(source, file) {
-  const child = spawn(source, [file], { env: app.env, stdio: ["ignore", "pipe", "inherit"] });
-  let out = "";
-  child.stdout.on("data", (d) => (out += d));
-  try {
-    await waitFor("the drag source", () => out.includes("ready"), { timeoutMs: 10_000 });
-    const geo = spawnSync("xdotool", ["search", "--name", "^Berth$", "getwindowgeometry", "--shell"], { encoding: "utf8", env: app.env }).stdout;
-    const num = (k) => Number(new RegExp(`^${k}=(\\d+)`, "m").exec(geo)?.[1] ?? 0);
-    const [x, y] = [num("X") + Math.round(num("WIDTH") * 0.6), num("Y") + Math.round(num("HEIGHT") * 0.6)];
-    const xdo = (...a) => spawnSync("xdotool", a, { env: app.env });
-    xdo("mousemove", "80", "80");
-    xdo("mousedown", "1");
-    for (let i = 1; i <= 20; i++) {
-      xdo("mousemove", String(Math.round(80 + ((x - 80) * i) / 20)), String(Math.round(80 + ((y - 80) * i) / 20)));
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await new Promise((r) => setTimeout(r, 300));
-    xdo("mouseup", "1");
-    await waitFor("the drop to end", () => out.includes("dropped"), { timeoutMs: 10_000 }).catch(() => log("drag source: no drag-end"));
-  } finally {
-    child.kill();
-  }
 }
