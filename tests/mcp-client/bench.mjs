@@ -34,6 +34,8 @@ await call("exec", { command: "yes 012345678901234567890123456789012345678901234
 const r = await call("read_file", { path: "bench-1m.txt", limit: 20000 });
 if (r.content[0].text.length !== 16384 * 61) throw new Error(`read ${r.content[0].text.length} bytes`);
 const read = await time(Math.max(20, rounds / 10), () => call("read_file", { path: "bench-1m.txt", limit: 20000 }));
+// A folder listing after the first: the core call the Files tab makes, on the kept connection.
+const list = await time(rounds, () => call("list_dir", { path: "/data" }));
 
 // Idle memory of the server process (the `berth` child of the transport).
 await new Promise((ok) => setTimeout(ok, 1000));
@@ -46,5 +48,6 @@ await client.close();
 console.log(`first exec (opens Berth, connects): ${f(first.p50)} ms`);
 console.log(`exec true: p50 ${f(exec.p50)} ms, p99 ${f(exec.p99)} ms, best ${f(exec.best)} ms (${rounds} calls)`);
 console.log(`read_file 1 MiB: p50 ${f(read.p50)} ms, p99 ${f(read.p99)} ms, best ${f(read.best)} ms`);
+console.log(`list_dir /data: p50 ${f(list.p50)} ms, p99 ${f(list.p99)} ms, best ${f(list.best)} ms`);
 console.log(`idle memory of berth mcp serve: RSS ${f(rss)} MiB, PSS ${f(pss)} MiB`);
-console.log(`BENCH mcp exec_p50_ms=${f(exec.p50)} exec_p99_ms=${f(exec.p99)} read1m_p50_ms=${f(read.p50)} idle_rss_mib=${f(rss)} idle_pss_mib=${f(pss)}`);
+console.log(`BENCH mcp exec_p50_ms=${f(exec.p50)} exec_p99_ms=${f(exec.p99)} read1m_p50_ms=${f(read.p50)} list_p50_ms=${f(list.p50)} idle_rss_mib=${f(rss)} idle_pss_mib=${f(pss)}`);
