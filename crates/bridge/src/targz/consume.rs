@@ -8,6 +8,7 @@
 //! that was there before), files are created with `O_CREAT | O_EXCL | O_NOFOLLOW`, nothing that
 //! exists is overwritten. The caller removes the destination when extraction fails.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -62,6 +63,11 @@ pub struct SafeDest {
     pub preserve_owner: bool,
     pub counts: Counts,
     dirs: Vec<DirMeta>,
+    /// Directories under the root this extraction made or found to be real directories: an
+    /// entry's ancestors are checked once, not once per entry (20,000 files in 200 folders:
+    /// 200 checks instead of 40,000). Whatever could turn one into a link later could as well
+    /// between a check and the create that follows it.
+    real_dirs: HashSet<PathBuf>,
     rules: Declared,
 }
 
@@ -83,6 +89,7 @@ impl SafeDest {
             preserve_owner: false,
             counts: Counts::default(),
             dirs: Vec::new(),
+            real_dirs: HashSet::new(),
             rules: Declared::new(Some(max_bytes).filter(|&m| m > 0)),
         }
     }
@@ -107,7 +114,7 @@ impl SafeDest {
 
     /// The destination of an accepted entry. Every existing ancestor inside the root must be a
     /// real directory (never a symlink); missing ancestors are created.
-    fn place(&self, rel: &Path) -> io::Result<PathBuf> {
+    fn place(&mut self, rel: &Path) -> io::Result<PathBuf> {
         if rel.as_os_str().is_empty() {
             return Ok(self.root.clone());
         }
@@ -116,6 +123,9 @@ impl SafeDest {
         comps.next_back();
         for c in comps {
             at.push(c);
+            if self.real_dirs.contains(&at) {
+                continue;
+            }
             match fs::symlink_metadata(&at) {
                 Ok(m) if m.file_type().is_symlink() => {
                     return Err(hostile(format!(
@@ -131,6 +141,7 @@ impl SafeDest {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&at)?,
                 Err(e) => return Err(e),
             }
+            self.real_dirs.insert(at.clone());
         }
         Ok(self.root.join(rel))
     }
@@ -150,6 +161,7 @@ impl SafeDest {
                 self.counts.dirs += 1;
             }
         }
+        self.real_dirs.insert(p.clone());
         if let Some(mode) = meta.mode {
             // Owner-writable until `finish`, so the entries inside can be created.
             fs::set_permissions(&p, fs::Permissions::from_mode((mode & 0o777) | 0o700))?;
