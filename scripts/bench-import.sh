@@ -13,7 +13,7 @@
 # Each timing is the wall time of one command after `sync`; clearing the destinations is not
 # timed, and the disk gets a moment after it (this machine kind discards in the background
 # after large deletes). The bridge's own log line (staged and applied / cleaned up) is printed
-# for the last round. Needs root and `scripts/services.sh start`; builds target/release/berth.
+# for the last round. Needs root; starts the test services and builds what it times.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -29,21 +29,8 @@ while (($#)); do
 	*) die "unknown argument: $1" ;;
 	esac
 done
-eval "$(scripts/services.sh env)"
-[[ -S "$BERTH_CONTAINERD_SOCKET" ]] || die "containerd is not running: scripts/services.sh start"
-cargo build --release --quiet -p berth-cli
-scripts/build-bridge.sh >/dev/null
-berth=target/release/berth
-
-work=$(mktemp -d /tmp/berth-bench-import.XXXXXX)
-export BERTH_NAMESPACE="bench-import-$$" BERTH_DATA_DIR="$work/data"
-bot=bench-import
-cleanup() {
-	"$berth" rm "$bot" >/dev/null 2>&1 || true
-	ctr -a "$BERTH_CONTAINERD_SOCKET" namespaces rm "$BERTH_NAMESPACE" >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+bench_prepare
+bench_workspace bench-import
 
 tree="$work/tree"
 python3 - "$tree" "$files" "$big" <<'PY'
@@ -62,7 +49,6 @@ PY
 tgz="$work/tree.tar.gz"
 tar -czf "$tgz" -C "$tree" .
 log "archive: $(stat -c %s "$tgz") bytes, $files small files + $big MiB"
-"$berth" create "$bot" --image "$BERTH_TEST_REGISTRY/berth-test/busybox:1" --pull if-not-present >/dev/null
 
 now() { date +%s.%N; }
 timed() { sync; local s; s=$(now); "$@" >/dev/null; echo "$(now) - $s" | bc; }

@@ -8,8 +8,8 @@
 #
 #   scripts/bench-mcp.sh [--rounds N]     (default 200 MCP calls, 30 ctr runs)
 #
-# Needs root, `scripts/services.sh start`, node with tests/mcp-client's packages (setup.sh);
-# builds target/release/berth (and the bridge when missing). Prints finally:
+# Needs root and node with tests/mcp-client's packages (setup.sh); starts the test services
+# and builds what it times (lib.sh's bench_prepare). Prints finally:
 #   BENCH mcp exec_p50_ms=… ctr_exec_p50_ms=… ratio=… read1m_p50_ms=… idle_rss_mib=…
 set -euo pipefail
 
@@ -24,22 +24,9 @@ while (($#)); do
 	*) die "unknown argument: $1" ;;
 	esac
 done
-eval "$(scripts/services.sh env)"
-[[ -S "$BERTH_CONTAINERD_SOCKET" ]] || die "containerd is not running: scripts/services.sh start"
-cargo build --release --quiet -p berth-cli # never a stale binary
-[[ -x target/bridge/berth-bridge ]] || scripts/build-bridge.sh >/dev/null
+bench_prepare
 [[ -d tests/mcp-client/node_modules ]] || npm ci --prefix tests/mcp-client --no-audit --no-fund
-
-tmp=$(mktemp -d)
-export BERTH_DATA_DIR="$tmp/data" BERTH_NAMESPACE="bench-mcp-$$"
-bot=bench
-cleanup() {
-	target/release/berth rm "$bot" >/dev/null 2>&1 || true
-	ctr --address "$BERTH_CONTAINERD_SOCKET" namespaces rm "$BERTH_NAMESPACE" >/dev/null 2>&1 || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-target/release/berth create "$bot" --image "$BERTH_TEST_REGISTRY/berth-test/busybox:1" --pull if-not-present >/dev/null
+bench_workspace bench-mcp
 
 # ctr: one `true` per `ctr task exec`, the median of 30.
 ctr_ms=()
@@ -52,7 +39,7 @@ ctr_p50=$(printf '%s\n' "${ctr_ms[@]}" | sort -n | sed -n 15p)
 ctr_p50=$(awk -v us="$ctr_p50" 'BEGIN { printf "%.2f", us / 1000 }')
 log "ctr task exec true: p50 $ctr_p50 ms (30 runs)"
 
-out=$(node tests/mcp-client/bench.mjs target/release/berth "$bot" "$rounds")
+out=$(node tests/mcp-client/bench.mjs "$berth" "$bot" "$rounds")
 echo "$out" | grep -v '^BENCH'
 line=$(echo "$out" | grep '^BENCH')
 mcp_p50=$(sed -n 's/.*exec_p50_ms=\([0-9.]*\).*/\1/p' <<<"$line")

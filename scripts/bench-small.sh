@@ -7,7 +7,7 @@
 #
 #   scripts/bench-small.sh [--rounds N]   (default 15)
 #
-# Needs root and `scripts/services.sh start`; builds target/release/berth. The Files tab's
+# Needs root; starts the test services and builds what it times (bench_prepare). The Files tab's
 # listing after the first (one core call on a kept connection) is timed by scripts/bench-mcp.sh
 # (`list_dir`, the same core call). Prints finally:
 #   BENCH small ls_best_ms=… ctr_ls_best_ms=… ls_ratio=… exec_best_ms=… ctr_exec_best_ms=… exec_ratio=…
@@ -24,23 +24,9 @@ while (($#)); do
 	*) die "unknown argument: $1" ;;
 	esac
 done
-eval "$(scripts/services.sh env)"
-[[ -S "$BERTH_CONTAINERD_SOCKET" ]] || die "containerd is not running: scripts/services.sh start"
-cargo build --release --quiet -p berth-cli
-[[ -x target/bridge/berth-bridge ]] || scripts/build-bridge.sh >/dev/null
-
-tmp=$(mktemp -d)
-export BERTH_DATA_DIR="$tmp/data" BERTH_NAMESPACE="bench-small-$$"
-bot=bench
-berth=target/release/berth
+bench_prepare
+bench_workspace bench-small
 ctr=(ctr --address "$BERTH_CONTAINERD_SOCKET" -n "$BERTH_NAMESPACE")
-cleanup() {
-	"$berth" rm "$bot" >/dev/null 2>&1 || true
-	ctr --address "$BERTH_CONTAINERD_SOCKET" namespaces rm "$BERTH_NAMESPACE" >/dev/null 2>&1 || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$berth" create "$bot" --image "$BERTH_TEST_REGISTRY/berth-test/busybox:1" --pull if-not-present >/dev/null
 "$berth" exec "$bot" -- sh -c 'for i in 1 2 3 4 5 6 7 8; do echo $i > /data/f$i.txt; done; mkdir -p /data/dir'
 
 # Milliseconds a command takes, its output discarded.

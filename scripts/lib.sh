@@ -62,3 +62,22 @@ bench_prepare() {
 	scripts/build-bridge.sh >/dev/null
 	berth="$BERTH_REPO_ROOT/target/$profile/berth"
 }
+
+# bench_workspace NAME: a bot NAME with a running busybox workspace of its own (after
+# bench_prepare): a fresh data directory under $work and a namespace of its own, both removed
+# (with the workspace) when the script exits. Sets $work, $bot, BERTH_DATA_DIR, BERTH_NAMESPACE.
+bench_workspace() {
+	bot="$1"
+	work=$(mktemp -d "/tmp/berth-$1.XXXXXX")
+	export BERTH_DATA_DIR="$work/data" BERTH_NAMESPACE="$1-$$"
+	trap bench_workspace_remove EXIT
+	"$berth" create "$bot" --image "$image" --pull if-not-present >/dev/null
+}
+bench_workspace_remove() {
+	"$berth" rm "$bot" >/dev/null 2>&1 || true
+	# The image too: containerd keeps a namespace that still holds one.
+	ctr -a "$BERTH_CONTAINERD_SOCKET" -n "$BERTH_NAMESPACE" images ls -q 2>/dev/null |
+		xargs -r ctr -a "$BERTH_CONTAINERD_SOCKET" -n "$BERTH_NAMESPACE" images rm --sync >/dev/null 2>&1 || true
+	ctr -a "$BERTH_CONTAINERD_SOCKET" namespaces rm "$BERTH_NAMESPACE" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}

@@ -11,24 +11,8 @@ pub struct AppState {
     pub berth: berth_core::Berth,
 }
 
-/// The variables an agent's `berth mcp serve` needs to find the Berth this app uses: the ones
-/// the app was started with (a default install needs none).
-pub(crate) fn env_for_agents() -> Vec<(&'static str, String)> {
-    [
-        "BERTH_DATA_DIR",
-        "BERTH_CONTAINERD_SOCKET",
-        "BERTH_NAMESPACE",
-    ]
-    .into_iter()
-    .filter_map(|k| {
-        let v = std::env::var(k).ok().filter(|v| !v.is_empty())?;
-        Some((k, v))
-    })
-    .collect()
-}
-
 /// Core options from the environment (the CLI's variables), so the app and `berth` agree.
-fn options() -> berth_core::Options {
+pub(crate) fn options() -> berth_core::Options {
     let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
     berth_core::Options {
         data_dir: var("BERTH_DATA_DIR").map(Into::into),

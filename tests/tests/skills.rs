@@ -8,6 +8,27 @@ use std::process::Command;
 use berth_tests::{create, sh, TestEnv, BUSYBOX};
 use serde_json::{json, Value};
 
+/// The names in `berth skills ls --json`.
+fn names(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect()
+}
+
+/// A .zip holding `entries` (name, text).
+fn write_zip(path: &Path, entries: &[(&str, &str)]) {
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, text) in entries {
+        z.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(text.as_bytes()).unwrap();
+    }
+    z.finish().unwrap();
+}
+
 const HELLO: &str = "---\nname: hello\ndescription: Says hello.\n---\nSay hello.\n";
 
 fn skill_folder(root: &Path, folder: &str, text: &str) -> std::path::PathBuf {
@@ -74,13 +95,7 @@ async fn skills_through_the_cli() {
     )
     .await;
     let list = skills(&env);
-    let names: Vec<_> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["broken", "hello", "lone-one"]);
+    assert_eq!(names(&list), ["broken", "hello", "lone-one"]);
     assert_eq!(list[0]["valid"], false);
     assert!(list[0]["problem"]
         .as_str()
@@ -112,29 +127,15 @@ async fn skills_through_the_cli() {
         "echo run\n"
     );
     let zip = host.path().join("zipped.zip");
-    let script = format!(
-        "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1],'w'); z.writestr('SKILL.md', {:?}); z.writestr('assets/a.txt','a'); z.close()",
-        HELLO.replace("hello", "zipped")
-    );
-    assert!(Command::new("python3")
-        .args(["-c", &script])
-        .arg(&zip)
-        .status()
-        .unwrap()
-        .success());
+    let zipped = HELLO.replace("hello", "zipped");
+    write_zip(&zip, &[("SKILL.md", &zipped), ("assets/a.txt", "a")]);
     env.cli_ok(&["skills", "add", bot, zip.to_str().unwrap()]);
     assert_eq!(
         sh(&berth, bot, "cat /data/.skills/zipped/assets/a.txt").await,
         "a"
     );
     let two = host.path().join("two.zip");
-    let script = format!("import zipfile,sys; z=zipfile.ZipFile(sys.argv[1],'w'); z.writestr('x/SKILL.md', {:?}); z.close()", HELLO);
-    assert!(Command::new("python3")
-        .args(["-c", &script])
-        .arg(&two)
-        .status()
-        .unwrap()
-        .success());
+    write_zip(&two, &[("x/SKILL.md", HELLO)]);
     let before = sh(&berth, bot, "ls -A /data/.skills").await;
     env.cli_fails(
         &["skills", "add", bot, two.to_str().unwrap()],
@@ -186,13 +187,7 @@ async fn skills_through_the_cli() {
     );
     env.cli_ok(&["skills", "new", bot, "fresh"]);
     let list = skills(&env);
-    let names: Vec<_> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["broken", "fresh", "renamed"]);
+    assert_eq!(names(&list), ["broken", "fresh", "renamed"]);
     assert_eq!(list[1]["valid"], true);
     berth.delete_bot(bot).await.expect("delete");
 }

@@ -117,9 +117,9 @@ pub async fn run(options: Options, cmd: McpCommand) -> Result<i32, Error> {
     match cmd {
         McpCommand::Serve { .. } => unreachable!("served above"),
         McpCommand::Config { bot, json } => {
-            berth.info(&bot).await?;
+            berth.check_bot(&bot)?;
             let exe = std::env::current_exe().map_err(|e| Error::internal(e.to_string()))?;
-            let c = mcp_servers::agent_config(&bot, &exe, &env_for_agents(&options));
+            let c = mcp_servers::agent_config(&bot, &exe, &options.agent_env());
             if json {
                 print_json(&c);
             } else {
@@ -209,20 +209,4 @@ pub async fn run(options: Options, cmd: McpCommand) -> Result<i32, Error> {
             Ok(if p.ok { 0 } else { 1 })
         }
     }
-}
-
-/// The settings an agent's `berth` must be given to find this Berth: the ones this command
-/// was given by environment or flag (a default install needs none).
-fn env_for_agents(o: &Options) -> Vec<(&'static str, String)> {
-    let mut v = Vec::new();
-    if let Some(d) = &o.data_dir {
-        v.push(("BERTH_DATA_DIR", d.display().to_string()));
-    }
-    if let Some(s) = &o.containerd_socket {
-        v.push(("BERTH_CONTAINERD_SOCKET", s.display().to_string()));
-    }
-    if let Some(n) = &o.namespace {
-        v.push(("BERTH_NAMESPACE", n.clone()));
-    }
-    v
 }

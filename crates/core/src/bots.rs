@@ -50,6 +50,11 @@ impl Berth {
         })
     }
 
+    /// `NotFound` unless the bot exists (a store lookup; the runtime is not asked).
+    pub fn check_bot(&self, name: &str) -> Result<()> {
+        self.require_bot(name).map(drop)
+    }
+
     pub(crate) fn require_bot(&self, name: &str) -> Result<berth_store::BotRow> {
         self.inner
             .store

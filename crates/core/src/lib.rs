@@ -54,6 +54,24 @@ pub struct Options {
     pub bridge_binary: Option<PathBuf>,
 }
 
+impl Options {
+    /// The environment an agent's `berth mcp serve` needs to reach the Berth opened with these
+    /// options: the overrides that were given (a default install needs none).
+    pub fn agent_env(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        if let Some(d) = &self.data_dir {
+            v.push(("BERTH_DATA_DIR", d.display().to_string()));
+        }
+        if let Some(s) = &self.containerd_socket {
+            v.push(("BERTH_CONTAINERD_SOCKET", s.display().to_string()));
+        }
+        if let Some(n) = &self.namespace {
+            v.push(("BERTH_NAMESPACE", n.clone()));
+        }
+        v
+    }
+}
+
 /// The application core. Cheap to clone; clones share state.
 #[derive(Clone)]
 pub struct Berth {

@@ -12,13 +12,13 @@ use crate::AppState;
 /// where a build puts both (`target/<profile>`).
 #[tauri::command]
 pub async fn agent_config(state: State<'_, AppState>, bot: BotName) -> IpcResult<AgentConfig> {
-    state.berth.info(&bot).await?;
+    state.berth.check_bot(&bot)?;
     let exe = std::env::current_exe().map_err(|e| berth_core::Error::internal(e.to_string()))?;
     let berth = exe.with_file_name("berth");
     Ok(mcp_servers::agent_config(
         &bot,
         &berth,
-        &crate::env_for_agents(),
+        &crate::options().agent_env(),
     ))
 }
 

@@ -51,8 +51,7 @@ fn skill_file(root: &str, name: &str) -> Result<String> {
 impl Berth {
     /// The bot's skills, valid or not, by name. No skills folder means no skills.
     pub async fn skills_list(&self, bot: &str) -> Result<Vec<SkillInfo>> {
-        let root = self.skills_root(bot)?;
-        let root = root.as_str();
+        let root = &self.skills_root(bot)?;
         let listing = match self.file_list(bot, root).await {
             Ok(l) => l,
             Err(e) if e.code == ErrorCode::NotFound => return Ok(Vec::new()),
@@ -96,8 +95,7 @@ impl Berth {
 
     /// The exact text of a skill's `SKILL.md`, with its revision for a checked save.
     pub async fn skill_text(&self, bot: &str, name: &str) -> Result<TextFile> {
-        let root = self.skills_root(bot)?;
-        let root = root.as_str();
+        let root = &self.skills_root(bot)?;
         let path = skill_file(root, name)?;
         match self.file_read_text(bot, &path).await {
             Err(e) if e.code == ErrorCode::NotFound => Err(Error::not_found(format!(
@@ -117,8 +115,7 @@ impl Berth {
         content: String,
         expected_revision: Option<String>,
     ) -> Result<SavedFile> {
-        let root = self.skills_root(bot)?;
-        let root = root.as_str();
+        let root = &self.skills_root(bot)?;
         let path = skill_file(root, name)?;
         format::parse(name, &content)
             .map_err(|e| Error::invalid(format!("the skill is not valid: {e}")))?;
@@ -131,8 +128,7 @@ impl Berth {
 
     /// Creates a new skill from the template; fails when one of that name exists.
     pub async fn skill_new(&self, bot: &str, name: &str) -> Result<SavedFile> {
-        let root = self.skills_root(bot)?;
-        let root = root.as_str();
+        let root = &self.skills_root(bot)?;
         let dir = skill_dir(root, name)?;
         self.file_mkdir_all(bot, root).await?;
         self.file_mkdir(bot, root, name)
@@ -152,8 +148,7 @@ impl Berth {
     /// host first; the skill is put together under a hidden name in the workspace and renamed
     /// into place, so a failed or refused add leaves the skills as they were.
     pub async fn skill_add(&self, bot: &str, source: &Path) -> Result<SkillInfo> {
-        let root = self.skills_root(bot)?;
-        let root = root.as_str();
+        let root = &self.skills_root(bot)?;
         let (name, kind) = checked_source(source)?;
         let dir = skill_dir(root, &name)?;
         self.file_mkdir_all(bot, root).await?;
@@ -239,8 +234,7 @@ impl Berth {
 
     /// Renames a skill: its folder and the `name` in its front-matter, checked like a save.
     pub async fn skill_rename(&self, bot: &str, name: &str, new_name: &str) -> Result<SkillInfo> {
-        let root = self.skills_root(bot)?;
-        let root = root.as_str();
+        let root = &self.skills_root(bot)?;
         let (from, to) = (skill_dir(root, name)?, skill_dir(root, new_name)?);
         let text = self.skill_text(bot, name).await?;
         let renamed = rename_in_front_matter(&text.content, name, new_name)?;
