@@ -40,7 +40,8 @@ impl BerthMcp {
             Err(e) => {
                 eprintln!(
                     "berth mcp: cannot read the MCP servers of {}: {}",
-                    self.bot, e.message
+                    self.bot,
+                    proxy::printable(e.message.as_bytes())
                 );
                 return;
             }
@@ -67,7 +68,7 @@ impl BerthMcp {
                     p.running.insert(name, (Arc::new(run), Instant::now()));
                 }
                 Err(why) => {
-                    eprintln!("berth mcp: {why}");
+                    eprintln!("berth mcp: {}", proxy::printable(why.as_bytes()));
                     p.failed.insert(name, why);
                 }
             }
@@ -90,7 +91,7 @@ impl BerthMcp {
                     .map(|r| r.0.clone());
                 if let Some(run) = run {
                     if let Err(e) = run.refresh().await {
-                        eprintln!("berth mcp: {e}");
+                        eprintln!("berth mcp: {}", proxy::printable(e.as_bytes()));
                     }
                 }
                 if let Some(peer) = me.peer.get() {

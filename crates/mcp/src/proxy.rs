@@ -35,7 +35,7 @@ impl StderrTail {
         let g = self.0.lock().unwrap();
         let mut v: Vec<String> = g.0.iter().cloned().collect();
         if !g.1.is_empty() {
-            v.push(String::from_utf8_lossy(&g.1).into_owned());
+            v.push(printable(&g.1));
         }
         v
     }
@@ -50,7 +50,7 @@ impl AsyncWrite for StderrTail {
         let mut g = self.0.lock().unwrap();
         for &b in buf {
             if b == b'\n' {
-                let line = String::from_utf8_lossy(&g.1).into_owned();
+                let line = printable(&g.1);
                 g.1.clear();
                 g.0.push_back(line);
                 if g.0.len() > STDERR_LINES {
@@ -68,6 +68,22 @@ impl AsyncWrite for StderrTail {
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
+}
+
+/// Text from a workspace made safe for a terminal and a log: lossy UTF-8, and control
+/// characters other than newline and tab (escape sequences a hostile server could send to
+/// rewrite the user's terminal) shown as U+FFFD.
+pub fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// Called when a server says its tools changed.
@@ -315,11 +331,11 @@ mod tests {
             let line = format!("line {i}\n");
             let _ = Pin::new(&mut t).poll_write(&mut cx, line.as_bytes());
         }
-        let _ = Pin::new(&mut t).poll_write(&mut cx, b"partial");
+        let _ = Pin::new(&mut t).poll_write(&mut cx, b"partial\x1b]0;title\x07");
         let lines = t.lines();
         assert_eq!(lines.len(), STDERR_LINES + 1);
         assert_eq!(lines[0], "line 10");
-        assert_eq!(lines.last().unwrap(), "partial");
+        assert_eq!(lines.last().unwrap(), "partial\u{fffd}]0;title\u{fffd}");
     }
 
     fn futures_noop() -> std::task::Waker {
