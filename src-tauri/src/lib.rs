@@ -19,12 +19,28 @@ pub(crate) fn options() -> berth_core::Options {
         containerd_socket: var("BERTH_CONTAINERD_SOCKET").map(Into::into),
         namespace: var("BERTH_NAMESPACE").and_then(|v| v.into_string().ok()),
         bridge_binary: var("BERTH_BRIDGE_BINARY").map(Into::into),
+        // An agent's `berth mcp serve` must use the backend this app was told to use.
+        agent_env: ["BERTH_BACKEND", "BERTH_CONTAINER_BIN"]
+            .into_iter()
+            .filter_map(|k| Some((k, var(k)?.into_string().ok()?)))
+            .collect(),
     }
 }
 
-/// The container backend: containerd (the only one so far).
+/// The container backend: `BERTH_BACKEND`, else the one chosen in Settings, else the
+/// platform's (`berth_backends::Backend::choose`). A bad saved choice is logged and the
+/// platform's default used, so the window still opens and Settings can fix it.
 fn connector() -> std::sync::Arc<dyn berth_core::Connector> {
-    std::sync::Arc::new(berth_containerd::ContainerdConnector)
+    use berth_backends::Backend;
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let data_dir = options()
+        .data_dir
+        .unwrap_or_else(berth_core::default_data_dir);
+    let backend = Backend::choose(var("BERTH_BACKEND").as_deref(), &data_dir).unwrap_or_else(|e| {
+        tracing::error!("{e}; using {}", Backend::platform_default().name());
+        Backend::platform_default()
+    });
+    backend.connector(var("BERTH_CONTAINER_BIN").map(Into::into))
 }
 
 /// Registers every command; shared by the app and the IPC tests.
@@ -206,6 +222,7 @@ mod ipc_tests {
             containerd_socket: Some(dir.join("no-such.sock")),
             namespace: Some("ipc-test".into()),
             bridge_binary: None,
+            agent_env: vec![],
         };
         let berth =
             tauri::async_runtime::block_on(berth_core::Berth::open(options, super::connector()))

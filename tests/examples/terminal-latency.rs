@@ -60,6 +60,7 @@ async fn main() {
             containerd_socket: var("BERTH_CONTAINERD_SOCKET").map(Into::into),
             namespace: var("BERTH_NAMESPACE").and_then(|v| v.into_string().ok()),
             bridge_binary: None,
+            agent_env: vec![],
         },
         berth_tests::connector(),
     )

@@ -223,6 +223,7 @@ impl TestEnv {
             containerd_socket: Some(self.socket.clone()),
             namespace: Some(self.ns.clone()),
             bridge_binary: None,
+            agent_env: vec![],
         }
     }
 

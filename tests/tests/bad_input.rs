@@ -81,6 +81,7 @@ async fn containerd_socket_missing() {
             containerd_socket: Some(socket.clone()),
             namespace: Some("t-nosocket".into()),
             bridge_binary: None,
+            agent_env: vec![],
         },
         berth_tests::connector(),
     )

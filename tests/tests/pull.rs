@@ -35,6 +35,7 @@ fn check_fresh_pull(events: &[PullEvent], image: &str, expected: &[(String, u64)
     for e in &events[1..] {
         match e {
             PullEvent::Resolved { .. } => panic!("second Resolved"),
+            PullEvent::Overall(_) => panic!("containerd reports layers, not a whole pull"),
             PullEvent::Downloading {
                 digest,
                 done: bytes,

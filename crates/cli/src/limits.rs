@@ -61,6 +61,7 @@ pub async fn run(berth: &Berth, bot: &str, args: &LimitArgs, json: bool) -> Resu
                 match applies {
                     LimitsApply::NextCreate => "the workspace gets them when it is created",
                     LimitsApply::NextStart => "they apply when the workspace starts",
+                    LimitsApply::Recreate => "this backend fixes limits when it creates a workspace: they apply when it is created again (delete keeping the data, then create)",
                     LimitsApply::Restart => {
                         "the workspace runs on the old limits until it is restarted \
                          (berth stop BOT && berth start BOT)"

@@ -18,7 +18,6 @@ mod versions;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use berth_core::model::WorkspaceState;
 use berth_core::{Berth, Error, ExecRequest, Options};
@@ -31,7 +30,7 @@ use json::print_json;
 #[command(
     name = "berth",
     version,
-    about = "Run AI bots' workspaces on containerd"
+    about = "Run AI bots' workspaces on containerd or Apple Container"
 )]
 struct Cli {
     /// containerd's socket (default: the saved setting, else /run/containerd/containerd.sock).
@@ -43,6 +42,14 @@ struct Cli {
     /// Berth's data directory (default: ~/.local/share/berth).
     #[arg(long, global = true, env = "BERTH_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Container backend: apple or containerd (default: the saved setting, else apple on
+    /// macOS and containerd elsewhere).
+    #[arg(long, global = true, env = "BERTH_BACKEND")]
+    backend: Option<String>,
+    /// Apple's `container` program (default: /usr/local/bin/container,
+    /// /opt/homebrew/bin/container, then PATH).
+    #[arg(long, global = true, env = "BERTH_CONTAINER_BIN")]
+    container_bin: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -231,18 +238,33 @@ async fn real_main() -> i32 {
 }
 
 async fn run(cli: Cli) -> Result<i32, Error> {
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(berth_core::default_data_dir);
+    let backend = berth_backends::Backend::choose(cli.backend.as_deref(), &data_dir)
+        .map_err(Error::invalid)?;
+    let connector = backend.connector(cli.container_bin.clone());
+    let mut agent_env = vec![];
+    if cli.backend.is_some() {
+        agent_env.push(("BERTH_BACKEND", backend.name().to_string()));
+    }
+    if let Some(bin) = &cli.container_bin {
+        agent_env.push(("BERTH_CONTAINER_BIN", bin.display().to_string()));
+    }
     let options = Options {
         data_dir: cli.data_dir,
         containerd_socket: cli.containerd_socket,
         namespace: cli.namespace,
         bridge_binary: None,
+        agent_env,
     };
     // The MCP server opens Berth on first use, after answering the agent's `initialize`.
     let command = match cli.command {
-        Command::Mcp { command } => return mcp::run(options, command).await,
+        Command::Mcp { command } => return mcp::run(options, connector, command).await,
         c => c,
     };
-    let berth = Berth::open(options, Arc::new(berth_containerd::ContainerdConnector)).await?;
+    let berth = Berth::open(options, connector).await?;
     match command {
         Command::Mcp { .. } => unreachable!("served above"),
         Command::Skills { command } => skills::run(&berth, command).await,

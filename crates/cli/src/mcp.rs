@@ -84,7 +84,11 @@ pub enum McpCommand {
 }
 
 /// `serve` opens Berth itself, lazily; the others get it opened.
-pub async fn run(options: Options, cmd: McpCommand) -> Result<i32, Error> {
+pub async fn run(
+    options: Options,
+    connector: Arc<dyn berth_core::Connector>,
+    cmd: McpCommand,
+) -> Result<i32, Error> {
     if let McpCommand::Serve {
         bot,
         read_only,
@@ -94,10 +98,8 @@ pub async fn run(options: Options, cmd: McpCommand) -> Result<i32, Error> {
     {
         berth_core::validate_bot_name(&bot)?;
         let open = Box::new(move || {
-            let options = options.clone();
-            Box::pin(async move {
-                Berth::open(options, Arc::new(berth_containerd::ContainerdConnector)).await
-            }) as _
+            let (options, connector) = (options.clone(), connector.clone());
+            Box::pin(async move { Berth::open(options, connector).await }) as _
         });
         let opts = ServeOptions {
             read_only,
@@ -109,11 +111,7 @@ pub async fn run(options: Options, cmd: McpCommand) -> Result<i32, Error> {
             .map_err(|e| Error::internal(format!("the MCP session ended: {e}")))?;
         return Ok(0);
     }
-    let berth = Berth::open(
-        options.clone(),
-        Arc::new(berth_containerd::ContainerdConnector),
-    )
-    .await?;
+    let berth = Berth::open(options.clone(), connector).await?;
     match cmd {
         McpCommand::Serve { .. } => unreachable!("served above"),
         McpCommand::Config { bot, json } => {

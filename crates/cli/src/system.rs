@@ -52,13 +52,14 @@ fn show(s: &SystemStatus, json: bool) {
 
 fn text(s: &SystemStatus) -> String {
     let yes = |b: bool| if b { "yes" } else { "no" };
+    let b = &s.backend;
     let state = match (&s.version, &s.error) {
-        (Some(v), _) => format!("connected (containerd {v})"),
+        (Some(v), _) => format!("connected ({b} {v})"),
         (None, Some(e)) => format!("not reachable: {e}"),
         (None, None) => "not reachable".into(),
     };
     let mut out = format!(
-        "containerd:  {state}\nsocket:      {}\nnamespace:   {}\nmanaged:     {}\nrootless:    {}\n",
+        "backend:     {b}\nstate:       {state}\nsocket:      {}\nnamespace:   {}\nmanaged:     {}\nrootless:    {}\n",
         s.socket,
         s.namespace,
         yes(s.managed),
@@ -75,6 +76,9 @@ fn text(s: &SystemStatus) -> String {
         out += &format!("own daemon:  cannot run here: {m}\n");
     } else {
         out += "own daemon:  start it with `berth system start`\n";
+    }
+    for l in &s.limitations {
+        out += &format!("limitation:  {}\n", l.reason);
     }
     out
 }

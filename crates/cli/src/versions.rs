@@ -17,6 +17,13 @@ pub enum VersionsCmd {
         version: u32,
         name: String,
     },
+    /// How new versions are kept: `snapshot` (the backend's snapshots of the whole container,
+    /// where it has them) or `archive` (archives of /data, on any backend). Without a value,
+    /// shows the current choice.
+    Mode {
+        #[arg(value_parser = ["snapshot", "archive"])]
+        mode: Option<String>,
+    },
     /// Files added, modified and deleted since a version.
     Changes {
         bot: String,
@@ -64,6 +71,9 @@ fn print_table(list: &VersionList) {
         );
         return;
     }
+    if let Some(note) = &list.only_data {
+        println!("{note}");
+    }
     println!(
         "{:<3} {:<8} {:<32} {:<16} {:<24} {:>10}  PARENT",
         "", "VERSION", "NAME", "SOURCE", "CREATED", "SIZE"
@@ -83,7 +93,11 @@ fn print_table(list: &VersionList) {
         };
         let size = v.size.map_or("-".to_string(), human);
         let parent = v.parent.map_or("image".to_string(), |p| format!("v{p}"));
-        let missing = if v.missing { " (snapshot missing)" } else { "" };
+        let missing = match (v.missing, list.only_data.is_some()) {
+            (false, _) => "",
+            (true, true) => " (archive missing)",
+            (true, false) => " (snapshot missing)",
+        };
         println!(
             "{mark:<3} v{:<7} {:<32} {source:<16} {:<24} {size:>10}  {parent}{missing}",
             v.version, v.display_name, v.created_at
@@ -103,6 +117,21 @@ pub async fn run(berth: &Berth, cmd: VersionsCmd) -> Result<i32, Error> {
         VersionsCmd::Rename { bot, version, name } => {
             let v = berth.rename_version(&bot, version, Some(&name)).await?;
             println!("v{} is {}", v.version, v.display_name);
+        }
+        VersionsCmd::Mode { mode } => {
+            let mut s = berth.settings()?;
+            if let Some(m) = mode {
+                s.archive_versions = m == "archive";
+                s = berth.set_settings(s).await?;
+            }
+            println!(
+                "{}",
+                if s.archive_versions {
+                    "archive: new versions are archives of /data"
+                } else {
+                    "snapshot: new versions are snapshots of the container where the backend has them (else archives of /data)"
+                }
+            );
         }
         VersionsCmd::Changes { bot, version, json } => {
             let c = berth.version_changes(&bot, version).await?;

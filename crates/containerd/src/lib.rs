@@ -98,6 +98,10 @@ pub struct ContainerdConnector;
 
 #[async_trait::async_trait]
 impl Connector for ContainerdConnector {
+    fn name(&self) -> &'static str {
+        "containerd"
+    }
+
     async fn connect(&self, target: &Target) -> Result<Arc<dyn Runtime>> {
         let rt = ContainerdRuntime::connect(&target.endpoint, &target.namespace, &target.state_dir)
             .await?;
@@ -122,6 +126,9 @@ impl Runtime for ContainerdRuntime {
             private_network_block: self.cni.is_some(),
             resource_limits: !self.rootless,
             bridge_trust: BridgeTrust::CheckPeerPid,
+            layer_progress: true,
+            change_limits: true,
+            live_events: true,
         }
     }
 

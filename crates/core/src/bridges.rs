@@ -183,12 +183,13 @@ impl Berth {
         let rt = self.runtime()?;
         // Checked here for a clear error; the kept channel looks the pid up on every connect.
         let status = rt.status(id).await?;
-        if !status.running || status.pid.is_none() {
+        let vouched = rt.capabilities().bridge_trust == BridgeTrust::RuntimeVouches;
+        if !status.running || (status.pid.is_none() && !vouched) {
             return Err(Error::conflict(format!(
                 "{bot}'s workspace is not running; start it first"
             )));
         }
-        let socket = self.inner.paths.bridge_socket(id);
+        let socket = self.bridge_socket(id);
         let channel = dial(&socket, kept_peer(rt, id)).await?;
         self.inner.bridges.keep(bot, id, channel.clone());
         Ok(channel)

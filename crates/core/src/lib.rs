@@ -34,7 +34,7 @@ pub use berth_bridge::{ExecRequest, ExitStatus};
 pub use berth_runtime::{CancellationToken, Connector};
 pub use error::{Error, Result};
 pub use names::{container_id, validate_bot_name, BotName};
-pub use paths::{default_data_dir, find_bridge_binary, Paths};
+pub use paths::{default_data_dir, find_bridge_binary, saved_backend, Paths};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -52,6 +52,9 @@ pub struct Options {
     pub containerd_socket: Option<PathBuf>,
     pub namespace: Option<String>,
     pub bridge_binary: Option<PathBuf>,
+    /// More of the environment an agent's `berth mcp serve` needs (the composition root's
+    /// backend overrides, `BERTH_BACKEND` and `BERTH_CONTAINER_BIN`, when they were given).
+    pub agent_env: Vec<(&'static str, String)>,
 }
 
 impl Options {
@@ -68,6 +71,7 @@ impl Options {
         if let Some(n) = &self.namespace {
             v.push(("BERTH_NAMESPACE", n.clone()));
         }
+        v.extend(self.agent_env.iter().cloned());
         v
     }
 }
@@ -227,6 +231,7 @@ impl Berth {
     /// The saved settings with this session's overrides applied.
     pub fn settings(&self) -> Result<Settings> {
         let mut s = settings::load(&self.inner.store, &self.default_socket())?;
+        s.backend = paths::saved_backend(&self.inner.paths.data_dir);
         if let Some(sock) = &self.inner.options.containerd_socket {
             s.containerd_socket = sock.display().to_string();
         }

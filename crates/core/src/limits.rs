@@ -30,6 +30,7 @@ impl Berth {
         let stored = to_store(limits);
         let applies = match self.inner.store.get_workspace(bot)? {
             None => LimitsApply::NextCreate,
+            Some(_) if !self.runtime()?.capabilities().change_limits => LimitsApply::Recreate,
             Some(w) => {
                 let rt = self.runtime()?;
                 rt.set_limits(&w.container_id, &to_runtime(stored))

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use berth_runtime::OwnDaemon;
 
-use crate::model::{NetworkMode, SystemStatus, WorkspaceState};
+use crate::model::{BackendFeature, Limitation, NetworkMode, SystemStatus, WorkspaceState};
 use crate::{Berth, Error, Result};
 
 impl Berth {
@@ -58,6 +58,10 @@ impl Berth {
             rootless,
             own_by_default: self.default_socket() == self.managed_socket().display().to_string(),
             resource_limits: caps.is_none_or(|c| c.resource_limits),
+            backend: self.inner.connector.name().into(),
+            limitations: caps
+                .map(|c| limitations(self.inner.connector.name(), &c))
+                .unwrap_or_default(),
             network: if bridge {
                 NetworkMode::Cni
             } else {
@@ -161,4 +165,35 @@ pub(crate) fn can_manage(berth: &Berth) -> bool {
         .connector
         .own_daemon()
         .is_some_and(|d| d.missing().is_none())
+}
+
+/// What a backend with `caps` cannot do, in words the UI and `berth system status` show.
+fn limitations(backend: &str, caps: &berth_runtime::Capabilities) -> Vec<Limitation> {
+    let mut v = vec![];
+    let mut add = |missing: bool, feature, reason: String| {
+        if missing {
+            v.push(Limitation { feature, reason });
+        }
+    };
+    add(
+        !caps.layer_progress,
+        BackendFeature::LayerProgress,
+        format!("{backend} reports a download as a whole, not per layer"),
+    );
+    add(
+        !caps.native_versions,
+        BackendFeature::NativeVersions,
+        format!("{backend} has no snapshots: versions are archives of /data, and changes outside /data are not captured"),
+    );
+    add(
+        !caps.change_limits,
+        BackendFeature::ChangeLimits,
+        format!("{backend} fixes a workspace's limits when it creates it: a change applies when the workspace is created again"),
+    );
+    add(
+        !caps.live_events,
+        BackendFeature::LiveEvents,
+        format!("{backend} has no event stream: Berth checks its containers every few seconds, so a change made outside Berth shows up a little late"),
+    );
+    v
 }

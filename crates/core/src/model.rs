@@ -82,6 +82,9 @@ pub enum LimitsApply {
     NextStart,
     /// The workspace runs on the old limits until it is restarted (stop, then start).
     Restart,
+    /// The backend fixes limits when it creates a workspace (Apple Container): they apply
+    /// when the workspace is created again (delete, keeping the data, and create).
+    Recreate,
 }
 
 /// When a change to a bot's network setting takes effect.
@@ -204,6 +207,10 @@ pub struct PullProgress {
     /// Seconds left at the current speed; null when unknown.
     #[ts(type = "number | null")]
     pub eta_seconds: Option<u64>,
+    /// The backend's own percentage, when it reports the pull as a whole (bytes may then be 0).
+    pub percent: Option<f32>,
+    /// Why `layers` is empty: the backend reports the pull as a whole, not per layer.
+    pub layers_unavailable: Option<String>,
 }
 
 /// An event of a workspace create, in order: `resolving`, `pulling`*, `unpacking`*, `creating`,
@@ -288,6 +295,14 @@ pub struct Settings {
     pub pull_policy: PullPolicy,
     /// Start Berth's own containerd when none answers on the socket.
     pub managed_containerd: bool,
+    /// Keep versions as archives of `/data` even where the backend has snapshots (they then
+    /// capture only `/data`, but move to any backend).
+    #[serde(default)]
+    pub archive_versions: bool,
+    /// The container backend to use from the next start (`containerd`, `apple`); none: the
+    /// platform's default. The composition root reads it before it opens Berth.
+    #[serde(default)]
+    pub backend: Option<String>,
 }
 
 /// The connection to the container runtime (the status indicator).
@@ -317,6 +332,34 @@ pub struct SystemStatus {
     /// without cgroups of its own; the Limits and Usage panels say so).
     pub resource_limits: bool,
     pub network: NetworkMode,
+    /// The container backend's name ("containerd", "Apple Container").
+    pub backend: String,
+    /// What this backend cannot do, each with why (empty while not connected).
+    pub limitations: Vec<Limitation>,
+}
+
+/// A feature the container backend does not have; the UI shows it as unavailable with the
+/// reason, never as a broken control.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Limitation {
+    pub feature: BackendFeature,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub enum BackendFeature {
+    /// Download progress per layer.
+    LayerProgress,
+    /// Versions as snapshots of the whole container.
+    NativeVersions,
+    /// Changing an existing workspace's limits.
+    ChangeLimits,
+    /// Seeing state changes as they happen.
+    LiveEvents,
 }
 
 /// A workspace state change pushed as the `workspace://changed` event.

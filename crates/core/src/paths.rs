@@ -43,6 +43,17 @@ impl Paths {
     pub fn managed_containerd_dir(&self) -> PathBuf {
         self.data_dir.join("containerd")
     }
+    /// The container backend chosen in the settings: a file rather than a database row, so
+    /// the app and the CLI read it before they open Berth with that backend.
+    pub fn backend_choice(&self) -> PathBuf {
+        self.data_dir.join("backend")
+    }
+}
+
+/// The backend saved in the settings of the data directory `data_dir`, if one was chosen.
+pub fn saved_backend(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(Paths::new(data_dir).backend_choice()).ok()?;
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 /// Creates Berth's data directory (and its parents) and makes it private to its owner (0700),
@@ -52,6 +63,29 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Writes a small private file (0600) whole or not at all: a temp sibling, fsync, rename.
+pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// The default data directory: `$XDG_DATA_HOME/berth` or `~/.local/share/berth`.

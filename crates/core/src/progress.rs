@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use berth_runtime::{PullEvent, PullSink};
+use berth_runtime::{OverallProgress, PullEvent, PullSink};
 
 use crate::model::{CreateEvent, LayerProgress, LayerStatus, PullProgress};
 
@@ -25,7 +25,13 @@ struct State {
     /// Once unpacking began no pull snapshot may follow, so the
     /// phase shown never goes back.
     unpacking: bool,
+    /// The backend's report of the whole pull, when it does not report layers.
+    overall: Option<OverallProgress>,
 }
+
+/// Shown instead of the per-layer rows for a backend that reports the pull as a whole.
+pub const LAYERS_UNAVAILABLE: &str =
+    "this container backend reports the download as a whole, not per layer";
 
 impl<'a> Aggregator<'a> {
     pub fn new(emit: &'a (dyn Fn(CreateEvent) + Send + Sync)) -> Self {
@@ -35,6 +41,7 @@ impl<'a> Aggregator<'a> {
             samples: vec![],
             last_emit: None,
             unpacking: false,
+            overall: None,
         };
         Self {
             emit,
@@ -78,6 +85,14 @@ impl PullSink for Aggregator<'_> {
                 }
                 true
             }
+            PullEvent::Overall(mut o) => {
+                // `done` never goes back, whatever the backend printed.
+                let before = s.overall.and_then(|p| p.done);
+                o.done = o.done.max(before);
+                o.percent = o.percent.map(|p| p.clamp(0.0, 100.0));
+                s.overall = Some(o);
+                false
+            }
             PullEvent::Unpacking { layer, layers } => {
                 if !s.unpacking {
                     s.unpacking = true;
@@ -102,6 +117,9 @@ impl PullSink for Aggregator<'_> {
 }
 
 fn snapshot(s: &mut State) -> PullProgress {
+    if let Some(o) = s.overall {
+        return overall_snapshot(s, o);
+    }
     let total: u64 = s.layers.iter().map(|l| l.total).sum();
     // Layers that already existed took no time: they do not count towards speed.
     let fetched: u64 = s
@@ -111,16 +129,7 @@ fn snapshot(s: &mut State) -> PullProgress {
         .map(|l| l.done)
         .sum();
     let done: u64 = s.layers.iter().map(|l| l.done).sum();
-    let now = Instant::now();
-    s.samples.push((now, fetched));
-    s.samples.retain(|(t, _)| now - *t <= SPEED_WINDOW);
-    let (t0, b0) = s.samples[0];
-    let secs = (now - t0).as_secs_f64();
-    let speed = if secs > 0.2 {
-        ((fetched - b0) as f64 / secs) as u64
-    } else {
-        0
-    };
+    let speed = speed(s, fetched);
     let eta = (speed > 0).then(|| (total - done).div_ceil(speed));
     PullProgress {
         image: s.image.clone(),
@@ -129,6 +138,43 @@ fn snapshot(s: &mut State) -> PullProgress {
         done_bytes: done,
         bytes_per_second: speed,
         eta_seconds: eta,
+        percent: None,
+        layers_unavailable: None,
+    }
+}
+
+/// Bytes a second over the last [`SPEED_WINDOW`], `fetched` being the bytes fetched so far.
+fn speed(s: &mut State, fetched: u64) -> u64 {
+    let now = Instant::now();
+    s.samples.push((now, fetched));
+    s.samples.retain(|(t, _)| now - *t <= SPEED_WINDOW);
+    let (t0, b0) = s.samples[0];
+    let secs = (now - t0).as_secs_f64();
+    if secs > 0.2 {
+        (fetched.saturating_sub(b0) as f64 / secs) as u64
+    } else {
+        0
+    }
+}
+
+/// A backend's whole-pull report: its own speed and time left when it gives them, else ours
+/// from the bytes.
+fn overall_snapshot(s: &mut State, o: OverallProgress) -> PullProgress {
+    let done = o.done.unwrap_or(0);
+    let total = o.total.unwrap_or(0).max(done);
+    let speed = o.bytes_per_second.unwrap_or_else(|| speed(s, done));
+    let eta = o
+        .eta_seconds
+        .or_else(|| (speed > 0 && total > 0).then(|| (total - done).div_ceil(speed)));
+    PullProgress {
+        image: s.image.clone(),
+        layers: vec![],
+        total_bytes: total,
+        done_bytes: done,
+        bytes_per_second: speed,
+        eta_seconds: eta,
+        percent: o.percent,
+        layers_unavailable: Some(LAYERS_UNAVAILABLE.into()),
     }
 }
 
@@ -188,5 +234,40 @@ mod tests {
         };
         assert_eq!(p.layers[0].status, LayerStatus::Done);
         assert_eq!(p.layers[1].status, LayerStatus::Exists);
+    }
+
+    #[test]
+    fn a_whole_pull_report_never_goes_back_and_says_why_there_are_no_layers() {
+        let events = Mutex::new(vec![]);
+        let emit = |e: CreateEvent| events.lock().unwrap().push(e);
+        let agg = Aggregator::new(&emit);
+        agg.event(PullEvent::Resolved {
+            image: "x".into(),
+            layers: vec![],
+        });
+        let report = |done, percent| {
+            PullEvent::Overall(OverallProgress {
+                done: Some(done),
+                total: Some(200),
+                percent: Some(percent),
+                bytes_per_second: Some(50),
+                eta_seconds: None,
+            })
+        };
+        agg.event(report(100, 50.0));
+        agg.event(report(40, 120.0)); // a garbled line: bytes go back, percent out of range
+        agg.event(PullEvent::Unpacking {
+            layer: 1,
+            layers: 1,
+        });
+        let events = events.into_inner().unwrap();
+        let CreateEvent::Pulling(p) = &events[events.len() - 2] else {
+            panic!("{events:?}")
+        };
+        assert_eq!((p.done_bytes, p.total_bytes), (100, 200));
+        assert_eq!(p.percent, Some(100.0));
+        assert_eq!(p.eta_seconds, Some(2), "(200 - 100) / 50");
+        assert!(p.layers.is_empty());
+        assert_eq!(p.layers_unavailable.as_deref(), Some(LAYERS_UNAVAILABLE));
     }
 }

@@ -16,6 +16,8 @@ pub fn defaults() -> Settings {
         default_image: DEFAULT_IMAGE.into(),
         pull_policy: PullPolicy::IfNotPresent,
         managed_containerd: false,
+        archive_versions: false,
+        backend: None,
     }
 }
 
@@ -30,6 +32,7 @@ pub fn load(store: &berth_store::Store, default_socket: &str) -> Result<Settings
             "default_image" => s.default_image = v,
             "pull_policy" => s.pull_policy = serde_json::from_value(v.into()).unwrap_or_default(),
             "managed_containerd" => s.managed_containerd = v == "true",
+            "archive_versions" => s.archive_versions = v == "true",
             _ => {}
         }
     }
@@ -52,6 +55,15 @@ fn validate(s: &Settings) -> Result<()> {
         ));
     }
     ImageRef::parse(&s.default_image).map_err(|e| Error::invalid(format!("default image: {e}")))?;
+    // Which names exist is the composition root's business (core names no backend); a name is
+    // a short lower-case word, so nothing else reaches the file.
+    if let Some(b) = &s.backend {
+        if b.is_empty() || b.len() > 32 || !b.bytes().all(|c| c.is_ascii_lowercase()) {
+            return Err(Error::invalid(format!(
+                "unknown container backend {b:?}: use apple or containerd"
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -66,14 +78,18 @@ impl Berth {
         store.set_setting("default_image", &new.default_image)?;
         let policy = serde_json::to_value(new.pull_policy).map_err(Error::internal)?;
         store.set_setting("pull_policy", policy.as_str().unwrap_or("if-not-present"))?;
-        store.set_setting(
-            "managed_containerd",
-            if new.managed_containerd {
-                "true"
-            } else {
-                "false"
-            },
-        )?;
+        let flag = |b: bool| if b { "true" } else { "false" };
+        store.set_setting("managed_containerd", flag(new.managed_containerd))?;
+        store.set_setting("archive_versions", flag(new.archive_versions))?;
+        let choice = self.inner.paths.backend_choice();
+        match &new.backend {
+            Some(b) => crate::paths::write_private_atomically(&choice, b.as_bytes()),
+            None => std::fs::remove_file(&choice).or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            }),
+        }
+        .map_err(|e| Error::internal(format!("saving the backend choice: {e}")))?;
         if old.containerd_socket != new.containerd_socket || old.namespace != new.namespace {
             self.connect().await;
         }

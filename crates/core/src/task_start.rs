@@ -11,12 +11,22 @@ use crate::{Berth, Result};
 pub const LOG_ROTATE_BYTES: u64 = 16 * 1024 * 1024;
 
 impl Berth {
+    /// Where container `id`'s bridge socket is on the host: the runtime says (a VM runtime
+    /// publishes it where a Unix socket path fits); Berth's layout while none is connected.
+    pub(crate) fn bridge_socket(&self, id: &str) -> std::path::PathBuf {
+        let dir = self.inner.paths.socket_dir(id);
+        match self.inner.runtime.read().unwrap().as_ref() {
+            Some(rt) => rt.bridge_socket(&dir),
+            None => self.inner.paths.bridge_socket(id),
+        }
+    }
+
     /// Prepares container `id`'s socket directory and log for a start of its task.
     pub(crate) fn prepare_start(&self, id: &str) -> Result<()> {
         let paths = &self.inner.paths;
         std::fs::create_dir_all(paths.socket_dir(id))
             .map_err(crate::paths::io("creating the socket directory"))?;
-        let _ = std::fs::remove_file(paths.bridge_socket(id));
+        let _ = std::fs::remove_file(self.bridge_socket(id));
         rotate(&paths.log_file(id), LOG_ROTATE_BYTES);
         Ok(())
     }

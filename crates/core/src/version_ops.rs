@@ -17,6 +17,11 @@ use crate::versions::{
 };
 use crate::{Berth, Error, Result};
 
+mod archive;
+mod listing;
+
+/// "Changes since" lists at most this many paths.
+const MAX_CHANGES: usize = 5000;
 const STOP_GRACE: Duration = Duration::from_secs(10);
 const BRIDGE_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_NAME: usize = 100;
@@ -28,16 +33,8 @@ impl Berth {
     pub async fn versions(&self, bot: &str) -> Result<VersionList> {
         let w = self.workspace_row_v(bot)?;
         let rt = self.runtime()?;
-        if !rt.capabilities().native_versions {
-            return Ok(VersionList {
-                available: false,
-                unavailable_reason: Some(
-                    "this container backend has no native snapshots yet".into(),
-                ),
-                current: None,
-                unsaved_bytes: None,
-                versions: vec![],
-            });
+        if self.archive_mode(&*rt)? {
+            return self.archive_list(bot);
         }
         let snaps = rt.list_snapshots(&w.container_id).await?;
         let rows = self.inner.store.list_versions(bot)?;
@@ -47,10 +44,17 @@ impl Berth {
     /// Saves the workspace's current state as a new version; returns it.
     pub async fn snapshot(&self, bot: &str, name: Option<&str>) -> Result<VersionInfo> {
         let name = clean_name(name)?;
-        let rt = self.versions_runtime()?;
+        let rt = self.runtime()?;
         let lock = self.lock_for(bot);
         let _held = lock.lock().await;
         let w = self.workspace_row_v(bot)?;
+        if self.archive_mode(&*rt)? {
+            let number = self
+                .archive_save(bot, name.as_deref(), VersionSource::Manual)
+                .await?;
+            drop(_held);
+            return self.saved(bot, number, name).await;
+        }
         let t0 = Instant::now();
         let was_running = self.stop_for_commit(&*rt, bot, &w.container_id).await?;
         let t1 = Instant::now();
@@ -77,7 +81,12 @@ impl Berth {
             restart_ms = t2.elapsed().as_millis() as u64,
             "version saved"
         );
-        let label = name.clone().unwrap_or_else(|| format!("Version {number}"));
+        drop(_held);
+        self.saved(bot, number, name).await
+    }
+
+    async fn saved(&self, bot: &str, number: u32, name: Option<String>) -> Result<VersionInfo> {
+        let label = name.unwrap_or_else(|| format!("Version {number}"));
         self.event(bot, "version-saved", format!("saved v{number} ({label})"));
         self.version_info(bot, number).await
     }
@@ -85,11 +94,17 @@ impl Berth {
     /// Returns the workspace to exactly version `version`. Unless `save` is false, the current
     /// state is first saved as a version ("before rollback to vN"), so nothing is lost.
     pub async fn rollback(&self, bot: &str, version: u32, save: bool) -> Result<RollbackResult> {
-        let rt = self.versions_runtime()?;
+        let rt = self.runtime()?;
         let lock = self.lock_for(bot);
         let _held = lock.lock().await;
         let w = self.workspace_row_v(bot)?;
         let target = self.version_row(bot, version)?;
+        if target.snapshot.starts_with(archive::PREFIX) {
+            let r = self.archive_rollback(&*rt, bot, &target, save).await?;
+            self.rolled_back(bot, version, r.saved);
+            return Ok(r);
+        }
+        let rt = self.versions_runtime()?;
         let snaps = rt.list_snapshots(&w.container_id).await?;
         if !snaps.iter().any(|s| s.name == target.snapshot) {
             return Err(Error::conflict(format!(
@@ -139,14 +154,7 @@ impl Berth {
             restart_ms = t2.elapsed().as_millis() as u64,
             "rolled back"
         );
-        let note = saved
-            .map(|n| format!("; the previous state is v{n}"))
-            .unwrap_or_default();
-        self.event(
-            bot,
-            "version-rollback",
-            format!("rolled back to v{version}{note}"),
-        );
+        self.rolled_back(bot, version, saved);
         let state = if was_running {
             WorkspaceState::Running
         } else {
@@ -157,6 +165,17 @@ impl Berth {
             saved,
             state,
         })
+    }
+
+    fn rolled_back(&self, bot: &str, version: u32, saved: Option<u32>) {
+        let note = saved
+            .map(|n| format!("; the previous state is v{n}"))
+            .unwrap_or_default();
+        self.event(
+            bot,
+            "version-rollback",
+            format!("rolled back to v{version}{note}"),
+        );
     }
 
     /// Sets (or with `None` / blank clears) a version's name.
@@ -186,11 +205,16 @@ impl Berth {
 
     /// Deletes a version. `Conflict` explaining what builds on it when others do.
     pub async fn delete_version(&self, bot: &str, version: u32) -> Result<()> {
-        let rt = self.versions_runtime()?;
         let lock = self.lock_for(bot);
         let _held = lock.lock().await;
         let w = self.workspace_row_v(bot)?;
         let row = self.version_row(bot, version)?;
+        if row.snapshot.starts_with(archive::PREFIX) {
+            self.archive_delete(&row)?;
+            self.event(bot, "version-deleted", format!("deleted v{version}"));
+            return Ok(());
+        }
+        let rt = self.versions_runtime()?;
         let snaps = rt.list_snapshots(&w.container_id).await?;
         if snaps.iter().any(|s| s.name == row.snapshot) {
             let list = build_list(&self.inner.store.list_versions(bot)?, &snaps);
@@ -222,17 +246,21 @@ impl Berth {
 
     /// Files added, modified and deleted since `version`, without stopping the workspace.
     pub async fn version_changes(&self, bot: &str, version: u32) -> Result<VersionChanges> {
-        let rt = self.versions_runtime()?;
         let w = self.workspace_row_v(bot)?;
         let row = self.version_row(bot, version)?;
-        if row.missing {
-            return Err(Error::conflict(format!(
-                "v{version}'s snapshot no longer exists in containerd"
-            )));
-        }
         let started = Instant::now();
-        let changes = rt.changes_since(&w.container_id, &row.snapshot).await?;
-        let truncated = changes.len() >= 5000;
+        let changes = if row.snapshot.starts_with(archive::PREFIX) {
+            self.archive_changes(bot, &row).await?
+        } else {
+            if row.missing {
+                return Err(Error::conflict(format!(
+                    "v{version}'s snapshot no longer exists in containerd"
+                )));
+            }
+            let rt = self.versions_runtime()?;
+            rt.changes_since(&w.container_id, &row.snapshot).await?
+        };
+        let truncated = changes.len() >= MAX_CHANGES;
         let changes = changes
             .into_iter()
             .map(|c| VersionFileChange {
@@ -259,10 +287,11 @@ impl Berth {
     /// (e.g. after it was removed) are adopted.
     pub async fn reconcile_versions(&self) -> Result<()> {
         let rt = self.runtime()?;
-        if !rt.capabilities().native_versions {
-            return Ok(());
-        }
         for w in self.inner.store.list_workspaces()? {
+            self.reconcile_archive_versions(&w.bot)?;
+            if !rt.capabilities().native_versions {
+                continue;
+            }
             match rt.repair_versions(&w.container_id).await {
                 Ok(done) => {
                     for what in done {
@@ -394,7 +423,7 @@ impl Berth {
             return Ok(());
         }
         self.prepare_start(id)?;
-        let socket = self.inner.paths.bridge_socket(id);
+        let socket = self.bridge_socket(id);
         let started = async {
             let pid = rt.start(id).await?;
             let peer = crate::bridges::expected_peer(rt, pid);
@@ -515,15 +544,7 @@ fn build_list(rows: &[VersionRow], snaps: &[SnapshotInfo]) -> VersionList {
             }
         })
         .collect();
-    let links: Vec<(u32, u32)> = versions
-        .iter()
-        .filter_map(|v| v.parent.map(|p| (p, v.version)))
-        .collect();
-    for (p, c) in links {
-        if let Some(v) = versions.iter_mut().find(|v| v.version == p) {
-            v.children.push(c);
-        }
-    }
+    link_children(&mut versions);
     VersionList {
         available: true,
         unavailable_reason: None,
@@ -532,5 +553,19 @@ fn build_list(rows: &[VersionRow], snaps: &[SnapshotInfo]) -> VersionList {
             .and_then(|a| a.size)
             .map(|s| s.saturating_sub(EMPTY_LAYER)),
         versions,
+        only_data: None,
+    }
+}
+
+/// Fills each version's `children` from the others' `parent`.
+fn link_children(versions: &mut [VersionInfo]) {
+    let links: Vec<(u32, u32)> = versions
+        .iter()
+        .filter_map(|v| v.parent.map(|p| (p, v.version)))
+        .collect();
+    for (p, c) in links {
+        if let Some(v) = versions.iter_mut().find(|v| v.version == p) {
+            v.children.push(c);
+        }
     }
 }

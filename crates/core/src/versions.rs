@@ -68,7 +68,7 @@ pub struct VersionInfo {
 #[serde(rename_all = "camelCase")]
 #[ts(export)]
 pub struct VersionList {
-    /// The backend has native versions (containerd); false on Apple Container for now.
+    /// Versions can be saved here.
     pub available: bool,
     /// Why versions are unavailable, when they are.
     pub unavailable_reason: Option<String>,
@@ -79,6 +79,9 @@ pub struct VersionList {
     pub unsaved_bytes: Option<u64>,
     /// By number, oldest first.
     pub versions: Vec<VersionInfo>,
+    /// Set when versions are archives of `/data` (a backend without snapshots, or chosen in
+    /// the settings): says that nothing outside `/data` is captured.
+    pub only_data: Option<String>,
 }
 
 /// What a rollback did.

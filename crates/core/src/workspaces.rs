@@ -95,7 +95,7 @@ impl Berth {
         pid: u32,
         cancel: &CancellationToken,
     ) -> Result<String> {
-        let socket = self.inner.paths.bridge_socket(id);
+        let socket = self.bridge_socket(id);
         let peer = crate::bridges::expected_peer(rt, pid);
         let ready = tokio::select! {
             _ = cancel.cancelled() => return Err(Error::cancelled()),
@@ -134,7 +134,11 @@ impl Berth {
     }
 
     /// Starts the workspace and waits for its bridge; the caller holds the bot's lock.
-    async fn start_locked(&self, rt: &dyn berth_runtime::Runtime, bot: &str) -> Result<()> {
+    pub(crate) async fn start_locked(
+        &self,
+        rt: &dyn berth_runtime::Runtime,
+        bot: &str,
+    ) -> Result<()> {
         let w = self.workspace_row(bot)?;
         self.prepare_start(&w.container_id)?;
         let started = async {
@@ -190,6 +194,7 @@ impl Berth {
         let _ = std::fs::remove_dir_all(self.inner.paths.socket_dir(&id));
         // The runtime removed every snapshot of the workspace, versions included.
         let versions = self.inner.store.delete_versions(bot)?;
+        self.delete_archive_versions(bot);
         if self.inner.store.get_workspace(bot)?.is_some() {
             self.inner.store.delete_workspace(bot)?;
             self.event(

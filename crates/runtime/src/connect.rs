@@ -23,6 +23,9 @@ pub struct Target {
 /// runtime that may have gone away.
 #[async_trait::async_trait]
 pub trait Connector: Send + Sync + 'static {
+    /// The backend's name as users know it ("containerd", "Apple Container").
+    fn name(&self) -> &'static str;
+
     /// A connected runtime, or `Unavailable` (with why) when the backend does not answer.
     async fn connect(&self, target: &Target) -> Result<Arc<dyn Runtime>>;
 

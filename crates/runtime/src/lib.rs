@@ -14,7 +14,7 @@ mod versions;
 pub use connect::{Connector, OwnDaemon, Target};
 pub use error::{ErrorKind, Result, RuntimeError};
 pub use image_ref::ImageRef;
-pub use progress::{PullEvent, PullSink};
+pub use progress::{OverallProgress, PullEvent, PullSink};
 pub use tokio_util::sync::CancellationToken;
 pub use versions::{
     FileChange, FileChangeKind, SnapshotInfo, SnapshotKind, VersionLabels, LABEL_VERSION,
@@ -138,6 +138,15 @@ pub struct Capabilities {
     pub resource_limits: bool,
     /// How core knows that what answers on a workspace's bridge socket is its bridge.
     pub bridge_trust: BridgeTrust,
+    /// A pull reports each layer ([`PullEvent::Resolved`], [`PullEvent::Downloading`]);
+    /// otherwise only [`PullEvent::Overall`].
+    pub layer_progress: bool,
+    /// [`Runtime::set_limits`] works on an existing workspace; otherwise limits are fixed when
+    /// the workspace is created.
+    pub change_limits: bool,
+    /// [`Runtime::events`] comes from the backend as things happen; otherwise it is a poll of
+    /// the backend's state, so a change shows up to one poll interval late.
+    pub live_events: bool,
 }
 
 /// How core knows that what answers on a workspace's bridge socket is the bridge. The bot can

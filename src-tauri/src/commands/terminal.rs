@@ -152,6 +152,7 @@ mod tests {
             containerd_socket: Some(dir.path().join("no-such.sock")),
             namespace: Some("ipc-term".into()),
             bridge_binary: None,
+            agent_env: vec![],
         };
         let berth =
             tauri::async_runtime::block_on(berth_core::Berth::open(options, crate::connector()))

@@ -16,6 +16,8 @@ const pulling = (done: number, total = 200): CreateEvent => ({
   doneBytes: done,
   bytesPerSecond: 1000,
   etaSeconds: 3,
+  percent: null,
+  layersUnavailable: null,
 });
 const info: WorkspaceInfo = {
   bot: "b",
@@ -76,6 +78,17 @@ describe("reduce", () => {
     const op = run([pulling(150), pulling(90)]);
     expect(op.percent).toBe(75);
     expect(op.pull?.doneBytes).toBe(90); // the rows still show what the backend said
+  });
+
+  it("takes a whole-pull backend's own percent when it gives one (bytes unknown)", () => {
+    const whole = (percent: number): CreateEvent => ({
+      ...(pulling(0, 0) as Extract<CreateEvent, { phase: "pulling" }>),
+      layers: [],
+      percent,
+      layersUnavailable: "reported as a whole",
+    });
+    expect(run([whole(41.7)]).percent).toBe(41);
+    expect(run([whole(60), whole(20)]).percent).toBe(60);
   });
 
   it("drops a stale event from an earlier phase", () => {

@@ -133,7 +133,8 @@ export function reduce(op: Operation, ev: CreateEvent): Operation {
       const { phase: _phase, ...pull } = ev;
       next.pull = pull;
       next.image = pull.image;
-      next.percent = grow(op.percent, percentOf(pull.doneBytes, pull.totalBytes));
+      // A backend that reports the pull as a whole gives its own percent (bytes may be unknown).
+      next.percent = grow(op.percent, pull.percent !== null ? Math.floor(pull.percent) : percentOf(pull.doneBytes, pull.totalBytes));
       break;
     }
     case "unpacking":

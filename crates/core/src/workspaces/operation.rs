@@ -89,6 +89,9 @@ mod tests {
 
     #[async_trait::async_trait]
     impl crate::Connector for Unreachable {
+        fn name(&self) -> &'static str {
+            "unreachable"
+        }
         async fn connect(
             &self,
             _: &berth_runtime::Target,
@@ -105,6 +108,7 @@ mod tests {
             containerd_socket: Some(dir.join("no-such.sock")),
             namespace: Some("unit".into()),
             bridge_binary: None,
+            agent_env: vec![],
         };
         Berth::open(options, std::sync::Arc::new(Unreachable))
             .await

@@ -116,6 +116,7 @@ async fn open(
         containerd_socket: Some(data_dir.join("fake.sock")),
         namespace: Some("fake".into()),
         bridge_binary: Some(bridge.to_path_buf()),
+        agent_env: vec![],
     };
     Berth::open(options, fake.connector()).await.expect("open")
 }

@@ -18,6 +18,10 @@ pub(super) struct FakeConnector(pub(super) Arc<FakeRuntime>);
 
 #[async_trait::async_trait]
 impl Connector for FakeConnector {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
     async fn connect(&self, target: &Target) -> Result<Arc<dyn Runtime>> {
         self.0.targets.lock().unwrap().push(target.clone());
         Ok(self.0.clone())
@@ -34,6 +38,9 @@ impl Runtime for FakeRuntime {
             resource_limits: true,
             // Its tasks run the real bridge, so core's peer check runs against it.
             bridge_trust: BridgeTrust::CheckPeerPid,
+            layer_progress: true,
+            change_limits: true,
+            live_events: true,
         }
     }
 

@@ -11,6 +11,8 @@ export interface CreatePlan {
   image: string;
   policy: PullPolicy;
   alreadyPulled: boolean;
+  /** The backend reports the pull as a whole (Apple Container): no layer rows, its percent. */
+  wholePull?: boolean;
   /** Multiplies every delay; e2e tests slow the sequence down with `?speed=`. */
   slowdown: number;
   isCancelled: () => boolean;
@@ -80,11 +82,13 @@ export async function playPull(plan: CreatePlan): Promise<void> {
     return {
       phase: "pulling",
       image: plan.image,
-      layers: layers.map((l) => ({ ...l })),
+      layers: plan.wholePull ? [] : layers.map((l) => ({ ...l })),
       totalBytes,
       doneBytes,
       bytesPerSecond: Math.round(bps),
       etaSeconds: bps > 0 ? Math.ceil((totalBytes - doneBytes) / bps) : null,
+      percent: plan.wholePull ? Math.floor((doneBytes / totalBytes) * 100) : null,
+      layersUnavailable: plan.wholePull ? "this container backend reports the download as a whole, not per layer" : null,
     };
   };
 

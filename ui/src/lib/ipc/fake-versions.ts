@@ -21,7 +21,10 @@ export function fakeVersionCommands(
   delay: (ms: number) => Promise<void>,
   search: string = typeof location === "undefined" ? "" : location.search,
 ) {
-  const supported = new URLSearchParams(search).get("versions") !== "unsupported";
+  const q = new URLSearchParams(search);
+  const supported = q.get("versions") !== "unsupported";
+  // Apple Container: versions are archives of /data.
+  const onlyData = q.get("backend") === "apple" ? "Versions are archives of /data here: changes elsewhere in the workspace are not captured." : null;
   const byBot = new Map<string, FakeVersions>();
   const of = (bot: unknown): FakeVersions => {
     const name = String(bot);
@@ -44,7 +47,8 @@ export function fakeVersionCommands(
     available: supported,
     unavailableReason: supported ? null : "this container backend has no native snapshots yet",
     current: v.current,
-    unsavedBytes: v.dirty ? 24_576 : 0,
+    unsavedBytes: onlyData ? null : v.dirty ? 24_576 : 0,
+    onlyData,
     versions: v.list.map((x) => ({
       ...x,
       current: x.version === v.current,

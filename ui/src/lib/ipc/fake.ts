@@ -60,7 +60,11 @@ export function installFakeBackend(search: string = location.search): void {
     defaultImage: "docker.io/library/ubuntu:24.04",
     pullPolicy: "if-not-present",
     managedContainerd: false,
+    archiveVersions: false,
+    backend: null,
   };
+  // `?backend=apple`: Apple Container's limitations, as core reports them there.
+  const apple = q.get("backend") === "apple";
   const status: SystemStatus = {
     connected: q.get("containerd") !== "down",
     socket: settings.containerdSocket,
@@ -74,6 +78,15 @@ export function installFakeBackend(search: string = location.search): void {
     ownByDefault: q.get("rootless") === "1",
     resourceLimits: q.get("rootless") !== "1",
     network: q.get("network") === "host" ? "host" : "cni",
+    backend: apple ? "Apple Container" : "containerd",
+    limitations: apple
+      ? [
+          { feature: "layerProgress", reason: "Apple Container reports a download as a whole, not per layer" },
+          { feature: "nativeVersions", reason: "Apple Container has no snapshots: versions are archives of /data, and changes outside /data are not captured" },
+          { feature: "changeLimits", reason: "Apple Container fixes a workspace's limits when it creates it: a change applies when the workspace is created again" },
+          { feature: "liveEvents", reason: "Apple Container has no event stream: Berth checks its containers every few seconds, so a change made outside Berth shows up a little late" },
+        ]
+      : [],
   };
   if (!status.connected) {
     status.version = null;
@@ -177,7 +190,7 @@ export function installFakeBackend(search: string = location.search): void {
     if (!a.changeImage) setState(b, info(b.name, "creating", image, { hostNetwork, blockPrivateNetworks }));
     log(b, "workspace.creating", `${a.changeImage ? "Changing image to" : "Creating workspace from"} ${image}`);
     try {
-      const plan: CreatePlan = { image, policy, alreadyPulled: pulled.has(image), slowdown, isCancelled: () => cancelled, emit: send };
+      const plan: CreatePlan = { image, policy, alreadyPulled: pulled.has(image), wholePull: apple, slowdown, isCancelled: () => cancelled, emit: send };
       await playPull(plan);
       if (a.changeImage) await replaceOld(b, plan);
       await playStart(plan);
@@ -299,6 +312,7 @@ export function installFakeBackend(search: string = location.search): void {
         throw new AppError("InvalidArgument", "a memory limit below 32 MiB cannot run the workspace");
       }
       b.ws = { ...b.ws, limits };
+      if (b.ws.state !== "absent" && apple) return "recreate";
       return b.ws.state === "absent" ? "nextCreate" : b.ws.state === "running" ? "restart" : "nextStart";
     },
     bot_delete: (a) => {

@@ -3,4 +3,4 @@
 /**
  * When changed limits take effect.
  */
-export type LimitsApply = "nextCreate" | "nextStart" | "restart";
+export type LimitsApply = "nextCreate" | "nextStart" | "restart" | "recreate";

@@ -12,4 +12,12 @@ bytesPerSecond: number,
 /**
  * Seconds left at the current speed; null when unknown.
  */
-etaSeconds: number | null, };
+etaSeconds: number | null, 
+/**
+ * The backend's own percentage, when it reports the pull as a whole (bytes may then be 0).
+ */
+percent: number | null, 
+/**
+ * Why `layers` is empty: the backend reports the pull as a whole, not per layer.
+ */
+layersUnavailable: string | null, };

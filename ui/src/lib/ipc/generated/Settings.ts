@@ -8,4 +8,14 @@ export type Settings = { containerdSocket: string, namespace: string, defaultIma
 /**
  * Start Berth's own containerd when none answers on the socket.
  */
-managedContainerd: boolean, };
+managedContainerd: boolean, 
+/**
+ * Keep versions as archives of `/data` even where the backend has snapshots (they then
+ * capture only `/data`, but move to any backend).
+ */
+archiveVersions: boolean, 
+/**
+ * The container backend to use from the next start (`containerd`, `apple`); none: the
+ * platform's default. The composition root reads it before it opens Berth.
+ */
+backend: string | null, };

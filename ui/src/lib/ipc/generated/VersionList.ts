@@ -6,7 +6,7 @@ import type { VersionInfo } from "./VersionInfo";
  */
 export type VersionList = { 
 /**
- * The backend has native versions (containerd); false on Apple Container for now.
+ * Versions can be saved here.
  */
 available: boolean, 
 /**
@@ -24,4 +24,9 @@ unsavedBytes: number | null,
 /**
  * By number, oldest first.
  */
-versions: Array<VersionInfo>, };
+versions: Array<VersionInfo>, 
+/**
+ * Set when versions are archives of `/data` (a backend without snapshots, or chosen in
+ * the settings): says that nothing outside `/data` is captured.
+ */
+onlyData: string | null, };
