@@ -72,3 +72,11 @@ test("containerd: no limitation is listed and layers are shown", async () => {
   assert.equal(await page.getByTestId("versions-only-data").count(), 0);
   assert.deepEqual(problems, []);
 });
+
+test("an x86-64 bridge on Apple silicon: Settings says the workspaces run under Rosetta", async () => {
+  const { page, problems } = await openPage(browser.context, server.url + "?backend=apple&rosetta=1");
+  await page.getByTestId("open-settings").click();
+  await page.getByTestId("backend-note").waitFor();
+  assert.match(await page.getByTestId("backend-note").textContent(), /under Rosetta/);
+  assert.deepEqual(problems, []);
+});

@@ -119,6 +119,8 @@ pub struct Create<'a> {
     pub image: &'a str,
     /// `os/arch`, as given to `image pull` ([`platform`]).
     pub platform: &'a str,
+    /// Run translated by Rosetta (an amd64 workspace on an arm64 Mac).
+    pub rosetta: bool,
     pub runtime_dir: &'a Path,
     pub host_socket: &'a Path,
     pub limits: Limits,
@@ -151,6 +153,9 @@ pub fn create(c: &Create<'_>) -> Result<Vec<OsString>> {
         a.extend(os(["--cap-drop", cap]));
     }
     a.extend(limits(&c.limits));
+    if c.rosetta {
+        a.push("--rosetta".into());
+    }
     a.extend(os(["--platform", c.platform]));
     a.push(c.image.into());
     Ok(a)
@@ -282,6 +287,7 @@ mod tests {
             labels: &labels,
             image: "127.0.0.1:5000/berth-test/busybox:1",
             platform: "linux/arm64",
+            rosetta: false,
             runtime_dir: Path::new("/data/runtime"),
             host_socket: Path::new("/data/run/berth-alice/bridge.sock"),
             limits: Limits {
@@ -319,6 +325,9 @@ mod tests {
             ..c.clone()
         };
         assert!(strs(&create(&tiny).unwrap()).windows(2).any(|w| w == ["--cpus", "1"]));
+        let translated = Create { platform: "linux/amd64", rosetta: true, ..c.clone() };
+        let a = create(&translated).unwrap();
+        assert!(strs(&a).windows(3).any(|w| w == ["--rosetta", "--platform", "linux/amd64"]));
     }
 
     #[test]
@@ -329,6 +338,7 @@ mod tests {
             labels: &labels,
             image: "x",
             platform: "linux/arm64",
+            rosetta: false,
             runtime_dir: Path::new("/a,b"),
             host_socket: Path::new("/s.sock"),
             limits: Limits::default(),

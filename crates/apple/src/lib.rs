@@ -26,6 +26,7 @@
 //! `workspace` and `poll` implement the operations; `runtime` and `connector` the traits;
 //! `options` holds the poll interval and the deadlines.
 
+mod arch;
 mod args;
 mod cli;
 mod connector;

@@ -129,6 +129,17 @@ impl Runtime for AppleRuntime {
         }
     }
 
+    fn notes(&self) -> Vec<String> {
+        let platform = &self.inner.platform;
+        if crate::arch::needs_rosetta(platform, crate::arch::host()) {
+            vec![format!(
+                "Workspaces run as {platform} under Rosetta (CONTAINER_DEFAULT_PLATFORM):                  slower than arm64; with an arm64 bridge (scripts/build-bridge.sh --arch                  aarch64) they can run natively"
+            )]
+        } else {
+            vec![]
+        }
+    }
+
     fn bridge_network_fix(&self) -> String {
         "Apple's container gives every workspace its own virtual machine network; if it is \
          missing, run `container system start` (and allow local network access when macOS asks)"

@@ -24,6 +24,7 @@ use crate::{args, labels};
 /// Creates the container, or nothing: a failure after the CLI made it deletes it again.
 pub async fn create(inner: &Inner, spec: &WorkspaceSpec, host_socket: &Path) -> Result<()> {
     refuse_unsupported(spec)?;
+    crate::arch::check_bridge(&spec.runtime_dir, &inner.platform)?;
     if let Some(c) = find(inner, &spec.id).await? {
         return Err(exists(inner, &c));
     }
@@ -34,6 +35,7 @@ pub async fn create(inner: &Inner, spec: &WorkspaceSpec, host_socket: &Path) -> 
         labels: &labels,
         image: &spec.image.to_string(),
         platform: &inner.platform,
+        rosetta: crate::arch::needs_rosetta(&inner.platform, crate::arch::host()),
         runtime_dir: &spec.runtime_dir,
         host_socket,
         limits: spec.limits,

@@ -80,5 +80,8 @@ fn text(s: &SystemStatus) -> String {
     for l in &s.limitations {
         out += &format!("limitation:  {}\n", l.reason);
     }
+    for n in &s.notes {
+        out += &format!("note:        {n}\n");
+    }
     out
 }

@@ -23,6 +23,7 @@ impl Berth {
             .unwrap_or_else(|_| crate::settings::defaults());
         let rt = self.inner.runtime.read().unwrap().clone();
         let caps = rt.as_ref().map(|rt| rt.capabilities());
+        let notes = rt.as_ref().map(|rt| rt.notes()).unwrap_or_default();
         let (version, error, bridge) = match rt {
             Some(rt) => match rt.version().await {
                 Ok(v) => (Some(v), None, rt.capabilities().bridge_network),
@@ -62,6 +63,7 @@ impl Berth {
             limitations: caps
                 .map(|c| limitations(self.inner.connector.name(), &c))
                 .unwrap_or_default(),
+            notes,
             network: if bridge {
                 NetworkMode::Cni
             } else {

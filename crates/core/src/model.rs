@@ -336,6 +336,8 @@ pub struct SystemStatus {
     pub backend: String,
     /// What this backend cannot do, each with why (empty while not connected).
     pub limitations: Vec<Limitation>,
+    /// What the user should know about how this backend runs workspaces (e.g. under Rosetta).
+    pub notes: Vec<String>,
 }
 
 /// A feature the container backend does not have; the UI shows it as unavailable with the

@@ -34,14 +34,16 @@ pub const LAYERS_UNAVAILABLE: &str =
     "this container backend reports the download as a whole, not per layer";
 
 impl<'a> Aggregator<'a> {
-    pub fn new(emit: &'a (dyn Fn(CreateEvent) + Send + Sync)) -> Self {
+    /// `layer_progress`: the backend reports layers ([`berth_runtime::Capabilities`]); without,
+    /// every snapshot is of the whole pull and says why there are no layer rows.
+    pub fn new(emit: &'a (dyn Fn(CreateEvent) + Send + Sync), layer_progress: bool) -> Self {
         let state = State {
             image: String::new(),
             layers: vec![],
             samples: vec![],
             last_emit: None,
             unpacking: false,
-            overall: None,
+            overall: (!layer_progress).then(OverallProgress::default),
         };
         Self {
             emit,
@@ -186,7 +188,7 @@ mod tests {
     fn totals_only_grow_and_nothing_follows_unpacking() {
         let events = Mutex::new(vec![]);
         let emit = |e: CreateEvent| events.lock().unwrap().push(e);
-        let agg = Aggregator::new(&emit);
+        let agg = Aggregator::new(&emit, true);
         agg.event(PullEvent::Resolved {
             image: "x".into(),
             layers: vec![("a".into(), 100), ("b".into(), 50)],
@@ -240,7 +242,7 @@ mod tests {
     fn a_whole_pull_report_never_goes_back_and_says_why_there_are_no_layers() {
         let events = Mutex::new(vec![]);
         let emit = |e: CreateEvent| events.lock().unwrap().push(e);
-        let agg = Aggregator::new(&emit);
+        let agg = Aggregator::new(&emit, false);
         agg.event(PullEvent::Resolved {
             image: "x".into(),
             layers: vec![],
@@ -261,6 +263,13 @@ mod tests {
             layers: 1,
         });
         let events = events.into_inner().unwrap();
+        let CreateEvent::Pulling(first) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert!(
+            first.layers_unavailable.is_some(),
+            "said from the first snapshot"
+        );
         let CreateEvent::Pulling(p) = &events[events.len() - 2] else {
             panic!("{events:?}")
         };

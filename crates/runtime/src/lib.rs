@@ -173,6 +173,12 @@ pub trait Runtime: Send + Sync + 'static {
         "this runtime has no bridge networking".into()
     }
 
+    /// What the user should know about how this backend runs workspaces (for example that
+    /// they run translated by Rosetta), shown with the connection's status.
+    fn notes(&self) -> Vec<String> {
+        vec![]
+    }
+
     /// The backend's version; `Unavailable` when it does not answer.
     async fn version(&self) -> Result<String>;
 

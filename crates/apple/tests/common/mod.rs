@@ -102,6 +102,12 @@ impl Fake {
     pub fn spec(&self, bot: &str) -> WorkspaceSpec {
         let runtime_dir = self.dir.path().join("runtime");
         std::fs::create_dir_all(runtime_dir.join("templates")).unwrap();
+        // Create checks the bridge's architecture against the platform: a stand-in of this
+        // machine's (the fake's replay mode never runs it).
+        let bridge = runtime_dir.join("bridge");
+        if !bridge.exists() {
+            std::fs::write(&bridge, elf_header()).unwrap();
+        }
         WorkspaceSpec {
             id: format!("berth-{bot}"),
             bot: bot.into(),
@@ -239,4 +245,17 @@ pub fn gone(pid: i32) -> bool {
     }
     // SAFETY: signal 0 only checks that the process exists.
     unsafe { libc::kill(pid, 0) != 0 }
+}
+
+/// The first bytes of a Linux executable for this machine's architecture.
+fn elf_header() -> Vec<u8> {
+    let machine: u16 = match std::env::consts::ARCH {
+        "aarch64" => 183,
+        _ => 62,
+    };
+    let mut head = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
+    head.resize(18, 0);
+    head.extend(machine.to_le_bytes());
+    head.resize(64, 0);
+    head
 }

@@ -105,7 +105,7 @@ impl Berth {
         emit(CreateEvent::Resolving {
             image: image.to_string(),
         });
-        let sink = Aggregator::new(emit);
+        let sink = Aggregator::new(emit, rt.capabilities().layer_progress);
         rt.ensure_image(image, policy, &sink, cancel)
             .await
             .map_err(|e| Error::from(e).context("image pull failed"))?;

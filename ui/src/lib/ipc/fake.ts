@@ -87,6 +87,8 @@ export function installFakeBackend(search: string = location.search): void {
           { feature: "liveEvents", reason: "Apple Container has no event stream: Berth checks its containers every few seconds, so a change made outside Berth shows up a little late" },
         ]
       : [],
+    // `?backend=apple&rosetta=1`: an x86-64 bridge on Apple silicon.
+    notes: apple && q.get("rosetta") === "1" ? ["Workspaces run as linux/amd64 under Rosetta (CONTAINER_DEFAULT_PLATFORM): slower than arm64; with an arm64 bridge (scripts/build-bridge.sh --arch aarch64) they can run natively"] : [],
   };
   if (!status.connected) {
     status.version = null;

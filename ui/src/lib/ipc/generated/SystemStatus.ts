@@ -47,4 +47,8 @@ backend: string,
 /**
  * What this backend cannot do, each with why (empty while not connected).
  */
-limitations: Array<Limitation>, };
+limitations: Array<Limitation>, 
+/**
+ * What the user should know about how this backend runs workspaces (e.g. under Rosetta).
+ */
+notes: Array<string>, };
