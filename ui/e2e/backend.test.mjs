@@ -80,3 +80,16 @@ test("an x86-64 bridge on Apple silicon: Settings says the workspaces run under 
   assert.match(await page.getByTestId("backend-note").textContent(), /under Rosetta/);
   assert.deepEqual(problems, []);
 });
+
+test("Apple Container not running: the banner names it and its fix, no containerd advice", async () => {
+  const { page, problems } = await openPage(browser.context, server.url + "?backend=apple&containerd=down");
+  const banner = page.getByTestId("containerd-banner");
+  await banner.waitFor();
+  const text = await banner.textContent();
+  assert.match(text, /Apple Container is not connected/);
+  assert.match(text, /container system start/);
+  assert.doesNotMatch(text, /systemctl|own containerd/);
+  assert.equal(await page.getByTestId("run-managed").count(), 0);
+  await shot(page, "banner-apple-down");
+  assert.deepEqual(problems, []);
+});

@@ -9,7 +9,7 @@
 //!
 //! containerd's socket comes from `CONTAINERD_ADDRESS` or `BERTH_CONTAINERD_SOCKET`, the
 //! registry from `BERTH_TEST_REGISTRY` (default 127.0.0.1:5000), the static bridge from
-//! `BERTH_BRIDGE_BIN` (default `target/bridge/berth-bridge`).
+//! `BERTH_BRIDGE_BINARY` (default `target/bridge/berth-bridge`).
 
 mod common;
 
@@ -79,7 +79,7 @@ async fn a_workspace_runs_for_real_behind_the_published_socket() {
         .or_else(|| env("BERTH_CONTAINERD_SOCKET"))
         .expect("CONTAINERD_ADDRESS or BERTH_CONTAINERD_SOCKET");
     let registry = env("BERTH_TEST_REGISTRY").unwrap_or_else(|| "127.0.0.1:5000".into());
-    let bridge = env("BERTH_BRIDGE_BIN")
+    let bridge = env("BERTH_BRIDGE_BINARY")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bridge/berth-bridge")

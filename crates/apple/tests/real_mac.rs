@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! scripts/build-bridge.sh                     # on the Mac: see README, "Berth on a Mac"
-//! BERTH_APPLE_REAL=1 BERTH_BRIDGE_BIN=target/bridge/berth-bridge \
+//! BERTH_APPLE_REAL=1 BERTH_BRIDGE_BINARY=target/bridge/berth-bridge \
 //!   cargo test -p berth-apple --test real_mac -- --nocapture
 //! ```
 //!
@@ -64,7 +64,7 @@ async fn the_real_container_cli() {
 
     let image = env("BERTH_APPLE_IMAGE").unwrap_or_else(|| "docker.io/library/busybox:1.36".into());
     let bridge =
-        PathBuf::from(env("BERTH_BRIDGE_BIN").expect("BERTH_BRIDGE_BIN: the arm64 bridge"));
+        PathBuf::from(env("BERTH_BRIDGE_BINARY").expect("BERTH_BRIDGE_BINARY: the arm64 bridge"));
     let runtime_dir = dir.path().join("runtime");
     std::fs::create_dir_all(runtime_dir.join("templates")).unwrap();
     std::fs::copy(&bridge, runtime_dir.join("bridge")).expect("copying the bridge");

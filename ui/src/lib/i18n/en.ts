@@ -26,6 +26,7 @@ export const en = {
   "name.badChars": "Only lowercase letters, digits and '-'",
 
   "banner.title": "containerd is not connected",
+  "banner.titleOther": "{backend} is not connected",
   "banner.help": "Start containerd ({cmd}) or set the socket in Settings.",
   "banner.ownHelp": "Berth runs its own containerd as you (rootless). Start it here or with berth system start; it keeps running when the window closes.",
   "banner.openSettings": "Open Settings",
@@ -262,7 +263,7 @@ export const en = {
   "act.refresh": "Refresh",
 
   "set.title": "Settings",
-  "set.containerd": "containerd",
+  "set.containerd": "Container runtime",
   "set.socket": "Socket",
   "set.socketHelp": "Path of containerd's socket, e.g. /run/containerd/containerd.sock",
   "set.namespace": "Namespace",

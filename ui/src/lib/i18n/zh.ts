@@ -27,6 +27,7 @@ export const zh: Record<MessageKey, string> = {
   "name.badChars": "只能包含小写字母、数字和 '-'",
 
   "banner.title": "未连接到 containerd",
+  "banner.titleOther": "{backend} 未连接",
   "banner.help": "请启动 containerd（{cmd}），或在设置中指定套接字路径。",
   "banner.ownHelp": "Berth 以你的身份运行自己的 containerd（无 root）。在此启动，或运行 berth system start；关闭窗口后它会继续运行。",
   "banner.openSettings": "打开设置",
@@ -263,7 +264,7 @@ export const zh: Record<MessageKey, string> = {
   "act.refresh": "刷新",
 
   "set.title": "设置",
-  "set.containerd": "containerd",
+  "set.containerd": "容器运行时",
   "set.socket": "套接字",
   "set.socketHelp": "containerd 套接字的路径，例如 /run/containerd/containerd.sock",
   "set.namespace": "命名空间",

@@ -92,7 +92,10 @@ export function installFakeBackend(search: string = location.search): void {
   };
   if (!status.connected) {
     status.version = null;
-    status.error = `connect ${settings.containerdSocket}: no such file or directory`;
+    status.error = apple
+      ? "Apple's container system service is not running: run `container system start`"
+      : `connect ${settings.containerdSocket}: no such file or directory`;
+    if (apple) Object.assign(status, { canManage: false, missing: "this backend has no daemon Berth can run", limitations: [] });
   }
   const pulled = new Set(["docker.io/library/debian:bookworm-slim", "docker.io/library/alpine:3.20"]);
   const recent = ["docker.io/library/debian:bookworm-slim", "docker.io/library/alpine:3.20", "ghcr.io/acme/agent-base:1.4"];
