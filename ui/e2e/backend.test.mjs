@@ -24,7 +24,7 @@ test("Apple Container: limitations in Settings, a whole-pull progress, archive v
   const lim = page.getByTestId("backend-limitations");
   await lim.waitFor();
   assert.match(await lim.textContent(), /What Apple Container cannot do/);
-  for (const f of ["layerProgress", "nativeVersions", "changeLimits", "liveEvents"]) {
+  for (const f of ["layerProgress", "nativeVersions", "changeLimits", "liveEvents", "hostNetwork", "privateNetworkBlock"]) {
     assert.equal(await lim.locator(`[data-feature="${f}"]`).count(), 1, `${f} is listed`);
   }
   assert.equal(await page.getByTestId("set-backend").inputValue(), "", "the platform's default until chosen");
@@ -34,8 +34,11 @@ test("Apple Container: limitations in Settings, a whole-pull progress, archive v
   await page.getByText("Settings saved").waitFor();
   await shot(page, "settings-apple-limitations");
 
-  // Create: the download as a whole, with its percent; no layer rows, and why.
+  // Create: no host network and no private-network block on this backend, each with why.
   await page.locator('[data-bot="nova"]').click();
+  assert.equal(await page.getByTestId("host-network").isDisabled(), true);
+  assert.match(await page.getByTestId("create-block-private-unavailable").textContent(), /cannot keep a workspace off private networks/);
+  // The download as a whole, with its percent; no layer rows, and why.
   await page.getByTestId("create-workspace").click();
   await page.locator('[data-testid="create-progress"][data-phase="pulling"] [data-testid="percent"]').waitFor();
   await page.getByTestId("layers-unavailable").waitFor();
@@ -45,6 +48,9 @@ test("Apple Container: limitations in Settings, a whole-pull progress, archive v
 
   // Limits of an existing workspace: fixed at create, said before and after saving.
   await page.locator('[data-bot="atlas"]').click();
+  assert.match(await page.getByTestId("network-mode").textContent(), /Its own virtual machine network \(Apple Container\)/);
+  await page.getByTestId("block-private-unavailable").waitFor();
+  assert.equal(await page.getByTestId("block-private").isDisabled(), true);
   await page.getByTestId("limits-fixed").waitFor();
   await page.getByTestId("limit-memory").fill("2048");
   await page.getByTestId("limits-save").click();

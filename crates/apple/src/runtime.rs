@@ -120,6 +120,8 @@ impl Runtime for AppleRuntime {
             // Every workspace is a VM with its own NAT network (vmnet).
             bridge_network: true,
             private_network_block: false,
+            // Each workspace is a VM: the Mac's network cannot be its own.
+            host_network: false,
             resource_limits: true,
             // The host socket is Apple's vsock relay: no listener pid on the host to check.
             bridge_trust: BridgeTrust::RuntimeVouches,
@@ -133,7 +135,9 @@ impl Runtime for AppleRuntime {
         let platform = &self.inner.platform;
         if crate::arch::needs_rosetta(platform, crate::arch::host()) {
             vec![format!(
-                "Workspaces run as {platform} under Rosetta (CONTAINER_DEFAULT_PLATFORM):                  slower than arm64; with an arm64 bridge (scripts/build-bridge.sh --arch                  aarch64) they can run natively"
+                "Workspaces run as {platform} under Rosetta (CONTAINER_DEFAULT_PLATFORM): slower \
+                 than arm64; with an arm64 bridge (scripts/build-bridge.sh --arch aarch64) \
+                 they can run natively"
             )]
         } else {
             vec![]
@@ -147,17 +151,13 @@ impl Runtime for AppleRuntime {
     }
 
     async fn version(&self) -> Result<String> {
+        // Asked each time: the version doubles as the check that the system service runs.
         let status = system_running(&self.inner).await?;
-        let server = status.api_server_version.unwrap_or_default();
-        Ok(format!(
-            "Apple container CLI {}{}",
-            self.inner.cli_version,
-            if server.is_empty() {
-                String::new()
-            } else {
-                format!(" ({server})")
-            }
-        ))
+        if let Some(server) = status.api_server_version {
+            tracing::debug!(%server, "Apple's container API server");
+        }
+        // The number alone, as containerd's: the UI shows "<backend> <version>".
+        Ok(self.inner.cli_version.to_string())
     }
 
     async fn ensure_image(

@@ -126,6 +126,7 @@ impl Runtime for ContainerdRuntime {
             private_network_block: self.cni.is_some(),
             resource_limits: !self.rootless,
             bridge_trust: BridgeTrust::CheckPeerPid,
+            host_network: true,
             layer_progress: true,
             change_limits: true,
             live_events: true,

@@ -185,17 +185,42 @@ fn limitations(backend: &str, caps: &berth_runtime::Capabilities) -> Vec<Limitat
     add(
         !caps.native_versions,
         BackendFeature::NativeVersions,
-        format!("{backend} has no snapshots: versions are archives of /data, and changes outside /data are not captured"),
+        format!(
+            "{backend} has no snapshots: versions are archives of /data, and changes outside \
+            /data are not captured"
+        ),
     );
     add(
         !caps.change_limits,
         BackendFeature::ChangeLimits,
-        format!("{backend} fixes a workspace's limits when it creates it: a change applies when the workspace is created again"),
+        format!(
+            "{backend} fixes a workspace's limits when it creates it: a change applies when \
+            the workspace is created again"
+        ),
+    );
+    add(
+        !caps.host_network,
+        BackendFeature::HostNetwork,
+        format!(
+            "{backend} runs each workspace in a virtual machine with its own network: it \
+            cannot use this computer's network"
+        ),
+    );
+    add(
+        caps.bridge_network && !caps.private_network_block,
+        BackendFeature::PrivateNetworkBlock,
+        format!(
+            "{backend} cannot keep a workspace off private networks (your LAN, VPNs, cloud \
+            metadata)"
+        ),
     );
     add(
         !caps.live_events,
         BackendFeature::LiveEvents,
-        format!("{backend} has no event stream: Berth checks its containers every few seconds, so a change made outside Berth shows up a little late"),
+        format!(
+            "{backend} has no event stream: Berth checks its containers every few seconds, \
+            so a change made outside Berth shows up a little late"
+        ),
     );
     v
 }

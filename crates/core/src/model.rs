@@ -362,6 +362,10 @@ pub enum BackendFeature {
     ChangeLimits,
     /// Seeing state changes as they happen.
     LiveEvents,
+    /// A workspace on the host's network.
+    HostNetwork,
+    /// Keeping a workspace off private networks.
+    PrivateNetworkBlock,
 }
 
 /// A workspace state change pushed as the `workspace://changed` event.

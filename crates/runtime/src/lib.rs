@@ -130,6 +130,8 @@ pub struct Capabilities {
     /// Bridge networking (CNI) is available; otherwise only a bot set to the host's network
     /// can have a workspace.
     pub bridge_network: bool,
+    /// A bot can choose the host's network for its workspace (a VM backend cannot share it).
+    pub host_network: bool,
     /// A workspace on the bridge network can be kept off private networks
     /// ([`Runtime::set_private_networks_blocked`]).
     pub private_network_block: bool,

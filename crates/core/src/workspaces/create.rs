@@ -216,7 +216,17 @@ pub(super) fn network_for(
     rt: &dyn berth_runtime::Runtime,
     bot: &berth_store::BotRow,
 ) -> Result<Network> {
-    if bot.host_network {
+    if bot.host_network && !rt.capabilities().host_network {
+        Err(Error::new(
+            crate::model::ErrorCode::Unsupported,
+            format!(
+                "{} is set to use this computer's network, which this container backend cannot \
+                 give a workspace (each one is a virtual machine with its own network); turn it \
+                 off (`berth network {} --network bridge` or the checkbox) to create the workspace",
+                bot.name, bot.name
+            ),
+        ))
+    } else if bot.host_network {
         Ok(Network::Host)
     } else if rt.capabilities().bridge_network {
         Ok(Network::Bridge)

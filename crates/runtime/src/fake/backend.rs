@@ -38,6 +38,7 @@ impl Runtime for FakeRuntime {
             resource_limits: true,
             // Its tasks run the real bridge, so core's peer check runs against it.
             bridge_trust: BridgeTrust::CheckPeerPid,
+            host_network: true,
             layer_progress: true,
             change_limits: true,
             live_events: true,

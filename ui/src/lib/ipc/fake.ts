@@ -84,6 +84,8 @@ export function installFakeBackend(search: string = location.search): void {
           { feature: "layerProgress", reason: "Apple Container reports a download as a whole, not per layer" },
           { feature: "nativeVersions", reason: "Apple Container has no snapshots: versions are archives of /data, and changes outside /data are not captured" },
           { feature: "changeLimits", reason: "Apple Container fixes a workspace's limits when it creates it: a change applies when the workspace is created again" },
+          { feature: "hostNetwork", reason: "Apple Container runs each workspace in a virtual machine with its own network: it cannot use this computer's network" },
+          { feature: "privateNetworkBlock", reason: "Apple Container cannot keep a workspace off private networks (your LAN, VPNs, cloud metadata)" },
           { feature: "liveEvents", reason: "Apple Container has no event stream: Berth checks its containers every few seconds, so a change made outside Berth shows up a little late" },
         ]
       : [],

@@ -1,6 +1,7 @@
 //! containerd connection status. Polled slowly only while disconnected, so the banner goes away
 //! by itself once the user starts containerd.
 import { api, type SystemStatus } from "../ipc";
+import type { BackendFeature } from "../ipc/generated/BackendFeature";
 import { toasts } from "./toasts.svelte";
 
 const POLL_MS = 5000;
@@ -12,6 +13,16 @@ class Status {
 
   get connected(): boolean {
     return this.value?.connected ?? false;
+  }
+
+  /** Why the backend cannot do `feature`, or null when it can (or is not connected). */
+  lacks(feature: BackendFeature): string | null {
+    return this.value?.limitations.find((l) => l.feature === feature)?.reason ?? null;
+  }
+
+  /** The backend is containerd (the only one whose network and limits Berth describes itself). */
+  get containerd(): boolean {
+    return (this.value?.backend ?? "containerd") === "containerd";
   }
 
   async refresh() {
