@@ -266,6 +266,16 @@ async fn a_workspace_on_apple_container_through_the_adapter() {
         "from the host"
     );
 
+    // A Berth that never knew the workspace (another data directory) adopts it from `list`.
+    let other = tempfile::tempdir().unwrap();
+    let mut options = env.options();
+    options.data_dir = Some(other.path().to_path_buf());
+    let connector = AppleConnector::with_options(Some(fake.bin.clone()), AppleOptions::default());
+    let stranger = Berth::open(options, Arc::new(connector)).await.unwrap();
+    let adopted = stranger.info(&bot).await.expect("the adopted bot");
+    assert_eq!(adopted.state, WorkspaceState::Running, "{adopted:?}");
+    drop(stranger);
+
     berth.delete_workspace(&bot).await.expect("delete");
     let listed = fake.run(&["list", "--all", "--format", "json"]);
     assert!(!listed.contains(&bot), "{listed}");
