@@ -527,21 +527,13 @@ fn build_list(rows: &[VersionRow], snaps: &[SnapshotInfo]) -> VersionList {
                     .and_then(|p| by_snapshot.get(p).copied()),
                 None => r.parent,
             };
-            VersionInfo {
-                version: r.number,
-                name: r.name.clone(),
-                display_name: r
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| format!("Version {}", r.number)),
-                source: VersionSource::parse(&r.source),
-                created_at: r.created_at.clone(),
-                size: snap.and_then(|s| s.size),
+            info_of(
+                r,
+                snap.and_then(|s| s.size),
                 parent,
-                children: vec![],
-                current: current == Some(r.number),
-                missing: snap.is_none(),
-            }
+                current == Some(r.number),
+                snap.is_none(),
+            )
         })
         .collect();
     link_children(&mut versions);
@@ -554,6 +546,31 @@ fn build_list(rows: &[VersionRow], snaps: &[SnapshotInfo]) -> VersionList {
             .map(|s| s.saturating_sub(EMPTY_LAYER)),
         versions,
         only_data: None,
+    }
+}
+
+/// A stored version as the list shows it (`children` are filled in by [`link_children`]).
+fn info_of(
+    r: &VersionRow,
+    size: Option<u64>,
+    parent: Option<u32>,
+    current: bool,
+    missing: bool,
+) -> VersionInfo {
+    VersionInfo {
+        version: r.number,
+        name: r.name.clone(),
+        display_name: r
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("Version {}", r.number)),
+        source: VersionSource::parse(&r.source),
+        created_at: r.created_at.clone(),
+        size,
+        parent,
+        children: vec![],
+        current,
+        missing,
     }
 }
 

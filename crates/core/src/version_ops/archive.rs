@@ -74,21 +74,7 @@ impl Berth {
                 } else {
                     r.missing
                 };
-                VersionInfo {
-                    version: r.number,
-                    name: r.name.clone(),
-                    display_name: r
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| format!("Version {}", r.number)),
-                    source: VersionSource::parse(&r.source),
-                    created_at: r.created_at.clone(),
-                    size,
-                    parent: r.parent,
-                    children: vec![],
-                    current: current == Some(r.number),
-                    missing,
-                }
+                super::info_of(r, size, r.parent, current == Some(r.number), missing)
             })
             .collect();
         super::link_children(&mut versions);
