@@ -28,7 +28,7 @@ for arg in "$@"; do
 		sed -n '2,15p' "$0"
 		exit 0
 		;;
-	*.test.mjs) test_files+=("$arg") ;;
+	*.test.mjs | *.bench.mjs) test_files+=("$arg") ;;
 	*) node_args+=("$arg") ;;
 	esac
 done
