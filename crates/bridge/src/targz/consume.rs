@@ -48,6 +48,18 @@ impl Meta {
     }
 }
 
+/// This process's umask, read once (`/proc/self/status`: reading it with umask(2) would change
+/// it for a moment under the other threads). `None` when unknown: modes are then always set.
+/// The bridge never changes its umask.
+fn umask() -> Option<u32> {
+    static UMASK: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let status = fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+        u32::from_str_radix(line.trim(), 8).ok()
+    })
+}
+
 /// A directory's metadata from the archive, applied after all entries: creating children
 /// changes a directory's mtime, and a read-only mode would stop them being created.
 struct DirMeta {
@@ -184,7 +196,11 @@ impl SafeDest {
             .mode(meta.mode.map(|m| m & 0o777).unwrap_or(0o644))
             .open(&p)?;
         io::copy(data, &mut f)?;
-        if let Some(mode) = meta.mode {
+        // open(2) applied the mode through the umask: fchmod only when the umask took bits.
+        if let Some(mode) = meta
+            .mode
+            .filter(|m| umask().is_none_or(|u| m & 0o777 & u != 0))
+        {
             f.set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
         }
         if let Some(t) = meta.mtime {

@@ -109,6 +109,28 @@ fn directory_modes_and_mtimes_are_restored_after_their_entries() {
 }
 
 #[test]
+fn file_modes_are_exact_whether_or_not_the_umask_takes_bits() {
+    use tar::EntryType::*;
+    let umask = umask().expect("the umask from /proc/self/status");
+    assert!(umask <= 0o777);
+    let gz = archive(|b| {
+        // 0666 and 0777 lose bits to a usual umask (022): set again with fchmod.
+        entry(b, "w", Regular, "", 0o666, 0, b"1");
+        entry(b, "x", Regular, "", 0o777, 0, b"2");
+        // 0640 and 0600 pass any usual umask untouched: no fchmod needed.
+        entry(b, "r", Regular, "", 0o640, 0, b"3");
+        entry(b, "p", Regular, "", 0o600, 0, b"4");
+    });
+    let (d, r) = extract(&gz);
+    r.unwrap();
+    let mode = |p: &str| fs::symlink_metadata(d.path().join(p)).unwrap().mode() & 0o777;
+    assert_eq!(
+        [mode("w"), mode("x"), mode("r"), mode("p")],
+        [0o666, 0o777, 0o640, 0o600]
+    );
+}
+
+#[test]
 fn hard_links_to_earlier_files_of_the_archive() {
     use tar::EntryType::*;
     let gz = archive(|b| {
