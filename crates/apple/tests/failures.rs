@@ -219,8 +219,11 @@ async fn polling_resyncs_after_a_gap() {
 
     fake.set_env(Some("export FAKE_CONTAINER_SYSTEM=stopped\n"));
     let before = list_calls(&fake);
-    // A poll made while the service is down (it fails) …
-    wait_until("a failed poll", || list_calls(&fake) > before).await;
+    // A poll made while the service is down (it fails) … The fake logs a call once it runs, and
+    // the poll that was in flight when the environment changed read the old one (it may be
+    // logged only now): polls are sequential, so the second `list` logged from here on began
+    // after the change, and fails.
+    wait_until("a failed poll", || list_calls(&fake) > before + 1).await;
     // … and the workspace stops meanwhile: no TaskExited can be trusted, a Resynced comes.
     fake.set_env(None);
     fake.run(&["stop", "berth-alice"]);
