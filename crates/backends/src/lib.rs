@@ -56,7 +56,7 @@ impl Backend {
         if let Some(name) = explicit.filter(|n| !n.trim().is_empty()) {
             return Self::parse(name);
         }
-        match berth_core_saved(data_dir) {
+        match berth_core::saved_backend(data_dir) {
             Some(name) => Self::parse(&name)
                 .map_err(|e| format!("{e} (saved in {})", data_dir.join("backend").display())),
             None => Ok(Self::platform_default()),
@@ -71,13 +71,6 @@ impl Backend {
             Self::Apple => Arc::new(berth_apple::AppleConnector::new(container_bin)),
         }
     }
-}
-
-/// The name saved by core's settings (`berth_core::saved_backend`; read here directly so this
-/// crate does not depend on core).
-fn berth_core_saved(data_dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(data_dir.join("backend")).ok()?;
-    Some(text.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
