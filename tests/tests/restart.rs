@@ -95,6 +95,12 @@ async fn task_exit_is_seen_through_events() {
         activity.iter().any(|a| a.kind == "exited"),
         "no exited activity: {activity:?}"
     );
+    // A task that dies keeps its address reserved: the next start must release it first.
+    let leftovers = berth_tests::network_leftovers(&env.ns, &berth_core::container_id(&bot));
+    assert!(
+        leftovers.iter().any(|l| l.starts_with("address ")),
+        "the killed task's address reservation is gone: {leftovers:?}"
+    );
     // It starts again from there.
     assert_eq!(
         berth.start(&bot).await.expect("start after exit").state,

@@ -18,6 +18,8 @@ use crate::conn::{is_not_found, st, Conn};
 /// Chunks sent to containerd; big enough to amortise the round trip, small enough for smooth
 /// progress.
 const CHUNK: usize = 1 << 20;
+/// Chunks sent before the first is acknowledged.
+const IN_FLIGHT: usize = 4;
 
 /// The content's info, or None when it is not in the store.
 pub async fn info(conn: &Conn, digest: &str) -> Result<Option<Info>, RuntimeError> {
@@ -90,24 +92,36 @@ pub struct Blob<'a> {
     pub labels: HashMap<String, String>,
 }
 
-/// Writes a blob from a byte stream under `lease`, verifying its digest and size, calling
-/// `progress` with the byte count containerd acknowledged. A failed or cancelled write is
-/// aborted so no half-written ingest stays behind.
+/// How [`write`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The bytes were read from the stream and stored.
+    Fetched,
+    /// containerd's shared store already held them (another namespace, or another writer that
+    /// committed first): the stream was never opened.
+    AlreadyThere,
+}
+
+/// Writes a blob under `lease` from the byte stream that `open` gives, verifying its digest and
+/// size, calling `progress` with the byte count containerd acknowledged. `open` is awaited only
+/// when containerd does not hold the bytes yet, so a blob another namespace pulled is never
+/// downloaded again. A failed or cancelled write is aborted so no half-written ingest stays
+/// behind.
 pub async fn write<S, E>(
     conn: &Conn,
     lease: &str,
     blob: Blob<'_>,
-    data: S,
+    open: impl std::future::Future<Output = Result<S, RuntimeError>>,
     cancel: &CancellationToken,
     progress: &(dyn Fn(u64) + Send + Sync),
-) -> Result<(), RuntimeError>
+) -> Result<Written, RuntimeError>
 where
     S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
     // A ref unique to this write: no two writers ever share (or resume) an ingest.
     let ingest_ref = format!("berth-{}-{}", rand::random::<u64>(), blob.digest);
-    let result = write_inner(conn, lease, &ingest_ref, blob, data, cancel, progress).await;
+    let result = write_inner(conn, lease, &ingest_ref, blob, open, cancel, progress).await;
     if result.is_err() {
         let _ = conn
             .content()
@@ -115,7 +129,7 @@ where
             .await;
     }
     match result {
-        Err(e) if e.kind == berth_runtime::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind == berth_runtime::ErrorKind::AlreadyExists => Ok(Written::AlreadyThere),
         other => other,
     }
 }
@@ -125,10 +139,10 @@ async fn write_inner<S, E>(
     lease: &str,
     ingest_ref: &str,
     blob: Blob<'_>,
-    mut data: S,
+    open: impl std::future::Future<Output = Result<S, RuntimeError>>,
     cancel: &CancellationToken,
     progress: &(dyn Fn(u64) + Send + Sync),
-) -> Result<(), RuntimeError>
+) -> Result<Written, RuntimeError>
 where
     S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -161,10 +175,17 @@ where
     let status = next_ack(&mut acks).await?;
     if status.offset == total && total > 0 {
         // containerd already holds these bytes (pulled in another namespace): just commit.
-        return commit(&tx, &mut acks, base, total, labels).await;
+        commit(&tx, &mut acks, base, total, labels).await?;
+        return Ok(Written::AlreadyThere);
     }
+    let mut data = tokio::select! {
+        _ = cancel.cancelled() => return Err(RuntimeError::cancelled()),
+        data = open => data?,
+    };
     let mut hasher = Sha256::new();
     let mut offset: i64 = 0;
+    // Chunks sent and not yet acknowledged: containerd writes one while the next is on its way.
+    let mut in_flight = 0usize;
     let mut pending = bytes::BytesMut::new();
     let send_chunk = |chunk: Vec<u8>, offset: i64| WriteContentRequest {
         action: WriteAction::Write as i32,
@@ -175,6 +196,11 @@ where
     loop {
         let item = tokio::select! {
             _ = cancel.cancelled() => return Err(RuntimeError::cancelled()),
+            ack = next_ack(&mut acks), if in_flight > 0 => {
+                in_flight -= 1;
+                progress(ack?.offset as u64);
+                continue;
+            }
             item = data.next() => item,
         };
         let done = match item {
@@ -199,16 +225,22 @@ where
                     "{expected}: more bytes than the manifest says"
                 )));
             }
+            if in_flight == IN_FLIGHT {
+                progress(next_ack(&mut acks).await?.offset as u64);
+                in_flight -= 1;
+            }
             tx.send(send_chunk(chunk, offset))
                 .await
                 .map_err(|_| RuntimeError::internal("content write closed"))?;
-            let ack = next_ack(&mut acks).await?;
+            in_flight += 1;
             offset += len;
-            progress(ack.offset.max(offset) as u64);
         }
         if done {
             break;
         }
+    }
+    for _ in 0..in_flight {
+        progress(next_ack(&mut acks).await?.offset as u64);
     }
     let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
     if offset != total || actual != expected {
@@ -216,7 +248,8 @@ where
             "{expected}: downloaded {offset} bytes with digest {actual}, expected {total} bytes"
         )));
     }
-    commit(&tx, &mut acks, base, offset, labels).await
+    commit(&tx, &mut acks, base, offset, labels).await?;
+    Ok(Written::Fetched)
 }
 
 async fn commit(
@@ -236,60 +269,6 @@ async fn commit(
     .map_err(|_| RuntimeError::internal("content write closed"))?;
     next_ack(acks).await?;
     Ok(())
-}
-
-/// Commits `expected` into this namespace without fetching it when containerd's shared content
-/// store already holds it (another namespace pulled it). False when the bytes must be fetched.
-pub async fn commit_if_shared(
-    conn: &Conn,
-    lease: &str,
-    expected: &str,
-    total: i64,
-) -> Result<bool, RuntimeError> {
-    let ingest_ref = format!("berth-{}-{}", rand::random::<u64>(), expected);
-    let (tx, rx) = mpsc::channel::<WriteContentRequest>(2);
-    let base = WriteContentRequest {
-        r#ref: ingest_ref.clone(),
-        total,
-        expected: expected.into(),
-        ..Default::default()
-    };
-    tx.send(WriteContentRequest {
-        action: WriteAction::Stat as i32,
-        ..base.clone()
-    })
-    .await
-    .map_err(|_| RuntimeError::internal("content write channel closed"))?;
-    let mut acks = match conn
-        .content()
-        .write(conn.leased(ReceiverStream::new(rx), lease))
-        .await
-    {
-        Ok(r) => r.into_inner(),
-        Err(s) if s.code() == tonic::Code::AlreadyExists => return Ok(true),
-        Err(s) => return Err(st("writing content")(s)),
-    };
-    let shared = match next_ack(&mut acks).await {
-        Ok(status) => status.offset == total && total > 0,
-        Err(e) if e.kind == berth_runtime::ErrorKind::AlreadyExists => return Ok(true),
-        Err(e) => return Err(e),
-    };
-    let result = if shared {
-        commit(&tx, &mut acks, base, total, HashMap::new())
-            .await
-            .map(|_| true)
-    } else {
-        Ok(false)
-    };
-    drop(tx);
-    let _ = conn
-        .content()
-        .abort(conn.req(AbortRequest { r#ref: ingest_ref }))
-        .await;
-    match result {
-        Err(e) if e.kind == berth_runtime::ErrorKind::AlreadyExists => Ok(true),
-        other => other,
-    }
 }
 
 /// Wraps an in-memory blob as a one-item stream for [`write`].

@@ -21,6 +21,8 @@ const NETWORK: &str = "berth";
 const BRIDGE: &str = "berth0";
 /// A subnet that does not collide with Docker (172.17/16) or Podman (10.88/16) defaults.
 const SUBNET: &str = "10.89.0.0/16";
+/// Where `host-local` keeps its reservations unless the configuration names a `dataDir`.
+const DEFAULT_IPAM_DIR: &str = "/var/lib/cni/networks";
 
 /// The CNI plugins found on this host, and where they act.
 #[derive(Debug, Clone)]
@@ -96,34 +98,73 @@ impl Cni {
 
     /// Attaches the task's network namespace: loopback up, then `eth0` on the NAT bridge.
     /// `container_id` must be unique across namespaces (the IPAM keys reservations by it).
+    ///
+    /// The host's rules (NAT and [`guard`]) cover every workspace and the plugins touch none of
+    /// them, so both are set up at once; the caller reports the start only after both.
     pub async fn attach(&self, container_id: &str, pid: u32) -> Result<(), RuntimeError> {
         let ns = self.namespaces()?;
         let ns = ns.as_ref();
-        ensure_masquerade(ns).await?;
-        crate::network_guard::ensure(ns).await?;
+        let firewall = async {
+            ensure_masquerade(ns).await?;
+            crate::network_guard::ensure(ns).await
+        };
+        let (firewall, port) = tokio::join!(firewall, self.plug(container_id, pid, ns));
+        firewall.and(port)
+    }
+
+    /// The plugins' part of [`Cni::attach`].
+    async fn plug(
+        &self,
+        container_id: &str,
+        pid: u32,
+        ns: Option<&Arc<Namespaces>>,
+    ) -> Result<(), RuntimeError> {
         let netns = format!("/proc/{pid}/ns/net");
         // A stale allocation from a task that died without a DEL would block the ADD.
-        let _ = self
-            .invoke("bridge", "DEL", container_id, &netns, "eth0", &self.conf())
-            .await;
-        self.invoke(
-            "loopback",
-            "ADD",
-            container_id,
-            &netns,
-            "lo",
-            &loopback_conf(),
-        )
-        .await?;
-        let result = self
-            .invoke("bridge", "ADD", container_id, &netns, "eth0", &self.conf())
-            .await?;
+        if self.may_hold_address(container_id) {
+            let _ = self
+                .invoke("bridge", "DEL", container_id, &netns, "eth0", &self.conf())
+                .await;
+        }
+        let (lo_conf, bridge_conf) = (loopback_conf(), self.conf());
+        let loopback = self.invoke("loopback", "ADD", container_id, &netns, "lo", &lo_conf);
+        let bridge = self.invoke("bridge", "ADD", container_id, &netns, "eth0", &bridge_conf);
+        let (loopback, bridge) = tokio::join!(loopback, bridge);
+        loopback?;
+        let result = bridge?;
         let veth = host_veth(&result).ok_or_else(|| {
             RuntimeError::internal(format!(
                 "network setup: the bridge plugin named no host interface: {result}"
             ))
         })?;
         crate::network_guard::isolate_port(ns, &veth).await
+    }
+
+    /// Whether `host-local` may still hold an address for `container_id`: each reservation is a
+    /// file named by the address whose first line is the container's id. Reading the few files
+    /// spares a new workspace the two plugin runs of a DEL; when the folder cannot be read, the
+    /// answer is yes.
+    fn may_hold_address(&self, container_id: &str) -> bool {
+        let dir = match &self.rootless {
+            Some(r) => r.ipam_dir.join(NETWORK),
+            None => Path::new(DEFAULT_IPAM_DIR).join(NETWORK),
+        };
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) => return e.kind() != std::io::ErrorKind::NotFound,
+        };
+        entries.into_iter().any(|entry| {
+            let Ok(entry) = entry else { return true };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name == "lock" || name.starts_with("last_reserved_ip") {
+                return false;
+            }
+            match std::fs::read_to_string(entry.path()) {
+                Ok(text) => text.lines().next().map(str::trim) == Some(container_id),
+                Err(_) => true,
+            }
+        })
     }
 
     /// Releases the address; works when the namespace is already gone (the IPAM is keyed by id).
@@ -281,4 +322,52 @@ fn write_resolv_conf(dir: &Path, name: &str, body: &str) -> Result<PathBuf, Runt
         .and_then(|_| std::fs::rename(&tmp, &path))
         .map_err(|e| RuntimeError::internal(format!("writing {}: {e}", path.display())))?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cni_with_reservations(dir: &Path) -> Cni {
+        Cni {
+            dir: PathBuf::from("/usr/lib/cni"),
+            rootless: Some(Rootless {
+                socket: PathBuf::from("/nonexistent"),
+                ipam_dir: dir.to_path_buf(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_reservation_is_found_by_the_first_line_of_its_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cni = cni_with_reservations(tmp.path());
+        // No reservations folder yet: nothing to release.
+        assert!(!cni.may_hold_address("ns-berth-a"));
+
+        let dir = tmp.path().join(NETWORK);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("lock"), "").unwrap();
+        std::fs::write(dir.join("last_reserved_ip.0"), "10.89.0.7").unwrap();
+        std::fs::write(dir.join("10.89.0.6"), "ns-berth-b\r\neth0").unwrap();
+        assert!(!cni.may_hold_address("ns-berth-a"));
+        // A longer id that starts with ours is someone else's.
+        std::fs::write(dir.join("10.89.0.8"), "ns-berth-ab\r\neth0").unwrap();
+        assert!(!cni.may_hold_address("ns-berth-a"));
+
+        std::fs::write(dir.join("10.89.0.7"), "ns-berth-a\r\neth0").unwrap();
+        assert!(cni.may_hold_address("ns-berth-a"));
+        // Older plugins wrote the id alone.
+        std::fs::write(dir.join("10.89.0.7"), "ns-berth-a").unwrap();
+        assert!(cni.may_hold_address("ns-berth-a"));
+    }
+
+    #[test]
+    fn an_unreadable_reservation_counts_as_held() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cni = cni_with_reservations(tmp.path());
+        let dir = tmp.path().join(NETWORK);
+        std::fs::create_dir_all(dir.join("10.89.0.9")).unwrap();
+        assert!(cni.may_hold_address("ns-berth-a"));
+    }
 }

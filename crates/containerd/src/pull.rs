@@ -186,21 +186,29 @@ async fn pull(
             config.rootfs.diff_ids.len()
         )));
     }
-    futures::stream::iter(manifest.layers.iter().map(Ok))
-        .try_for_each_concurrent(PARALLEL_LAYERS, |layer| {
-            fetch_layer(conn, &registry, lease, layer, sink, cancel)
-        })
-        .await?;
-
-    let chain = unpack::unpack(
+    // Each layer is unpacked as soon as it and every layer below it are fetched, while the
+    // later ones still download.
+    let (arrived, mut arrivals) = unpack::Arrivals::new();
+    let fetch = fetch_layers(
+        conn,
+        &registry,
+        lease,
+        &manifest.layers,
+        arrived,
+        sink,
+        cancel,
+    );
+    let unpack = unpack::unpack(
         conn,
         lease,
         &manifest.layers,
         &config.rootfs.diff_ids,
+        &mut arrivals,
         sink,
         cancel,
-    )
-    .await?;
+    );
+    let ((), chain) = futures::future::try_join(fetch, unpack).await?;
+    tracing::debug!(layers = chain.len(), "layers fetched and unpacked");
     let top = chain
         .last()
         .cloned()
@@ -250,30 +258,48 @@ async fn pull(
         ..Default::default()
     };
     put_image(conn, lease, &image.to_string(), target).await?;
+    tracing::debug!(%image, "image recorded");
     Ok(LocalImage {
         config,
         top_chain_id: top,
     })
 }
 
+/// Brings the layers into the content store, [`PARALLEL_LAYERS`] at a time, bottom first.
+async fn fetch_layers(
+    conn: &Conn,
+    registry: &crate::registry::Registry,
+    lease: &str,
+    layers: &[oci::Descriptor],
+    arrived: unpack::Arrived,
+    sink: &dyn PullSink,
+    cancel: &CancellationToken,
+) -> Result<(), RuntimeError> {
+    futures::stream::iter(layers.iter().map(Ok))
+        .try_for_each_concurrent(PARALLEL_LAYERS, |layer| {
+            fetch_layer(conn, registry, lease, layer, &arrived, sink, cancel)
+        })
+        .await
+}
+
+/// Brings one layer into the content store and tells `arrived` so.
 async fn fetch_layer(
     conn: &Conn,
     registry: &crate::registry::Registry,
     lease: &str,
     layer: &oci::Descriptor,
+    arrived: &unpack::Arrived,
     sink: &dyn PullSink,
     cancel: &CancellationToken,
 ) -> Result<(), RuntimeError> {
-    if content::info(conn, &layer.digest).await?.is_some()
-        || content::commit_if_shared(conn, lease, &layer.digest, layer.size).await?
-    {
+    if content::info(conn, &layer.digest).await?.is_some() {
+        arrived.send(&layer.digest);
         sink.event(PullEvent::LayerDone {
             digest: layer.digest.clone(),
             existed: true,
         });
         return Ok(());
     }
-    let body = cancellable(cancel, registry.blob(&layer.digest)).await?;
     let progress = |done: u64| {
         sink.event(PullEvent::Downloading {
             digest: layer.digest.clone(),
@@ -285,10 +311,12 @@ async fn fetch_layer(
         size: layer.size,
         labels: HashMap::new(),
     };
-    content::write(conn, lease, blob, Box::pin(body), cancel, &progress).await?;
+    let body = async { registry.blob(&layer.digest).await.map(Box::pin) };
+    let written = content::write(conn, lease, blob, body, cancel, &progress).await?;
+    arrived.send(&layer.digest);
     sink.event(PullEvent::LayerDone {
         digest: layer.digest.clone(),
-        existed: false,
+        existed: written == content::Written::AlreadyThere,
     });
     Ok(())
 }
@@ -336,11 +364,12 @@ async fn store_small(
             size,
             labels,
         },
-        content::once(bytes),
+        async { Ok(content::once(bytes)) },
         cancel,
         &|_| {},
     )
     .await
+    .map(drop)
 }
 
 async fn put_image(

@@ -1,7 +1,7 @@
 //! Unpacking layers into the snapshotter: one committed snapshot per chain id, so images that
 //! share base layers share snapshots, and a layer already unpacked is never unpacked again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use berth_runtime::{CancellationToken, PullEvent, PullSink, RuntimeError};
 use containerd_client::services::v1::snapshots::{
@@ -9,6 +9,7 @@ use containerd_client::services::v1::snapshots::{
 };
 use containerd_client::services::v1::ApplyRequest;
 use containerd_client::types::Descriptor as CdDescriptor;
+use tokio::sync::mpsc;
 
 use crate::conn::{is_not_found, st, Conn, SNAPSHOTTER};
 use crate::oci;
@@ -26,25 +27,73 @@ pub async fn snapshot_exists(conn: &Conn, key: &str) -> Result<bool, RuntimeErro
     }
 }
 
-/// Unpacks every layer not yet unpacked; returns the chain ids, bottom first.
+/// Which layers are in the content store: the fetches say so as they finish, in any order.
+pub struct Arrivals {
+    rx: mpsc::UnboundedReceiver<String>,
+    arrived: HashSet<String>,
+}
+
+/// The fetches' end of [`Arrivals`].
+pub struct Arrived(mpsc::UnboundedSender<String>);
+
+impl Arrived {
+    /// The layer `digest` is in the content store.
+    pub fn send(&self, digest: &str) {
+        // The unpacking end is gone only when the pull already failed.
+        let _ = self.0.send(digest.to_string());
+    }
+}
+
+impl Arrivals {
+    pub fn new() -> (Arrived, Self) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let arrivals = Self {
+            rx,
+            arrived: HashSet::new(),
+        };
+        (Arrived(tx), arrivals)
+    }
+
+    /// Returns once the layer `digest` is in the content store.
+    async fn wait(&mut self, digest: &str) -> Result<(), RuntimeError> {
+        while !self.arrived.contains(digest) {
+            let Some(d) = self.rx.recv().await else {
+                return Err(RuntimeError::internal(format!(
+                    "the download ended without layer {digest}"
+                )));
+            };
+            self.arrived.insert(d);
+        }
+        Ok(())
+    }
+}
+
+/// Unpacks every layer not yet unpacked, each once [`Arrivals`] has it; returns the chain ids,
+/// bottom first.
 pub async fn unpack(
     conn: &Conn,
     lease: &str,
     layers: &[oci::Descriptor],
     diff_ids: &[String],
+    arrivals: &mut Arrivals,
     sink: &dyn PullSink,
     cancel: &CancellationToken,
 ) -> Result<Vec<String>, RuntimeError> {
     let chain = oci::chain_ids(diff_ids);
     let total = layers.len() as u32;
     for (i, layer) in layers.iter().enumerate() {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(RuntimeError::cancelled()),
+            r = arrivals.wait(&layer.digest) => r?,
+        }
+        if cancel.is_cancelled() {
+            return Err(RuntimeError::cancelled());
+        }
         sink.event(PullEvent::Unpacking {
             layer: i as u32 + 1,
             layers: total,
         });
-        if cancel.is_cancelled() {
-            return Err(RuntimeError::cancelled());
-        }
         if snapshot_exists(conn, &chain[i]).await? {
             continue;
         }
@@ -57,6 +106,7 @@ pub async fn unpack(
             _ = cancel.cancelled() => return Err(RuntimeError::cancelled()),
             r = apply_layer(conn, lease, layer, &diff_ids[i], &parent, &chain[i]) => r?,
         }
+        tracing::debug!(layer = i + 1, "layer unpacked");
     }
     Ok(chain)
 }

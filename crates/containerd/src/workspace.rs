@@ -140,6 +140,7 @@ async fn create_in_lease(
             lease,
         ))
         .await;
+    tracing::debug!(id = %ws.id, "container created");
     if let Err(s) = created {
         remove_snapshot(conn, &ws.id).await;
         return Err(st("creating container")(s));
@@ -194,6 +195,7 @@ pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, Runt
         .map_err(st("creating task"))?
         .into_inner()
         .pid;
+    tracing::debug!(id, pid, "task created");
     if let Err(s) = conn
         .tasks()
         .start(conn.req(StartRequest {
@@ -205,6 +207,7 @@ pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, Runt
         let _ = delete_task(conn, id).await;
         return Err(st("starting task")(s));
     }
+    tracing::debug!(id, "task started");
     if on_bridge(&container) {
         let attached = match cni {
             Some(cni) => match cni.attach(&network_id(conn, id), pid).await {
@@ -224,6 +227,7 @@ pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, Runt
             let _ = delete_task(conn, id).await;
             return Err(e);
         }
+        tracing::debug!(id, "network attached");
     }
     Ok(pid)
 }

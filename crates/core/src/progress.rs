@@ -25,6 +25,9 @@ struct State {
     /// Once unpacking began no pull snapshot may follow, so the
     /// phase shown never goes back.
     unpacking: bool,
+    /// A layer the runtime unpacks while others still download: the unpacking phase is shown
+    /// once the last download ends, from the layer being unpacked then.
+    unpack_waiting: Option<(u32, u32)>,
     /// The backend's report of the whole pull, when it does not report layers.
     overall: Option<OverallProgress>,
 }
@@ -43,6 +46,7 @@ impl<'a> Aggregator<'a> {
             samples: vec![],
             last_emit: None,
             unpacking: false,
+            unpack_waiting: None,
             overall: (!layer_progress).then(OverallProgress::default),
         };
         Self {
@@ -85,6 +89,12 @@ impl PullSink for Aggregator<'_> {
                         LayerStatus::Done
                     };
                 }
+                if let Some((layer, layers)) = s.unpack_waiting {
+                    if downloads_ended(&s) {
+                        drop(s);
+                        return self.event(PullEvent::Unpacking { layer, layers });
+                    }
+                }
                 true
             }
             PullEvent::Overall(mut o) => {
@@ -96,6 +106,10 @@ impl PullSink for Aggregator<'_> {
                 false
             }
             PullEvent::Unpacking { layer, layers } => {
+                if !s.unpacking && !downloads_ended(&s) {
+                    s.unpack_waiting = Some((layer, layers));
+                    return;
+                }
                 if !s.unpacking {
                     s.unpacking = true;
                     let snapshot = snapshot(&mut s);
@@ -116,6 +130,13 @@ impl PullSink for Aggregator<'_> {
             (self.emit)(CreateEvent::Pulling(snapshot));
         }
     }
+}
+
+/// Whether no layer is still waiting or downloading.
+fn downloads_ended(s: &State) -> bool {
+    s.layers
+        .iter()
+        .all(|l| matches!(l.status, LayerStatus::Done | LayerStatus::Exists))
 }
 
 fn snapshot(s: &mut State) -> PullProgress {
@@ -236,6 +257,48 @@ mod tests {
         };
         assert_eq!(p.layers[0].status, LayerStatus::Done);
         assert_eq!(p.layers[1].status, LayerStatus::Exists);
+    }
+
+    /// The runtime unpacks a layer while a later one still downloads: the download keeps being
+    /// shown, and the unpacking phase begins with the last download, at the layer then unpacked.
+    #[test]
+    fn unpacking_during_the_download_is_shown_once_the_download_ends() {
+        let events = Mutex::new(vec![]);
+        let emit = |e: CreateEvent| events.lock().unwrap().push(e);
+        let agg = Aggregator::new(&emit, true);
+        agg.event(PullEvent::Resolved {
+            image: "x".into(),
+            layers: vec![("a".into(), 10), ("b".into(), 100)],
+        });
+        agg.event(PullEvent::LayerDone {
+            digest: "a".into(),
+            existed: false,
+        });
+        agg.event(PullEvent::Unpacking {
+            layer: 1,
+            layers: 2,
+        });
+        agg.event(PullEvent::LayerDone {
+            digest: "b".into(),
+            existed: false,
+        });
+        agg.event(PullEvent::Unpacking {
+            layer: 2,
+            layers: 2,
+        });
+        let events = events.into_inner().unwrap();
+        let shown: Vec<String> = events
+            .iter()
+            .map(|e| match e {
+                CreateEvent::Pulling(p) => format!("pull {}", p.done_bytes),
+                CreateEvent::Unpacking { layer, .. } => format!("unpack {layer}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            ["pull 0", "pull 10", "pull 110", "unpack 1", "unpack 2"]
+        );
     }
 
     #[test]
