@@ -5,10 +5,16 @@
 # three processes is read from /proc/PID/smaps_rollup: the app process, WebKitWebProcess and
 # WebKitNetworkProcess (PSS: shared pages counted once across the processes that share them).
 #
-#   scripts/bench-memory.sh [--rounds N] [--settle S]   (defaults 3 rounds, 10 s)
+#   scripts/bench-memory.sh [--rounds N] [--settle S] [--release] [--paint]
+#                                         (defaults 3 rounds, 10 s, debug builds)
 #
-# Both are debug builds (the test command's; a release build changes the app process's code
-# size, not WebKit's). Needs root, the test services (started here) and Xvfb. Prints finally:
+#   --release  build and measure release builds of both (what a user runs); the default is the
+#              test command's debug builds
+#   --paint    then also time each window's first paint (tests/e2e/first-paint.bench.mjs)
+#
+# Berth's window turns WebKit's accelerated compositing off (src-tauri/src/webview.rs); the
+# empty window keeps WebKit's default. Set WEBKIT_DISABLE_COMPOSITING_MODE=1 to compare both
+# without it. Needs root, the test services (started here) and Xvfb. Prints finally:
 #   BENCH memory berth_mib=… empty_mib=… ratio=… (app …/…, web …/…, network …/…)
 set -euo pipefail
 
@@ -18,20 +24,26 @@ cd "$BERTH_REPO_ROOT"
 
 rounds=3
 settle=10
+release=()
+paint=0
 while (($#)); do
 	case "$1" in
 	--rounds) rounds="$2"; shift 2 ;;
 	--settle) settle="$2"; shift 2 ;;
+	--release) release=(--release); shift ;;
+	--paint) paint=1; shift ;;
 	*) die "unknown argument: $1" ;;
 	esac
 done
 export BENCH_DEBUG=1
 bench_prepare
+out=debug
+((${#release[@]})) && out=release
 npm --prefix ui run build --silent >/dev/null
-cargo build --quiet -p berth-app
+cargo build --quiet "${release[@]}" -p berth-app
 # The root's lock file, so the empty window uses Berth's exact Tauri and shares its build.
 cp Cargo.lock bench/empty-window/Cargo.lock
-(cd bench/empty-window && CARGO_TARGET_DIR="$BERTH_REPO_ROOT/target" cargo build --quiet --offline)
+(cd bench/empty-window && CARGO_TARGET_DIR="$BERTH_REPO_ROOT/target" cargo build --quiet "${release[@]}" --offline)
 bench_workspace bench-memory
 
 display=:$((90 + RANDOM % 9))
@@ -65,8 +77,8 @@ measure() {
 
 declare -a berth_runs empty_runs
 for ((r = 1; r <= rounds; r++)); do
-	e=$(measure target/debug/empty-window)
-	b=$(measure target/debug/berth-app)
+	e=$(measure "target/$out/empty-window")
+	b=$(measure "target/$out/berth-app")
 	empty_runs+=("$e")
 	berth_runs+=("$b")
 	log "round $r: berth app/web/network KiB $b; empty $e"
@@ -79,3 +91,10 @@ read -r et ea ew en <<<"$(best "${empty_runs[@]}")"
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 ratio=$(awk -v a="$bt" -v b="$et" 'BEGIN {printf "%.2f", a / b}')
 echo "BENCH memory berth_mib=$(mib "$bt") empty_mib=$(mib "$et") ratio=$ratio (app $(mib "$ba")/$(mib "$ea"), web $(mib "$bw")/$(mib "$ew"), network $(mib "$bn")/$(mib "$en"))"
+
+if ((paint)); then
+	kill $xvfb 2>/dev/null || true
+	BERTH_E2E_APP="$BERTH_REPO_ROOT/target/$out/berth-app" BERTH_EMPTY_WINDOW="$BERTH_REPO_ROOT/target/$out/empty-window" \
+		BERTH_BENCH_ROUNDS="$rounds" scripts/e2e.sh --no-build tests/e2e/first-paint.bench.mjs |
+		grep -o 'BENCH paint .*' | tail -1
+fi

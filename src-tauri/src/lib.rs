@@ -3,6 +3,7 @@
 
 mod commands;
 mod error;
+mod webview;
 
 use tauri::{Emitter, Manager};
 
@@ -161,6 +162,9 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .on_window_event(commands::files::on_window_event)
         .setup(move |app| {
+            if let Some(window) = app.get_webview_window("main") {
+                webview::configure(&window);
+            }
             let berth =
                 tauri::async_runtime::block_on(berth_core::Berth::open(options(), connector()))
                     .map_err(|e| Box::<dyn std::error::Error>::from(e.message))?;
