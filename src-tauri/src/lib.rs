@@ -156,6 +156,12 @@ pub fn run() {
         .with_writer(std::io::stderr)
         .init();
     let started = std::time::Instant::now();
+    // Core opens (database, containerd, reconcile) while GTK and WebKit start: the window's page
+    // is served only once `setup` returns, so doing both one after the other would delay its
+    // first paint by the whole open.
+    let opening = std::thread::spawn(|| {
+        tauri::async_runtime::block_on(berth_core::Berth::open(options(), connector()))
+    });
     builder(tauri::Builder::default())
         // Files: native save dialog opened from Rust only (no dialog permission for the view),
         // and the window's native drop events (real paths) for uploads.
@@ -165,9 +171,10 @@ pub fn run() {
             if let Some(window) = app.get_webview_window("main") {
                 webview::configure(&window);
             }
-            let berth =
-                tauri::async_runtime::block_on(berth_core::Berth::open(options(), connector()))
-                    .map_err(|e| Box::<dyn std::error::Error>::from(e.message))?;
+            let berth = opening
+                .join()
+                .map_err(|_| Box::<dyn std::error::Error>::from("opening Berth panicked"))?
+                .map_err(|e| Box::<dyn std::error::Error>::from(e.message))?;
             forward_changes(app.handle().clone(), &berth);
             app.manage(AppState { berth });
             tracing::info!(ms = started.elapsed().as_millis() as u64, "Berth ready");

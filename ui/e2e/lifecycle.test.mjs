@@ -147,6 +147,31 @@ test("limits: saved for the bot, with when they apply; bad values refused", asyn
   assert.deepEqual(problems, []);
 });
 
+test("usage: read every two seconds while shown, not while the window is hidden", async () => {
+  const { page, problems } = await openPage(browser.context, server.url);
+  await page.locator('[data-bot="atlas"]').click();
+  await page.getByTestId("usage-cpu").waitFor();
+  const reads = () => page.evaluate(() => window.__berthFakeStatsReads.count);
+  const setHidden = (hidden) =>
+    page.evaluate((hidden) => {
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+      document.dispatchEvent(new Event("visibilitychange"));
+    }, hidden);
+  // It polls while shown.
+  const first = await reads();
+  await page.waitForFunction((n) => window.__berthFakeStatsReads.count > n, first, { timeout: 5000 });
+  // Hidden: the read under way may end, then nothing for three periods (time is what is checked).
+  await setHidden(true);
+  await page.waitForTimeout(500);
+  const hidden = await reads();
+  await page.waitForTimeout(6000);
+  assert.equal(await reads(), hidden, "the Usage panel polled while the window was hidden");
+  // Shown again: it reads at once.
+  await setHidden(false);
+  await page.waitForFunction((n) => window.__berthFakeStatsReads.count > n, hidden, { timeout: 1000 });
+  assert.deepEqual(problems, []);
+});
+
 test("containerd missing: banner, then Berth's own containerd", async () => {
   const { page, problems } = await openPage(browser.context, server.url + "?containerd=down");
   const banner = page.getByTestId("containerd-banner");

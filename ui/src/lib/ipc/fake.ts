@@ -65,6 +65,7 @@ export function installFakeBackend(search: string = location.search): void {
   };
   // `?backend=apple`: Apple Container's limitations, as core reports them there.
   const apple = q.get("backend") === "apple";
+  const statsReads = { count: 0 };
   const status: SystemStatus = {
     connected: q.get("containerd") !== "down",
     socket: settings.containerdSocket,
@@ -245,6 +246,8 @@ export function installFakeBackend(search: string = location.search): void {
   );
   // Test hooks (mock builds only): an OS drop and a change made inside the workspace.
   (window as unknown as { __berthFakeFiles: unknown }).__berthFakeFiles = { drop: fakeFiles.fakeDrop, external: fakeFiles.external };
+  // Test hook: how often the Usage panel asked.
+  (window as unknown as { __berthFakeStatsReads: unknown }).__berthFakeStatsReads = statsReads;
   const fakeData = fakeDataCommands(
     (name) => bots.get(name)?.ws.state,
     () => (window as unknown as { __TAURI_INTERNALS__: Internals }).__TAURI_INTERNALS__,
@@ -304,6 +307,7 @@ export function installFakeBackend(search: string = location.search): void {
       return b.ws.state === "absent" || b.ws.network === "host" ? "nextCreate" : b.ws.state === "running" ? "now" : "nextStart";
     },
     workspace_stats: (a) => {
+      statsReads.count += 1;
       const b = bot(a.bot);
       if (status.rootless) {
         throw new AppError("Unsupported", "live CPU and memory use: not available with a rootless containerd on this machine (workspaces get no cgroup of their own without a cgroup tree delegated to your user)");
