@@ -226,7 +226,27 @@ export class RealApp {
           )
           .catch(() => {});
       }
-      writeFileSync(file, await this.session.screenshot());
+      // WebKit's WebDriver takes the screenshot after the view's next update, and without
+      // accelerated compositing (src-tauri/src/webview.rs) a page where nothing changes has
+      // none: an invisible pixel changes every frame until the screenshot is taken.
+      await this.session.execute(
+        `const px = document.createElement("div");
+         px.style.cssText = "position:fixed;left:0;top:0;width:1px;height:1px;pointer-events:none";
+         document.body.append(px);
+         let n = 0;
+         const tick = () => {
+           if (!px.isConnected) return;
+           px.style.background = n++ % 2 ? "rgba(0,0,0,0.01)" : "rgba(0,0,0,0.02)";
+           requestAnimationFrame(tick);
+         };
+         tick();
+         window.__berthShotPixel = px;`,
+      );
+      try {
+        writeFileSync(file, await this.session.screenshot());
+      } finally {
+        await this.session.execute("window.__berthShotPixel?.remove();").catch(() => {});
+      }
       return file;
     } catch (e) {
       log(`screenshot ${what} failed: ${e.message}`);
