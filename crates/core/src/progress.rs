@@ -259,44 +259,44 @@ mod tests {
         assert_eq!(p.layers[1].status, LayerStatus::Exists);
     }
 
-    /// The runtime unpacks a layer while a later one still downloads: the download keeps being
-    /// shown, and the unpacking phase begins with the last download, at the layer then unpacked.
-    #[test]
-    fn unpacking_during_the_download_is_shown_once_the_download_ends() {
-        let events = Mutex::new(vec![]);
-        let emit = |e: CreateEvent| events.lock().unwrap().push(e);
+    /// What an aggregator of per-layer progress emits for `events`, one line each.
+    fn shown(events: impl IntoIterator<Item = PullEvent>) -> Vec<String> {
+        let out = Mutex::new(vec![]);
+        let emit = |e: CreateEvent| out.lock().unwrap().push(e);
         let agg = Aggregator::new(&emit, true);
-        agg.event(PullEvent::Resolved {
-            image: "x".into(),
-            layers: vec![("a".into(), 10), ("b".into(), 100)],
-        });
-        agg.event(PullEvent::LayerDone {
-            digest: "a".into(),
-            existed: false,
-        });
-        agg.event(PullEvent::Unpacking {
-            layer: 1,
-            layers: 2,
-        });
-        agg.event(PullEvent::LayerDone {
-            digest: "b".into(),
-            existed: false,
-        });
-        agg.event(PullEvent::Unpacking {
-            layer: 2,
-            layers: 2,
-        });
-        let events = events.into_inner().unwrap();
-        let shown: Vec<String> = events
-            .iter()
+        events.into_iter().for_each(|e| agg.event(e));
+        drop(agg);
+        let out = out.into_inner().unwrap();
+        out.iter()
             .map(|e| match e {
                 CreateEvent::Pulling(p) => format!("pull {}", p.done_bytes),
                 CreateEvent::Unpacking { layer, .. } => format!("unpack {layer}"),
                 other => format!("{other:?}"),
             })
-            .collect();
+            .collect()
+    }
+
+    /// The runtime unpacks a layer while a later one still downloads: the download keeps being
+    /// shown, and the unpacking phase begins with the last download, at the layer then unpacked.
+    #[test]
+    fn unpacking_during_the_download_is_shown_once_the_download_ends() {
+        let fetched = |digest: &str| PullEvent::LayerDone {
+            digest: digest.into(),
+            existed: false,
+        };
+        let unpacking = |layer| PullEvent::Unpacking { layer, layers: 2 };
+        let resolved = PullEvent::Resolved {
+            image: "x".into(),
+            layers: vec![("a".into(), 10), ("b".into(), 100)],
+        };
         assert_eq!(
-            shown,
+            shown([
+                resolved,
+                fetched("a"),
+                unpacking(1),
+                fetched("b"),
+                unpacking(2)
+            ]),
             ["pull 0", "pull 10", "pull 110", "unpack 1", "unpack 2"]
         );
     }
