@@ -17,7 +17,8 @@ use crate::workspace;
 type Snapshot = BTreeMap<String, bool>;
 
 /// Starts polling in a background task that ends when the stream is dropped. The first
-/// reading is the baseline: events are what changes from now on.
+/// reading is the baseline: events are what changes after it (a change made before that first
+/// `list` ends is part of the baseline, as a containerd event from before its subscription is).
 pub fn subscribe(inner: Arc<Inner>) -> BoxStream<'static, RuntimeEvent> {
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(run(inner, tx));

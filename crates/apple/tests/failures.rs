@@ -210,7 +210,9 @@ async fn polling_resyncs_after_a_gap() {
     let rt: Arc<dyn berth_runtime::Runtime> = fake.connect().await;
     let spec = fake.spec("alice");
     rt.create(&spec).await.unwrap();
+    let lists = fake.list_calls();
     let mut events = rt.events();
+    fake.wait_for_poll_baseline(lists).await;
     rt.start(&spec.id).await.unwrap();
     wait_event(&mut events, |e| {
         matches!(e, RuntimeEvent::TaskStarted { .. })
@@ -218,21 +220,17 @@ async fn polling_resyncs_after_a_gap() {
     .await;
 
     fake.set_env(Some("export FAKE_CONTAINER_SYSTEM=stopped\n"));
-    let before = list_calls(&fake);
+    let before = fake.list_calls();
     // A poll made while the service is down (it fails) … The fake logs a call once it runs, and
     // the poll that was in flight when the environment changed read the old one (it may be
     // logged only now): polls are sequential, so the second `list` logged from here on began
     // after the change, and fails.
-    wait_until("a failed poll", || list_calls(&fake) > before + 1).await;
+    wait_until("a failed poll", || fake.list_calls() > before + 1).await;
     // … and the workspace stops meanwhile: no TaskExited can be trusted, a Resynced comes.
     fake.set_env(None);
     fake.run(&["stop", "berth-alice"]);
     let e = wait_event(&mut events, |_| true).await;
     assert_eq!(e, RuntimeEvent::Resynced);
-}
-
-fn list_calls(fake: &Fake) -> usize {
-    fake.calls().iter().filter(|c| c[0] == "list").count()
 }
 
 #[tokio::test]

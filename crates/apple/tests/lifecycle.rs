@@ -47,7 +47,9 @@ async fn lifecycle(version: &str) {
     assert!(
         !caps.native_versions && !caps.layer_progress && !caps.live_events && !caps.change_limits
     );
+    let lists = fake.list_calls();
     let mut events = rt.events();
+    fake.wait_for_poll_baseline(lists).await;
 
     pull(&fake, &*rt).await;
     let spec = fake.spec("alice");

@@ -146,6 +146,22 @@ impl Fake {
     }
 
     /// Runs the fake directly (a change made outside Berth); panics if it fails.
+    /// How many `list` calls the fake has logged.
+    pub fn list_calls(&self) -> usize {
+        self.calls().iter().filter(|c| c[0] == "list").count()
+    }
+
+    /// Waits until the poller subscribed after `lists_before` calls has taken its baseline.
+    /// Its first `list` is the baseline: a change made before that reading ends is part of it
+    /// and never becomes an event. Polls are sequential, so the first has ended once a second
+    /// one is logged.
+    pub async fn wait_for_poll_baseline(&self, lists_before: usize) {
+        wait_until("the poller's first reading", || {
+            self.list_calls() > lists_before + 1
+        })
+        .await;
+    }
+
     pub fn run(&self, args: &[&str]) -> String {
         let out = std::process::Command::new(&self.bin)
             .args(args)
