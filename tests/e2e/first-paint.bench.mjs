@@ -13,10 +13,10 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { APP, BUSYBOX, ROOT, RealApp, log, shq } from "./harness.mjs";
-import { Session, waitFor } from "./webdriver.mjs";
+import { waitFor } from "./webdriver.mjs";
 
 const BOT = "e2e-paint";
 const ROUNDS = Number(process.env.BERTH_BENCH_ROUNDS ?? 3);
@@ -34,10 +34,8 @@ const TIMES = `
  *  to the end of its load event. */
 async function launch(program, { contentful }) {
   const launched = join(app.tmp, "launched");
-  const wrapper = join(app.tmp, "launch");
-  writeFileSync(wrapper, `#!/bin/sh\ndate +%s%N >${shq(launched)}\nexec ${shq(program)} "$@" >>${shq(app.file("app.log"))} 2>&1\n`, { mode: 0o755 });
   const base = await app.startDriver();
-  const session = await Session.create(base, { "tauri:options": { application: wrapper } });
+  const session = await app.openSession(base, { program, prelude: `date +%s%N >${shq(launched)}\n` });
   try {
     const t = await waitFor(
       "the page's load event (and its first paint)",
@@ -53,6 +51,7 @@ async function launch(program, { contentful }) {
     await session.delete().catch(() => {});
     app.killDriverTree();
     app.driver = null;
+    app.session = null;
   }
 }
 

@@ -177,11 +177,12 @@ export class RealApp {
     return base;
   }
 
-  /** A WebDriver session on the app. The app logs to stdout, which tauri-driver drops: a wrapper
-   *  keeps both streams in screenshots/<name>-app.log. */
-  async openSession(base) {
+  /** A WebDriver session on the app (or on `program`). The app logs to stdout, which
+   *  tauri-driver drops: a wrapper keeps both streams in screenshots/<name>-app.log. `prelude`:
+   *  shell lines the wrapper runs first. */
+  async openSession(base, { program = APP, prelude = "" } = {}) {
     const wrapper = join(this.tmp, "berth-app");
-    writeFileSync(wrapper, `#!/bin/sh\nexec ${shq(APP)} "$@" >>${shq(this.file("app.log"))} 2>&1\n`, { mode: 0o755 });
+    writeFileSync(wrapper, `#!/bin/sh\n${prelude}exec ${shq(program)} "$@" >>${shq(this.file("app.log"))} 2>&1\n`, { mode: 0o755 });
     this.session = await Session.create(base, { "tauri:options": { application: wrapper } });
     return this.session;
   }
