@@ -23,9 +23,13 @@ let session;
 const term = () =>
   session.execute(`const h = window.__berthTerminal; return h ? { id: h.id(), text: h.text(), rows: h.rows(), cols: h.cols() } : null;`);
 
+/** Types into the visible terminal's own input: after a reconnect the replaced terminal's input
+ *  can still be in the page for a moment, and a CSS lookup may find it just before it goes. */
 async function typeLine(text) {
-  const input = await session.waitForElement(".xterm-helper-textarea", { displayed: false });
-  await session.sendKeys(input, text + Keys.ENTER);
+  const input = await waitFor("the visible terminal's input", () =>
+    session.execute("const h = window.__berthTerminal; return h ? h.input() : null;"),
+  );
+  await session.sendKeys(Object.values(input)[0], text + Keys.ENTER);
 }
 
 /** Lines of the buffer equal to `line` (output lines, not the echoed command). */
