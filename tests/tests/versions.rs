@@ -191,6 +191,19 @@ async fn rollback_restores_exact_files_rolls_forward_and_branches() {
         list.versions.iter().all(|v| v.size.is_some()),
         "sizes from usage: {list:?}"
     );
+    // Only asked for: measuring the writable layer walks all of /data.
+    let rt = env.runtime().await;
+    let id = berth_core::container_id(&bot);
+    let active = |s: &Vec<berth_runtime::SnapshotInfo>| {
+        s.iter()
+            .find(|s| s.kind == SnapshotKind::Active)
+            .map(|s| s.size)
+    };
+    assert_eq!(active(&rt.list_snapshots(&id).await.unwrap()), Some(None));
+    assert!(matches!(
+        active(&rt.list_snapshots_sized(&id).await.unwrap()),
+        Some(Some(_))
+    ));
 
     // Every version snapshot is a gc root with Berth's labels.
     let snaps = version_snapshots(&env, &bot).await;

@@ -224,7 +224,11 @@ impl Runtime for ContainerdRuntime {
     }
 
     async fn list_snapshots(&self, id: &str) -> Result<Vec<SnapshotInfo>> {
-        versions::list(&self.conn, id).await
+        versions::list(&self.conn, id, false).await
+    }
+
+    async fn list_snapshots_sized(&self, id: &str) -> Result<Vec<SnapshotInfo>> {
+        versions::list(&self.conn, id, true).await
     }
 
     async fn delete_version(&self, id: &str, name: &str) -> Result<()> {

@@ -199,8 +199,9 @@ pub async fn repair(conn: &Conn, id: &str) -> Result<Vec<String>, RuntimeError> 
     Ok(done)
 }
 
-/// Every snapshot labelled as the workspace's, with sizes.
-pub async fn list(conn: &Conn, id: &str) -> Result<Vec<SnapshotInfo>, RuntimeError> {
+/// Every snapshot labelled as the workspace's; with their sizes when `sized` (the snapshotter's
+/// usage, which walks an active snapshot's every file).
+pub async fn list(conn: &Conn, id: &str, sized: bool) -> Result<Vec<SnapshotInfo>, RuntimeError> {
     let infos = list_raw(
         conn,
         &format!("labels.\"{LABEL_WORKSPACE}\"=={}", quote(id)),
@@ -208,7 +209,10 @@ pub async fn list(conn: &Conn, id: &str) -> Result<Vec<SnapshotInfo>, RuntimeErr
     .await?;
     let mut out = Vec::with_capacity(infos.len());
     for i in infos {
-        let size = usage(conn, &i.name).await;
+        let size = match sized {
+            true => usage(conn, &i.name).await,
+            false => None,
+        };
         out.push(SnapshotInfo {
             kind: match Kind::try_from(i.kind) {
                 Ok(Kind::Active) => SnapshotKind::Active,

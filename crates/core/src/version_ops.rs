@@ -36,7 +36,7 @@ impl Berth {
         if self.archive_mode(&*rt)? {
             return self.archive_list(bot);
         }
-        let snaps = rt.list_snapshots(&w.container_id).await?;
+        let snaps = rt.list_snapshots_sized(&w.container_id).await?;
         let rows = self.inner.store.list_versions(bot)?;
         Ok(build_list(&rows, &snaps))
     }
@@ -105,7 +105,8 @@ impl Berth {
             return Ok(r);
         }
         let rt = self.versions_runtime()?;
-        let snaps = rt.list_snapshots(&w.container_id).await?;
+        // Sized: the writable layer's size tells whether there is anything to save first.
+        let snaps = rt.list_snapshots_sized(&w.container_id).await?;
         if !snaps.iter().any(|s| s.name == target.snapshot) {
             return Err(Error::conflict(format!(
                 "v{version}'s snapshot no longer exists in containerd; it cannot be restored"

@@ -153,3 +153,22 @@ async fn a_vanished_snapshot_is_marked_missing_and_cannot_be_restored() {
     guard(h.berth.delete_version("a", 1)).await.unwrap();
     assert!(!h.fake.ops().contains(&Op::DeleteVersion));
 }
+
+/// Opening (which every CLI command does) reconciles each workspace's versions by name: the
+/// sizes, which walk all of a writable layer's files (80 ms for 20,000), only for the list.
+#[tokio::test]
+async fn opening_measures_no_snapshot_sizes() {
+    let Some(h) = Harness::new("version_open_unsized").await else {
+        return;
+    };
+    h.create("a").await;
+    guard(h.berth.snapshot("a", None)).await.unwrap();
+    let ops = || h.fake.calls().into_iter().map(|c| c.op).collect::<Vec<_>>();
+    let before = ops().len();
+    let _again = h.reopen().await;
+    let at_open = ops()[before..].to_vec();
+    assert!(at_open.contains(&Op::ListSnapshots), "{at_open:?}");
+    assert!(!at_open.contains(&Op::ListSnapshotsSized), "{at_open:?}");
+    guard(h.berth.versions("a")).await.unwrap();
+    assert_eq!(ops().last(), Some(&Op::ListSnapshotsSized));
+}

@@ -234,13 +234,19 @@ pub trait Runtime: Send + Sync + 'static {
         ))
     }
 
-    /// Every snapshot of the workspace (its versions and its writable layer), with parents and
-    /// sizes. The writable layer has kind `Active`.
+    /// Every snapshot of the workspace (its versions and its writable layer), with parents; the
+    /// writable layer has kind `Active`. Without sizes (`size` is `None`): measuring a writable
+    /// layer walks every file in it (80 ms for 20,000 files), and most callers need names.
     async fn list_snapshots(&self, _id: &str) -> Result<Vec<SnapshotInfo>> {
         Err(RuntimeError::new(
             ErrorKind::Unsupported,
             "this backend has no native versions",
         ))
+    }
+
+    /// [`Runtime::list_snapshots`] with each snapshot's size, where the backend knows it.
+    async fn list_snapshots_sized(&self, id: &str) -> Result<Vec<SnapshotInfo>> {
+        self.list_snapshots(id).await
     }
 
     /// Deletes a version snapshot; `Conflict` when another snapshot builds on it.

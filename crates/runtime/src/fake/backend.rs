@@ -189,6 +189,11 @@ impl Runtime for FakeRuntime {
         self.model.lock().unwrap().list_snapshots(id)
     }
 
+    async fn list_snapshots_sized(&self, id: &str) -> Result<Vec<SnapshotInfo>> {
+        self.enter(Op::ListSnapshotsSized, &[id]).await?;
+        self.model.lock().unwrap().list_snapshots(id)
+    }
+
     async fn delete_version(&self, id: &str, name: &str) -> Result<()> {
         self.enter(Op::DeleteVersion, &[id, name]).await?;
         self.model.lock().unwrap().delete_version(id, name)

@@ -53,6 +53,7 @@ pub enum Op {
     CommitVersion,
     CheckoutVersion,
     ListSnapshots,
+    ListSnapshotsSized,
     DeleteVersion,
     RepairVersions,
     ChangesSince,
