@@ -6,7 +6,8 @@
 //! applies too): a refused entry stops the extraction with `InvalidData` naming it. Writing then
 //! keeps its own on-disk safety: ancestors must be real directories (never a symlink, also one
 //! that was there before), files are created with `O_CREAT | O_EXCL | O_NOFOLLOW`, nothing that
-//! exists is overwritten. The caller removes the destination when extraction fails.
+//! exists is overwritten. The caller removes the destination when extraction fails. With
+//! [`SafeDest::with_writers`], threads of their own create the small files (`writers.rs`).
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -18,6 +19,9 @@ use std::time::{Duration, SystemTime};
 use flate2::read::GzDecoder;
 
 use super::rules::{Accepted, Declared, Entry, Kind};
+use writers::{Job, Writers, SMALL_FILE};
+
+mod writers;
 
 /// What an extraction created.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +85,8 @@ pub struct SafeDest {
     /// between a check and the create that follows it.
     real_dirs: HashSet<PathBuf>,
     rules: Declared,
+    /// Threads that write the small files (see `writers.rs`); `None`: this thread writes all.
+    writers: Option<Writers>,
 }
 
 fn hostile(msg: impl Into<String>) -> io::Error {
@@ -103,6 +109,26 @@ impl SafeDest {
             dirs: Vec::new(),
             real_dirs: HashSet::new(),
             rules: Declared::new(Some(max_bytes).filter(|&m| m > 0)),
+            writers: None,
+        }
+    }
+
+    /// Small files are written by `n` threads of their own while this one reads on (none: this
+    /// thread writes every file).
+    pub fn with_writers(mut self, n: usize) -> io::Result<Self> {
+        self.writers = match n {
+            0 => None,
+            n => Some(Writers::start(n)?),
+        };
+        Ok(self)
+    }
+
+    /// Waits for the writers (if any) to finish what is queued; later files are written by
+    /// this thread. The first writer's error comes back here.
+    fn stop_writers(&mut self) -> io::Result<()> {
+        match self.writers.take() {
+            Some(mut w) => w.stop(),
+            None => Ok(()),
         }
     }
 
@@ -186,28 +212,22 @@ impl SafeDest {
         Ok(())
     }
 
-    /// A new file: `O_EXCL | O_NOFOLLOW`, so nothing that exists is written through or over.
+    /// A new file, by a writer thread when it is small and there are writers.
     fn file(&mut self, ok: &Accepted, data: &mut dyn Read, meta: Meta) -> io::Result<()> {
-        let p = self.place(&ok.rel)?;
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .mode(meta.mode.map(|m| m & 0o777).unwrap_or(0o644))
-            .open(&p)?;
-        io::copy(data, &mut f)?;
-        // open(2) applied the mode through the umask: fchmod only when the umask took bits.
-        if let Some(mode) = meta
-            .mode
-            .filter(|m| umask().is_none_or(|u| m & 0o777 & u != 0))
-        {
-            f.set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
-        }
-        if let Some(t) = meta.mtime {
-            let _ = f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(t));
-        }
-        if let (true, Some((u, g))) = (self.preserve_owner, meta.owner) {
-            let _ = std::os::unix::fs::lchown(&p, Some(u), Some(g));
+        let path = self.place(&ok.rel)?;
+        let preserve_owner = self.preserve_owner;
+        match &mut self.writers {
+            Some(w) if ok.size() <= SMALL_FILE => {
+                let mut buf = Vec::with_capacity(ok.size() as usize);
+                data.read_to_end(&mut buf)?;
+                w.send(Job {
+                    path,
+                    data: buf,
+                    meta,
+                    preserve_owner,
+                })?
+            }
+            _ => write_file(&path, data, meta, preserve_owner)?,
         }
         self.counts.files += 1;
         Ok(())
@@ -223,6 +243,7 @@ impl SafeDest {
     /// A hard link to an earlier regular file of the same archive (`target` relative to the
     /// root), made with link(2), which does not follow a symlink at `target`.
     fn hardlink(&mut self, ok: &Accepted, target: &Path) -> io::Result<()> {
+        self.stop_writers()?; // the target may still be queued
         let p = self.place(&ok.rel)?;
         let src = self.place(target)?;
         if !fs::symlink_metadata(&src)?.is_file() {
@@ -240,6 +261,7 @@ impl SafeDest {
     /// children's, since changing a child's metadata does not touch the parent but creating it
     /// did). Returns what was created.
     pub fn finish(mut self) -> io::Result<Counts> {
+        self.stop_writers()?;
         self.dirs
             .sort_by_key(|d| std::cmp::Reverse(d.path.components().count()));
         for d in &self.dirs {
@@ -277,6 +299,37 @@ impl SafeDest {
         }
         Ok(())
     }
+}
+
+/// Creates a new file at `path` with `data`: `O_EXCL | O_NOFOLLOW`, so nothing that exists is
+/// written through or over.
+fn write_file(
+    path: &Path,
+    data: &mut dyn Read,
+    meta: Meta,
+    preserve_owner: bool,
+) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(meta.mode.map(|m| m & 0o777).unwrap_or(0o644))
+        .open(path)?;
+    io::copy(data, &mut f)?;
+    // open(2) applied the mode through the umask: fchmod only when the umask took bits.
+    if let Some(mode) = meta
+        .mode
+        .filter(|m| umask().is_none_or(|u| m & 0o777 & u != 0))
+    {
+        f.set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
+    }
+    if let Some(t) = meta.mtime {
+        let _ = f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(t));
+    }
+    if let (true, Some((u, g))) = (preserve_owner, meta.owner) {
+        let _ = std::os::unix::fs::lchown(path, Some(u), Some(g));
+    }
+    Ok(())
 }
 
 /// Extracts a gzip'd tar from `input` into the existing directory `dest`.

@@ -114,6 +114,11 @@ pub struct Accepted {
 }
 
 impl Accepted {
+    /// A file's size, as declared.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     /// The symlink's target as stored, or the hard link's target relative to the archive root.
     pub fn link(&self) -> Option<&Path> {
         self.link.as_deref()

@@ -107,6 +107,9 @@ fn import(
     Ok((counts, left))
 }
 
+/// Threads creating the small files while the stream is read and inflated.
+const WRITERS: usize = 2;
+
 /// Extracts the stream into `staging` and waits for the verdict: `Ok` only for a complete,
 /// accepted archive that the client committed. `max_bytes` stops a decompression bomb as it
 /// expands, without waiting for the host's verdict.
@@ -116,7 +119,9 @@ fn stage_archive(
     rx: mpsc::Receiver<Msg>,
 ) -> Result<Counts, Status> {
     let mut reader = StreamReader::new(rx);
-    let mut sink = SafeDest::limited(staging, max_bytes);
+    let mut sink = SafeDest::limited(staging, max_bytes)
+        .with_writers(WRITERS)
+        .map_err(|e| Status::internal(format!("cannot start the file writers: {e}")))?;
     let abandoned =
         || Status::aborted("the import ended before it was committed; /data is unchanged");
     let (tx, rx) = std::sync::mpsc::sync_channel(4);

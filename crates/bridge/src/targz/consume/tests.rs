@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::targz::write_targz;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 
 type Builder = tar::Builder<flate2::write::GzEncoder<Vec<u8>>>;
@@ -36,10 +37,53 @@ fn entry(
     b.append(&h, data).unwrap();
 }
 
+/// Extracts `gz` both ways, with this thread writing every file (the Files service, folder
+/// downloads) and with small files written by two writer threads (the import), requires the
+/// same outcome and the same tree, and returns the import's.
 fn extract(gz: &[u8]) -> (tempfile::TempDir, io::Result<Counts>) {
+    let alone = tempfile::tempdir().unwrap();
+    let by_one = extract_targz(gz, alone.path(), false);
     let d = tempfile::tempdir().unwrap();
-    let r = extract_targz(gz, d.path(), false);
-    (d, r)
+    let by_writers = extract_with_writers(gz, d.path());
+    match (&by_one, &by_writers) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a, b);
+            assert_eq!(tree(alone.path()), tree(d.path()));
+        }
+        (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind(), "{a} / {b}"),
+        _ => panic!("alone: {by_one:?}, with writers: {by_writers:?}"),
+    }
+    (d, by_writers)
+}
+
+fn extract_with_writers(gz: &[u8], dest: &Path) -> io::Result<Counts> {
+    let mut sink = SafeDest::new(dest).with_writers(2)?;
+    sink.extract_targz(gz)?;
+    sink.finish()
+}
+
+/// Every entry under `root`: path, mode, mtime, link count, and contents or link target.
+fn tree(root: &Path) -> Vec<(PathBuf, u32, i64, u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let body = match m.file_type() {
+                t if t.is_dir() => {
+                    stack.push(p.clone());
+                    Vec::new()
+                }
+                t if t.is_symlink() => fs::read_link(&p).unwrap().into_os_string().into_vec(),
+                _ => fs::read(&p).unwrap(),
+            };
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            out.push((rel, m.mode(), m.mtime(), m.nlink(), body));
+        }
+    }
+    out.sort();
+    out
 }
 
 fn refused(gz: &[u8]) -> String {
@@ -83,6 +127,37 @@ fn round_trip_and_what_was_on_disk_before() {
     let e = extract_targz(&gz[..], d.path(), false).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::AlreadyExists, "{e}");
     assert_eq!(fs::read(d.path().join("f")).unwrap(), b"mine");
+    // Also when a writer thread meets it.
+    let e = extract_with_writers(&gz, d.path()).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::AlreadyExists, "{e}");
+    assert_eq!(fs::read(d.path().join("f")).unwrap(), b"mine");
+}
+
+#[test]
+fn writer_threads_make_the_same_tree_as_one_thread() {
+    use tar::EntryType::*;
+    let big = vec![7u8; writers::SMALL_FILE as usize + 1];
+    let gz = archive(|b| {
+        entry(b, "ro/", Directory, "", 0o555, 5_000_000, b"");
+        // More files than the writers' queue holds, in several folders.
+        for i in 0..300u64 {
+            let name = format!("ro/p{}/f{i}", i % 7);
+            let body = format!("file {i}");
+            let mode = 0o600 + (i as u32 % 2) * 0o44;
+            entry(b, &name, Regular, "", mode, i, body.as_bytes());
+        }
+        // Streamed by the reading thread while writers still work.
+        entry(b, "ro/big", Regular, "", 0o640, 42, &big);
+        // A hard link to a file that may still be queued.
+        entry(b, "ro/f-last", Regular, "", 0o644, 7, b"last");
+        entry(b, "ro/h", Link, "ro/f-last", 0o644, 0, b"");
+        entry(b, "after-link", Regular, "", 0o644, 8, b"after");
+    });
+    let (d, r) = extract(&gz); // compares the trees
+    assert_eq!(r.unwrap().files, 304);
+    assert_eq!(fs::read(d.path().join("ro/big")).unwrap(), big);
+    assert_eq!(fs::metadata(d.path().join("ro/h")).unwrap().nlink(), 2);
+    assert_eq!(fs::read(d.path().join("ro/p3/f10")).unwrap(), b"file 10");
 }
 
 #[test]
