@@ -159,6 +159,11 @@ async fn create_exec_stop_start_delete() {
         "{ran:?}"
     );
     sh(&berth, &bot, "echo kept > /data/note").await;
+    // The writable layer's size, measured by the snapshotter (apart from the cgroup's figures).
+    sh(&berth, &bot, "head -c 1048576 /dev/zero > /data/mib").await;
+    let layer = berth.stats(&bot).await.expect("stats").layer_bytes;
+    assert!(layer.is_some_and(|b| b >= 1 << 20), "{layer:?}");
+    sh(&berth, &bot, "rm /data/mib").await;
 
     // The bridge (PID 1) ends on SIGTERM: stop must not wait for the 10 s SIGKILL grace.
     let t0 = std::time::Instant::now();

@@ -251,8 +251,8 @@ pub async fn list(inner: &Inner) -> Result<Vec<ContainerStatus>> {
         .collect())
 }
 
-/// Live usage from `stats --no-stream` (two samples 2 s apart, so it takes that long). Apple
-/// reports no writable-layer size (`layer_bytes` is `None`); missing measurements are 0.
+/// Live usage from `stats --no-stream` (two samples 2 s apart, so it takes that long); missing
+/// measurements are 0. Apple reports no writable-layer size (the default `layer_bytes`).
 pub async fn usage(inner: &Inner, id: &str) -> Result<Usage> {
     let stats = model::stats(&inner.query(args::stats(id)).await?)?;
     let s = stats
@@ -264,7 +264,6 @@ pub async fn usage(inner: &Inner, id: &str) -> Result<Usage> {
         memory: s.memory_usage_bytes.unwrap_or(0),
         memory_limit: s.memory_limit_bytes,
         pids: s.num_processes.unwrap_or(0),
-        layer_bytes: None,
     })
 }
 

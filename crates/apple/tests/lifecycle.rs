@@ -95,7 +95,7 @@ async fn lifecycle(version: &str) {
     assert_eq!(usage.memory, 73_400_320);
     assert_eq!(usage.memory_limit, Some(2_147_483_648));
     assert_eq!(usage.pids, 4);
-    assert_eq!(usage.layer_bytes, None);
+    assert_eq!(rt.layer_bytes(&id).await.unwrap(), None);
 
     rt.stop(&id, Duration::from_secs(3)).await.unwrap();
     assert!(fake

@@ -140,6 +140,10 @@ impl Runtime for ContainerdRuntime {
         usage::read(&self.conn, id).await
     }
 
+    async fn layer_bytes(&self, id: &str) -> Result<Option<u64>> {
+        usage::layer_bytes(&self.conn, id).await.map(Some)
+    }
+
     async fn set_limits(&self, id: &str, limits: &berth_runtime::Limits) -> Result<()> {
         if self.rootless {
             return Err(no_cgroups("resource limits"));

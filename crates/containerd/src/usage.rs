@@ -1,11 +1,12 @@
 //! Live usage of a workspace: CPU time, memory against its limit and processes, read from its
 //! cgroup on the host (runc puts the task in `/berth/<id>`, see `spec.rs`; cgroup v1 with a
-//! hierarchy per controller, or v2), and the size of its writable layer from the snapshotter.
+//! hierarchy per controller, or v2); the size of its writable layer from the snapshotter.
 
 use std::path::Path;
 
 use berth_runtime::{RuntimeError, Usage};
 use containerd_client::services::v1::snapshots::UsageRequest;
+use containerd_client::services::v1::Container;
 
 use crate::conn::{st, Conn, SNAPSHOTTER};
 use crate::workspace;
@@ -15,21 +16,29 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 const NO_LIMIT_V1: u64 = 1 << 62;
 
 pub async fn read(conn: &Conn, id: &str) -> Result<Usage, RuntimeError> {
-    let container = workspace::get(conn, id)
-        .await?
-        .ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
+    container(conn, id).await?;
+    Ok(cgroup(Path::new(CGROUP_ROOT), id).unwrap_or_default())
+}
+
+/// The snapshotter's usage of the writable layer: for an active overlay snapshot, a walk of
+/// every file in it.
+pub async fn layer_bytes(conn: &Conn, id: &str) -> Result<u64, RuntimeError> {
     let layer = conn
         .snapshots()
         .usage(conn.req(UsageRequest {
             snapshotter: SNAPSHOTTER.into(),
-            key: container.snapshot_key,
+            key: container(conn, id).await?.snapshot_key,
         }))
         .await
         .map_err(st("measuring the writable layer"))?
         .into_inner();
-    let mut usage = cgroup(Path::new(CGROUP_ROOT), id).unwrap_or_default();
-    usage.layer_bytes = u64::try_from(layer.size).ok();
-    Ok(usage)
+    Ok(u64::try_from(layer.size).unwrap_or(0))
+}
+
+async fn container(conn: &Conn, id: &str) -> Result<Container, RuntimeError> {
+    workspace::get(conn, id)
+        .await?
+        .ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))
 }
 
 /// What the cgroup of container `id` under `root` says; `None` when it has none (not running).
@@ -52,7 +61,6 @@ fn cgroup(root: &Path, id: &str) -> Option<Usage> {
             memory: used.saturating_sub(inactive),
             memory_limit: limit,
             pids: num(&root.join("pids").join(&rel).join("pids.current")).unwrap_or(0),
-            layer_bytes: None,
         });
     }
     let v2 = root.join(&rel);
@@ -66,7 +74,6 @@ fn cgroup(root: &Path, id: &str) -> Option<Usage> {
         memory: used.saturating_sub(inactive),
         memory_limit: num(&v2.join("memory.max")),
         pids: num(&v2.join("pids.current")).unwrap_or(0),
-        layer_bytes: None,
     })
 }
 

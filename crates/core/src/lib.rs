@@ -99,6 +99,8 @@ struct Inner {
     bridges: bridges::Bridges,
     /// The last CPU reading of each workspace, for its CPU share.
     cpu: stats::CpuReadings,
+    /// The last measured size of each workspace's writable layer.
+    layer_sizes: stats::LayerSizes,
 }
 
 impl Berth {
@@ -126,6 +128,7 @@ impl Berth {
                 changes,
                 bridges: Default::default(),
                 cpu: Default::default(),
+                layer_sizes: Default::default(),
             }),
         };
         if !berth.connect().await {

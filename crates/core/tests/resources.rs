@@ -101,9 +101,9 @@ async fn stats_of_a_running_workspace_give_the_cpu_share_from_the_second_reading
         memory: 10 << 20,
         memory_limit: Some(64 << 20),
         pids: 3,
-        layer_bytes: Some(4096),
     };
     h.fake.set_usage(usage);
+    h.fake.set_layer_bytes(Some(4096));
     let first = h.berth.stats("a").await.unwrap();
     assert_eq!(first.cpu_percent, None);
     assert_eq!(

@@ -69,8 +69,6 @@ pub struct Usage {
     pub memory_limit: Option<u64>,
     /// Processes and threads.
     pub pids: u64,
-    /// Size of the writable layer (what the workspace added to its image), when known.
-    pub layer_bytes: Option<u64>,
 }
 
 /// Everything a backend needs to create a workspace container.
@@ -295,6 +293,13 @@ pub trait Runtime: Send + Sync + 'static {
             ErrorKind::Unsupported,
             "this backend cannot measure a workspace's usage",
         ))
+    }
+
+    /// The size of the workspace's writable layer (what it added to its image), `None` where
+    /// the backend cannot tell. Apart from [`Runtime::usage`]: measuring it walks every file
+    /// of the layer, so callers ask for it less often.
+    async fn layer_bytes(&self, _id: &str) -> Result<Option<u64>> {
+        Ok(None)
     }
 
     /// The Unix socket of the workspace's bridge on the host.

@@ -215,6 +215,12 @@ impl Runtime for FakeRuntime {
         Ok(self.current_usage())
     }
 
+    async fn layer_bytes(&self, id: &str) -> Result<Option<u64>> {
+        self.enter(Op::LayerBytes, &[id]).await?;
+        self.model.lock().unwrap().status(id)?;
+        Ok(self.current_layer_bytes())
+    }
+
     async fn set_limits(&self, id: &str, limits: &crate::Limits) -> Result<()> {
         self.enter(Op::SetLimits, &[id]).await?;
         self.model.lock().unwrap().set_limits(id, *limits)

@@ -60,6 +60,7 @@ pub enum Op {
     SetLimits,
     SetPrivateNetworksBlocked,
     Usage,
+    LayerBytes,
 }
 
 impl Op {
@@ -102,6 +103,7 @@ pub struct FakeRuntime {
     no_bridge_network: AtomicBool,
     muted: AtomicBool,
     usage: Mutex<crate::Usage>,
+    layer_bytes: Mutex<Option<u64>>,
     next_pid: AtomicU32,
     targets: Mutex<Vec<Target>>,
 }
@@ -120,6 +122,7 @@ impl FakeRuntime {
             no_bridge_network: AtomicBool::new(false),
             muted: AtomicBool::new(false),
             usage: Mutex::default(),
+            layer_bytes: Mutex::default(),
             next_pid: AtomicU32::new(1000),
             targets: Mutex::default(),
         })
@@ -193,6 +196,15 @@ impl FakeRuntime {
 
     pub(super) fn current_usage(&self) -> crate::Usage {
         *self.usage.lock().unwrap()
+    }
+
+    /// What [`crate::Runtime::layer_bytes`] reports from now on (for every workspace).
+    pub fn set_layer_bytes(&self, bytes: Option<u64>) {
+        *self.layer_bytes.lock().unwrap() = bytes;
+    }
+
+    pub(super) fn current_layer_bytes(&self) -> Option<u64> {
+        *self.layer_bytes.lock().unwrap()
     }
 
     /// The limits container `id` has (from its create or a later change).
