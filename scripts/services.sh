@@ -21,6 +21,9 @@
 # FIFOs (/run/containerd/fifo). Clients should pass a runc root / FIFO dir inside
 # BERTH_TEST_ROOT (see `ctr run --runc-root --fifo-dir`) to avoid sharing those.
 set -euo pipefail
+# No job control, even if a caller exported it: a background job would lead its
+# own process group, setsid(1) would then fork, and $! would not be the daemon.
+set +m
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -136,10 +139,15 @@ start_containerd() {
 	# setsid: detach from our session so Ctrl-C in the caller's terminal and the
 	# caller's exit do not take the daemon down with it.
 	setsid containerd --config "$CTRD_CONFIG" </dev/null >>"$CTRD_LOG" 2>&1 &
-	echo $! >"$CTRD_PIDFILE"
+	local launched=$!
+	echo "$launched" >"$CTRD_PIDFILE"
 	local deadline=$((SECONDS + START_TIMEOUT))
 	until containerd_healthy; do
-		if ! containerd_pid >/dev/null || ((SECONDS >= deadline)); then
+		# Whether it still runs is asked of the pid we launched, not of
+		# containerd_pid: until the child has exec'd, its command line is still
+		# this script's, and a check in that moment took a starting daemon for a
+		# dead one (and left it running, unknown to stop).
+		if ! pid_alive "$launched" || ((SECONDS >= deadline)); then
 			warn "containerd did not come up; last log lines:"
 			tail -n 30 "$CTRD_LOG" >&2 || true
 			stop_containerd quiet
@@ -307,10 +315,12 @@ start_registry() {
 	write_registry_config
 	log "starting registry (http://$REG_ADDR)"
 	setsid docker-registry serve "$REG_CONFIG" </dev/null >>"$REG_LOG" 2>&1 &
-	echo $! >"$REG_PIDFILE"
+	local launched=$!
+	echo "$launched" >"$REG_PIDFILE"
 	local deadline=$((SECONDS + START_TIMEOUT))
 	until registry_healthy; do
-		if ! registry_pid >/dev/null || ((SECONDS >= deadline)); then
+		# The launched pid, as for containerd: see start_containerd.
+		if ! pid_alive "$launched" || ((SECONDS >= deadline)); then
 			warn "registry did not come up; last log lines:"
 			tail -n 30 "$REG_LOG" >&2 || true
 			stop_registry quiet
