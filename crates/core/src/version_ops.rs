@@ -1,13 +1,12 @@
-//! Versions of a bot's workspace: save (snapshot), list (a tree), rollback, rename, delete,
-//! changes since a version, and reconcile with containerd at start. Operations that change a
-//! workspace hold its per-bot lock, so two snapshots cannot interleave; the task is stopped
-//! around every commit (committing the layer of a running task breaks the container) and
-//! started again when it ran before.
+//! Versions of a bot's workspace: save (snapshot), list (a tree, [`tree`]), rollback, rename,
+//! delete, changes since a version, and reconcile with containerd at open ([`reconcile`]).
+//! Operations that change a workspace hold its per-bot lock, so two snapshots cannot
+//! interleave; the task is stopped around every commit (committing the layer of a running task
+//! breaks the container) and started again when it ran before.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use berth_runtime::{ErrorKind, Runtime, SnapshotInfo, SnapshotKind, VersionLabels};
+use berth_runtime::{Runtime, VersionLabels};
 use berth_store::VersionRow;
 
 use crate::model::{ErrorCode, WorkspaceState};
@@ -19,6 +18,10 @@ use crate::{Berth, Error, Result};
 
 mod archive;
 mod listing;
+mod reconcile;
+mod tree;
+
+use tree::{build_list, current_active};
 
 /// "Changes since" lists at most this many paths.
 const MAX_CHANGES: usize = 5000;
@@ -283,78 +286,6 @@ impl Berth {
         })
     }
 
-    /// containerd is the truth: a version whose snapshot vanished is marked missing (and shown
-    /// so), one that reappeared is unmarked, and labelled versions the database does not know
-    /// (e.g. after it was removed) are adopted.
-    pub async fn reconcile_versions(&self) -> Result<()> {
-        let rt = self.runtime()?;
-        for w in self.inner.store.list_workspaces()? {
-            self.reconcile_archive_versions(&w.bot)?;
-            if !rt.capabilities().native_versions {
-                continue;
-            }
-            match rt.repair_versions(&w.container_id).await {
-                Ok(done) => {
-                    for what in done {
-                        self.event(&w.bot, "version-repaired", what);
-                    }
-                }
-                Err(e) => tracing::warn!(bot = %w.bot, error = %e, "repairing versions"),
-            }
-            let snaps = match rt.list_snapshots(&w.container_id).await {
-                Ok(s) => s,
-                Err(e) if e.kind == ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let rows = self.inner.store.list_versions(&w.bot)?;
-            for r in &rows {
-                let exists = snaps.iter().any(|s| s.name == r.snapshot);
-                if exists == r.missing {
-                    self.inner
-                        .store
-                        .set_version_missing(&w.bot, r.number, !exists)?;
-                    let what = if exists {
-                        "is back"
-                    } else {
-                        "is missing: its snapshot vanished from containerd"
-                    };
-                    self.event(&w.bot, "version-missing", format!("v{} {what}", r.number));
-                }
-            }
-            for s in snaps.iter().filter(|s| s.kind == SnapshotKind::Committed) {
-                let Some(number) = s.version() else { continue };
-                if rows
-                    .iter()
-                    .any(|r| r.snapshot == s.name || r.number == number)
-                {
-                    continue;
-                }
-                let name = s
-                    .labels
-                    .get(berth_runtime::LABEL_VERSION_NAME)
-                    .map(String::as_str);
-                let source = s
-                    .labels
-                    .get(berth_runtime::LABEL_VERSION_SOURCE)
-                    .map_or("adopted", String::as_str);
-                let parent = s
-                    .parent
-                    .as_ref()
-                    .and_then(|p| snaps.iter().find(|x| &x.name == p))
-                    .and_then(SnapshotInfo::version);
-                self.inner
-                    .store
-                    .add_version(&w.bot, number, name, &s.name, parent, source)?;
-                self.event(
-                    &w.bot,
-                    "version-adopted",
-                    format!("found v{number} in containerd"),
-                );
-            }
-        }
-        Ok(())
-    }
-
     // ---- helpers ----
 
     fn versions_runtime(&self) -> Result<std::sync::Arc<dyn Runtime>> {
@@ -486,14 +417,6 @@ impl Berth {
     }
 }
 
-/// The workspace's writable layer: the newest active snapshot.
-fn current_active(snaps: &[SnapshotInfo]) -> Option<&SnapshotInfo> {
-    snaps
-        .iter()
-        .filter(|s| s.kind == SnapshotKind::Active)
-        .max_by_key(|s| s.created_at)
-}
-
 fn clean_name(name: Option<&str>) -> Result<Option<String>> {
     let Some(n) = name.map(str::trim).filter(|n| !n.is_empty()) else {
         return Ok(None);
@@ -504,86 +427,4 @@ fn clean_name(name: Option<&str>) -> Result<Option<String>> {
         )));
     }
     Ok(Some(n.to_string()))
-}
-
-/// Joins the database's rows with containerd's snapshots: lineage and sizes come from
-/// containerd, names and sources from the database.
-fn build_list(rows: &[VersionRow], snaps: &[SnapshotInfo]) -> VersionList {
-    let by_snapshot: HashMap<&str, u32> = rows
-        .iter()
-        .map(|r| (r.snapshot.as_str(), r.number))
-        .collect();
-    let active = current_active(snaps);
-    let current = active
-        .and_then(|a| a.parent.as_deref())
-        .and_then(|p| by_snapshot.get(p).copied());
-    let mut versions: Vec<VersionInfo> = rows
-        .iter()
-        .map(|r| {
-            let snap = snaps.iter().find(|s| s.name == r.snapshot);
-            let parent = match snap {
-                Some(s) => s
-                    .parent
-                    .as_deref()
-                    .and_then(|p| by_snapshot.get(p).copied()),
-                None => r.parent,
-            };
-            info_of(
-                r,
-                snap.and_then(|s| s.size),
-                parent,
-                current == Some(r.number),
-                snap.is_none(),
-            )
-        })
-        .collect();
-    link_children(&mut versions);
-    VersionList {
-        available: true,
-        unavailable_reason: None,
-        current,
-        unsaved_bytes: active
-            .and_then(|a| a.size)
-            .map(|s| s.saturating_sub(EMPTY_LAYER)),
-        versions,
-        only_data: None,
-    }
-}
-
-/// A stored version as the list shows it (`children` are filled in by [`link_children`]).
-fn info_of(
-    r: &VersionRow,
-    size: Option<u64>,
-    parent: Option<u32>,
-    current: bool,
-    missing: bool,
-) -> VersionInfo {
-    VersionInfo {
-        version: r.number,
-        name: r.name.clone(),
-        display_name: r
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("Version {}", r.number)),
-        source: VersionSource::parse(&r.source),
-        created_at: r.created_at.clone(),
-        size,
-        parent,
-        children: vec![],
-        current,
-        missing,
-    }
-}
-
-/// Fills each version's `children` from the others' `parent`.
-fn link_children(versions: &mut [VersionInfo]) {
-    let links: Vec<(u32, u32)> = versions
-        .iter()
-        .filter_map(|v| v.parent.map(|p| (p, v.version)))
-        .collect();
-    for (p, c) in links {
-        if let Some(v) = versions.iter_mut().find(|v| v.version == p) {
-            v.children.push(c);
-        }
-    }
 }

@@ -74,10 +74,10 @@ impl Berth {
                 } else {
                     r.missing
                 };
-                super::info_of(r, size, r.parent, current == Some(r.number), missing)
+                super::tree::info_of(r, size, r.parent, current == Some(r.number), missing)
             })
             .collect();
-        super::link_children(&mut versions);
+        super::tree::link_children(&mut versions);
         Ok(VersionList {
             available: true,
             unavailable_reason: None,
