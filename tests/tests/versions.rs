@@ -620,6 +620,27 @@ async fn version_without_children_is_always_deletable_under_load() {
         "not rooted again: {rooted:?}"
     );
 
+    // Opening reconciles all workspaces from two listings: the same snapshots as one
+    // workspace's own listing, nothing for a workspace without a container.
+    let absent = "berth-absent-workspace".to_string();
+    let found = rt
+        .repair_and_list_versions(&[id.clone(), absent.clone()])
+        .await
+        .unwrap();
+    let names = |v: &[berth_runtime::SnapshotInfo]| {
+        let mut n: Vec<String> = v.iter().map(|s| s.name.clone()).collect();
+        n.sort();
+        n
+    };
+    let own = rt.list_snapshots(&id).await.unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].id, id);
+    assert_eq!(found[0].repairs.as_ref().unwrap(), &Vec::<String>::new());
+    assert_eq!(names(found[0].snapshots.as_ref().unwrap()), names(&own));
+    assert_eq!(found[0].snapshots.as_ref().unwrap().len(), 2, "{found:?}");
+    assert_eq!(found[1].id, absent);
+    assert!(found[1].snapshots.as_ref().unwrap().is_empty(), "{found:?}");
+
     berth.delete_bot(&bot).await.unwrap();
     assert!(
         env.snapshots().iter().all(|s| !s.starts_with(&id)),

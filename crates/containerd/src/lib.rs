@@ -33,7 +33,7 @@ use std::time::Duration;
 use berth_runtime::{
     BridgeTrust, CancellationToken, Capabilities, Connector, ContainerStatus, FileChange, ImageRef,
     PullPolicy, PullSink, Result, Runtime, RuntimeEvent, SnapshotInfo, Target, VersionLabels,
-    WorkspaceSpec,
+    WorkspaceSnapshots, WorkspaceSpec,
 };
 use futures::stream::BoxStream;
 
@@ -241,6 +241,10 @@ impl Runtime for ContainerdRuntime {
 
     async fn repair_versions(&self, id: &str) -> Result<Vec<String>> {
         versions::repair(&self.conn, id).await
+    }
+
+    async fn repair_and_list_versions(&self, ids: &[String]) -> Result<Vec<WorkspaceSnapshots>> {
+        versions::repair_and_list(&self.conn, ids).await
     }
 
     async fn changes_since(&self, id: &str, name: &str) -> Result<Vec<FileChange>> {

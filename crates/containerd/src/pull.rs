@@ -313,6 +313,7 @@ async fn fetch_layer(
     };
     let body = async { registry.blob(&layer.digest).await.map(Box::pin) };
     let written = content::write(conn, lease, blob, body, cancel, &progress).await?;
+    tracing::debug!(digest = %layer.digest, size = layer.size, "layer fetched");
     arrived.send(&layer.digest);
     sink.event(PullEvent::LayerDone {
         digest: layer.digest.clone(),

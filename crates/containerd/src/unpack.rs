@@ -94,6 +94,7 @@ pub async fn unpack(
             layer: i as u32 + 1,
             layers: total,
         });
+        tracing::debug!(layer = i + 1, "layer unpacking");
         if snapshot_exists(conn, &chain[i]).await? {
             continue;
         }

@@ -21,8 +21,8 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use berth_runtime::{
-    RuntimeError, SnapshotInfo, SnapshotKind, VersionLabels, LABEL_VERSION, LABEL_VERSION_BOT,
-    LABEL_VERSION_NAME, LABEL_VERSION_SOURCE,
+    RuntimeError, SnapshotInfo, SnapshotKind, VersionLabels, WorkspaceSnapshots, LABEL_VERSION,
+    LABEL_VERSION_BOT, LABEL_VERSION_NAME, LABEL_VERSION_SOURCE,
 };
 use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, Info, Kind, ListSnapshotsRequest, PrepareSnapshotRequest,
@@ -155,18 +155,23 @@ pub async fn repair(conn: &Conn, id: &str) -> Result<Vec<String>, RuntimeError> 
     let Some(container) = workspace::get(conn, id).await? else {
         return Ok(vec![]);
     };
-    let infos = list_raw(
-        conn,
-        &format!("labels.\"{LABEL_WORKSPACE}\"=={}", quote(id)),
-    )
-    .await?;
+    repair_with(conn, &container, &list_raw(conn, &of_workspace(id)).await?).await
+}
+
+/// [`repair`] of the workspace `container`, whose snapshots are `infos`.
+async fn repair_with(
+    conn: &Conn,
+    container: &Container,
+    infos: &[Info],
+) -> Result<Vec<String>, RuntimeError> {
+    let id = &container.id;
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs() as i64;
     let old = |i: &Info| i.created_at.as_ref().is_some_and(|t| now - t.seconds > 60);
     let mut done = vec![];
-    if !infos.iter().any(|i| i.name == container.snapshot_key) {
+    let Some(current) = infos.iter().find(|i| i.name == container.snapshot_key) else {
         let newest = infos
             .iter()
             .filter(|i| i.kind == Kind::Committed as i32 && i.labels.contains_key(LABEL_VERSION))
@@ -179,15 +184,13 @@ pub async fn repair(conn: &Conn, id: &str) -> Result<Vec<String>, RuntimeError> 
             ));
         }
         return Ok(done);
-    }
-    if let Some(current) = infos.iter().find(|i| i.name == container.snapshot_key) {
-        if !current.labels.contains_key(GC_ROOT) {
-            root(conn, current).await?;
-            done.push(format!(
-                "protected the writable layer {} from containerd's garbage collector",
-                current.name
-            ));
-        }
+    };
+    if !current.labels.contains_key(GC_ROOT) {
+        root(conn, current).await?;
+        done.push(format!(
+            "protected the writable layer {} from containerd's garbage collector",
+            current.name
+        ));
     }
     for i in infos
         .iter()
@@ -199,34 +202,80 @@ pub async fn repair(conn: &Conn, id: &str) -> Result<Vec<String>, RuntimeError> 
     Ok(done)
 }
 
+/// [`repair`] and [`list`] (without sizes) for every workspace in `ids`, from one listing of
+/// the workspaces' containers and one of their snapshots; a workspace is listed again only when
+/// a repair changed its snapshots. Per workspace that was a `Get` and two listings, each of which
+/// containerd answers by scanning every snapshot of the namespace.
+pub async fn repair_and_list(
+    conn: &Conn,
+    ids: &[String],
+) -> Result<Vec<WorkspaceSnapshots>, RuntimeError> {
+    let containers: HashMap<String, Container> = workspace::containers(conn)
+        .await?
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect();
+    let mut infos: HashMap<String, Vec<Info>> = HashMap::new();
+    for i in list_raw(conn, &format!("labels.\"{LABEL_WORKSPACE}\"")).await? {
+        if let Some(id) = i.labels.get(LABEL_WORKSPACE) {
+            infos.entry(id.clone()).or_default().push(i);
+        }
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let mine = infos.remove(id).unwrap_or_default();
+        let repairs = match containers.get(id) {
+            Some(c) => repair_with(conn, c, &mine).await,
+            None => Ok(vec![]),
+        };
+        let snapshots = match &repairs {
+            Ok(done) if done.is_empty() => {
+                Ok(mine.into_iter().map(|i| snapshot(i, None)).collect())
+            }
+            _ => list(conn, id, false).await,
+        };
+        out.push(WorkspaceSnapshots {
+            id: id.clone(),
+            repairs,
+            snapshots,
+        });
+    }
+    Ok(out)
+}
+
 /// Every snapshot labelled as the workspace's; with their sizes when `sized` (the snapshotter's
 /// usage, which walks an active snapshot's every file).
 pub async fn list(conn: &Conn, id: &str, sized: bool) -> Result<Vec<SnapshotInfo>, RuntimeError> {
-    let infos = list_raw(
-        conn,
-        &format!("labels.\"{LABEL_WORKSPACE}\"=={}", quote(id)),
-    )
-    .await?;
+    let infos = list_raw(conn, &of_workspace(id)).await?;
     let mut out = Vec::with_capacity(infos.len());
     for i in infos {
         let size = match sized {
             true => usage(conn, &i.name).await,
             false => None,
         };
-        out.push(SnapshotInfo {
-            kind: match Kind::try_from(i.kind) {
-                Ok(Kind::Active) => SnapshotKind::Active,
-                Ok(Kind::View) => SnapshotKind::View,
-                _ => SnapshotKind::Committed,
-            },
-            parent: Some(i.parent.clone()).filter(|p| !p.is_empty()),
-            created_at: i.created_at.as_ref().map_or(0, |t| t.seconds),
-            name: i.name,
-            labels: i.labels,
-            size,
-        });
+        out.push(snapshot(i, size));
     }
     Ok(out)
+}
+
+/// The filter for the snapshots of workspace `id`.
+fn of_workspace(id: &str) -> String {
+    format!("labels.\"{LABEL_WORKSPACE}\"=={}", quote(id))
+}
+
+fn snapshot(i: Info, size: Option<u64>) -> SnapshotInfo {
+    SnapshotInfo {
+        kind: match Kind::try_from(i.kind) {
+            Ok(Kind::Active) => SnapshotKind::Active,
+            Ok(Kind::View) => SnapshotKind::View,
+            _ => SnapshotKind::Committed,
+        },
+        parent: Some(i.parent.clone()).filter(|p| !p.is_empty()),
+        created_at: i.created_at.as_ref().map_or(0, |t| t.seconds),
+        name: i.name,
+        labels: i.labels,
+        size,
+    }
 }
 
 async fn list_raw(conn: &Conn, filter: &str) -> Result<Vec<Info>, RuntimeError> {

@@ -295,6 +295,20 @@ fn network_id(conn: &Conn, id: &str) -> String {
     format!("{}-{id}", conn.namespace())
 }
 
+/// Every workspace container of the namespace.
+pub async fn containers(conn: &Conn) -> Result<Vec<Container>, RuntimeError> {
+    let filter = format!("labels.\"{LABEL_WORKSPACE}\"==1");
+    Ok(conn
+        .containers()
+        .list(conn.req(ListContainersRequest {
+            filters: vec![filter],
+        }))
+        .await
+        .map_err(st("listing containers"))?
+        .into_inner()
+        .containers)
+}
+
 pub async fn get(conn: &Conn, id: &str) -> Result<Option<Container>, RuntimeError> {
     match conn
         .containers()
@@ -330,16 +344,7 @@ pub async fn status(conn: &Conn, id: &str) -> Result<ContainerStatus, RuntimeErr
 }
 
 pub async fn list(conn: &Conn) -> Result<Vec<ContainerStatus>, RuntimeError> {
-    let filter = format!("labels.\"{LABEL_WORKSPACE}\"==1");
-    let containers = conn
-        .containers()
-        .list(conn.req(ListContainersRequest {
-            filters: vec![filter],
-        }))
-        .await
-        .map_err(st("listing containers"))?
-        .into_inner()
-        .containers;
+    let containers = containers(conn).await?;
     let tasks = conn
         .tasks()
         .list(conn.req(ListTasksRequest {

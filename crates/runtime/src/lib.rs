@@ -17,8 +17,8 @@ pub use image_ref::ImageRef;
 pub use progress::{OverallProgress, PullEvent, PullSink};
 pub use tokio_util::sync::CancellationToken;
 pub use versions::{
-    FileChange, FileChangeKind, SnapshotInfo, SnapshotKind, VersionLabels, LABEL_VERSION,
-    LABEL_VERSION_BOT, LABEL_VERSION_NAME, LABEL_VERSION_SOURCE,
+    FileChange, FileChangeKind, SnapshotInfo, SnapshotKind, VersionLabels, WorkspaceSnapshots,
+    LABEL_VERSION, LABEL_VERSION_BOT, LABEL_VERSION_NAME, LABEL_VERSION_SOURCE,
 };
 
 use std::path::PathBuf;
@@ -259,6 +259,24 @@ pub trait Runtime: Send + Sync + 'static {
     /// unused writable layer); returns a description of each repair.
     async fn repair_versions(&self, _id: &str) -> Result<Vec<String>> {
         Ok(vec![])
+    }
+
+    /// What reconciling versions needs of each workspace in `ids`, one entry per id: its
+    /// interrupted version operations repaired ([`Runtime::repair_versions`]), then
+    /// its snapshots ([`Runtime::list_snapshots`]). Every command opens Berth, and opening
+    /// reconciles every workspace: a backend that can answers for all of them at once.
+    async fn repair_and_list_versions(&self, ids: &[String]) -> Result<Vec<WorkspaceSnapshots>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let repairs = self.repair_versions(id).await;
+            let snapshots = self.list_snapshots(id).await;
+            out.push(WorkspaceSnapshots {
+                id: id.clone(),
+                repairs,
+                snapshots,
+            });
+        }
+        Ok(out)
     }
 
     /// Files added, modified and deleted between version `name` and the workspace's current

@@ -44,6 +44,17 @@ impl SnapshotInfo {
     }
 }
 
+/// One workspace's part of [`crate::Runtime::repair_and_list_versions`].
+#[derive(Debug)]
+pub struct WorkspaceSnapshots {
+    /// The workspace's container id.
+    pub id: String,
+    /// What [`crate::Runtime::repair_versions`] did, or why it could not.
+    pub repairs: crate::Result<Vec<String>>,
+    /// Its snapshots after the repairs, as [`crate::Runtime::list_snapshots`] gives them.
+    pub snapshots: crate::Result<Vec<SnapshotInfo>>,
+}
+
 /// Label keys on version snapshots.
 pub const LABEL_VERSION: &str = "berth.version";
 pub const LABEL_VERSION_NAME: &str = "berth.version.name";

@@ -2,7 +2,7 @@
 //! snapshot vanished is marked missing (and shown so), one that reappeared is unmarked, and
 //! labelled versions the database does not know (e.g. after it was removed) are adopted.
 
-use berth_runtime::{ErrorKind, Runtime, SnapshotInfo, SnapshotKind};
+use berth_runtime::{ErrorKind, SnapshotInfo, SnapshotKind, WorkspaceSnapshots};
 use berth_store::{VersionRow, WorkspaceRow};
 
 use crate::{Berth, Result};
@@ -12,19 +12,33 @@ impl Berth {
     /// backends without native snapshots with their files).
     pub async fn reconcile_versions(&self) -> Result<()> {
         let rt = self.runtime()?;
-        for w in self.inner.store.list_workspaces()? {
+        let workspaces = self.inner.store.list_workspaces()?;
+        for w in &workspaces {
             self.reconcile_archive_versions(&w.bot)?;
-            if rt.capabilities().native_versions {
-                self.reconcile_snapshots(&*rt, &w).await?;
+        }
+        if !rt.capabilities().native_versions {
+            return Ok(());
+        }
+        let ids: Vec<String> = workspaces.iter().map(|w| w.container_id.clone()).collect();
+        let mut found: std::collections::HashMap<String, WorkspaceSnapshots> = rt
+            .repair_and_list_versions(&ids)
+            .await?
+            .into_iter()
+            .map(|f| (f.id.clone(), f))
+            .collect();
+        for w in &workspaces {
+            if let Some(f) = found.remove(&w.container_id) {
+                self.reconcile_snapshots(w, f)?;
             }
         }
         Ok(())
     }
 
-    /// One workspace's native versions: interrupted version operations repaired first, then
-    /// the rows matched with the snapshots. A workspace whose container is gone is skipped.
-    async fn reconcile_snapshots(&self, rt: &dyn Runtime, w: &WorkspaceRow) -> Result<()> {
-        match rt.repair_versions(&w.container_id).await {
+    /// One workspace's native versions: the repairs of interrupted version operations
+    /// recorded, then the rows matched with the snapshots. A workspace whose container is gone
+    /// is skipped.
+    fn reconcile_snapshots(&self, w: &WorkspaceRow, found: WorkspaceSnapshots) -> Result<()> {
+        match found.repairs {
             Ok(done) => {
                 for what in done {
                     self.event(&w.bot, "version-repaired", what);
@@ -32,7 +46,7 @@ impl Berth {
             }
             Err(e) => tracing::warn!(bot = %w.bot, error = %e, "repairing versions"),
         }
-        let snaps = match rt.list_snapshots(&w.container_id).await {
+        let snaps = match found.snapshots {
             Ok(s) => s,
             Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e.into()),
