@@ -40,13 +40,14 @@ impl Berth {
                 self.notify(&w.bot, actual);
             }
         }
+        let known: std::collections::HashSet<String> = store
+            .list_workspaces()?
+            .into_iter()
+            .map(|w| w.container_id)
+            .collect();
         for c in &live {
             let Some(bot) = &c.bot else { continue };
-            if store
-                .list_workspaces()?
-                .iter()
-                .any(|w| w.container_id == c.id)
-            {
+            if known.contains(&c.id) {
                 continue;
             }
             if crate::validate_bot_name(bot).is_err() {
