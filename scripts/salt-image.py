@@ -12,6 +12,8 @@ has seen, while the unpacked contents (diff ids) stay byte-identical.
     salt-image.py push  --source HOST:PORT/REPO:TAG --count N --state FILE
         pushes N copies as HOST:PORT/berth-bench/<run>:<i> and prints their
         references, one a line; FILE records what was pushed.
+        With --wrong-diff-id N the config names a wrong diff id for layer N
+        (0: the bottom one), so unpacking that layer fails (the pull tests).
     salt-image.py clean --state FILE [--storage DIR]
         deletes the copies through the registry API and, with --storage (the
         registry's filesystem root directory), also their blob files, which
@@ -163,6 +165,8 @@ def cmd_push(args):
         labels = cfg["config"].get("Labels") or {}
         labels["berth.bench.salt"] = f"{run}/{i}"
         cfg["config"]["Labels"] = labels
+        if args.wrong_diff_id is not None:
+            cfg["rootfs"]["diff_ids"][args.wrong_diff_id] = sha256(b"not this layer")
         cfg_bytes = json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()
         new["config"]["digest"] = sha256(cfg_bytes)
         new["config"]["size"] = len(cfg_bytes)
@@ -217,6 +221,8 @@ def main():
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--state", required=True)
     p.add_argument("--run", help="name for this batch (default: pid-time)")
+    p.add_argument("--wrong-diff-id", type=int, metavar="N",
+                   help="the config names a wrong diff id for layer N (0: the bottom one)")
     c = sub.add_parser("clean")
     c.add_argument("--state", required=True)
     c.add_argument("--storage")

@@ -178,6 +178,11 @@ impl TestEnv {
     /// containerd shares content between namespaces, so a new namespace alone is not a cold
     /// pull. `scripts/salt-image.py` changes only gzip header bytes; unpacked files are identical.
     pub fn fresh_image(&self, name: &str) -> String {
+        self.fresh_image_with(name, &[])
+    }
+
+    /// [`TestEnv::fresh_image`] with more arguments for `salt-image.py push`.
+    pub fn fresh_image_with(&self, name: &str, args: &[&str]) -> String {
         let state = self.dir.path().join(format!("salt-{}.json", suffix()));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/salt-image.py");
         let out = Command::new("python3")
@@ -192,6 +197,7 @@ impl TestEnv {
             ])
             .arg(&state)
             .args(["--run", &self.ns])
+            .args(args)
             .output()
             .expect("python3");
         assert!(

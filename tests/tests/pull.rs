@@ -461,6 +461,38 @@ async fn cancel_in_the_middle_of_a_layer_unpack_leaves_nothing() {
     env.assert_namespace_empty("after a pull cancelled mid-unpack");
 }
 
+/// A layer that unpacks to something other than its config says fails the pull, and leaves
+/// nothing: not the layers still downloading at that moment (their writes are dropped, not
+/// aborted; the pull's lease goes with a synchronous GC, and containerd takes their ingests
+/// with it), nor the layers already unpacked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_unpack_leaves_no_download_behind() {
+    let Some(env) = TestEnv::new("bad-diff-id") else {
+        return;
+    };
+    let rt = env.runtime().await;
+    // The bottom layer (1 MB) fails to unpack while the 25 and 20 MB layers still download.
+    let r = ImageRef::parse(&env.fresh_image_with(LAYERED, &["--wrong-diff-id", "0"])).unwrap();
+    let sink = CancelOn {
+        when: |_: &PullEvent| false,
+        token: CancellationToken::new(),
+        seen: Mutex::default(),
+    };
+    let err = rt
+        .ensure_image(&r, PullPolicy::IfNotPresent, &sink, &sink.token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidArgument, "{err:?}");
+    assert!(err.message.contains("the image config says"), "{err:?}");
+    let seen = sink.seen.into_inner().unwrap();
+    let done = seen
+        .iter()
+        .filter(|e| matches!(e, PullEvent::LayerDone { .. }))
+        .count();
+    eprintln!("layers done when the unpack failed: {done} of 4");
+    env.assert_namespace_empty("after a failed unpack");
+}
+
 /// Two workspaces created at once from the same uncached image in one namespace: both pulls
 /// race over the same blobs and chain ids, and both must succeed with a complete image.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
