@@ -362,6 +362,23 @@ struct CancelOn<F: Fn(&PullEvent) -> bool + Send + Sync> {
     seen: Mutex<Vec<PullEvent>>,
 }
 
+impl<F: Fn(&PullEvent) -> bool + Send + Sync> CancelOn<F> {
+    fn new(when: F) -> Self {
+        CancelOn {
+            when,
+            token: CancellationToken::new(),
+            seen: Mutex::default(),
+        }
+    }
+
+    /// Pulls `image` into `rt` with this sink and its token; the pull must fail.
+    async fn failed_pull(&self, rt: &dyn Runtime, image: &ImageRef) -> berth_runtime::RuntimeError {
+        rt.ensure_image(image, PullPolicy::IfNotPresent, self, &self.token)
+            .await
+            .unwrap_err()
+    }
+}
+
 impl<F: Fn(&PullEvent) -> bool + Send + Sync> PullSink for CancelOn<F> {
     fn event(&self, event: PullEvent) {
         if (self.when)(&event) {
@@ -380,15 +397,8 @@ async fn cancel_leaves_nothing(
     };
     let rt = env.runtime().await;
     let r = ImageRef::parse(&env.fresh_image(LAYERED)).unwrap();
-    let sink = CancelOn {
-        when,
-        token: CancellationToken::new(),
-        seen: Mutex::default(),
-    };
-    let err = rt
-        .ensure_image(&r, PullPolicy::IfNotPresent, &sink, &sink.token)
-        .await
-        .unwrap_err();
+    let sink = CancelOn::new(when);
+    let err = sink.failed_pull(&rt, &r).await;
     assert_eq!(err.kind, ErrorKind::Cancelled, "{err:?}");
     assert!(sink.token.is_cancelled());
     env.assert_namespace_empty("after a cancelled pull");
@@ -473,15 +483,8 @@ async fn a_failed_unpack_leaves_no_download_behind() {
     let rt = env.runtime().await;
     // The bottom layer (1 MB) fails to unpack while the 25 and 20 MB layers still download.
     let r = ImageRef::parse(&env.fresh_image_with(LAYERED, &["--wrong-diff-id", "0"])).unwrap();
-    let sink = CancelOn {
-        when: |_: &PullEvent| false,
-        token: CancellationToken::new(),
-        seen: Mutex::default(),
-    };
-    let err = rt
-        .ensure_image(&r, PullPolicy::IfNotPresent, &sink, &sink.token)
-        .await
-        .unwrap_err();
+    let sink = CancelOn::new(|_: &PullEvent| false);
+    let err = sink.failed_pull(&rt, &r).await;
     assert_eq!(err.kind, ErrorKind::InvalidArgument, "{err:?}");
     assert!(err.message.contains("the image config says"), "{err:?}");
     let seen = sink.seen.into_inner().unwrap();
