@@ -186,8 +186,18 @@ async fn pull(
             config.rootfs.diff_ids.len()
         )));
     }
+    let top = oci::chain_ids(&config.rootfs.diff_ids)
+        .pop()
+        .ok_or_else(|| RuntimeError::invalid("image has no layers"))?;
+    let target = CdDescriptor {
+        media_type: fetched.media_type.clone(),
+        digest: fetched.digest.clone(),
+        size: fetched.bytes.len() as i64,
+        ..Default::default()
+    };
     // Each layer is unpacked as soon as it and every layer below it are fetched, while the
-    // later ones still download.
+    // later ones still download; the config and the manifest are stored meanwhile (all under
+    // the lease), so only the image record waits for the last unpack.
     let (arrived, mut arrivals) = unpack::Arrivals::new();
     let fetch = fetch_layers(
         conn,
@@ -207,27 +217,44 @@ async fn pull(
         sink,
         cancel,
     );
-    let ((), chain) = futures::future::try_join(fetch, unpack).await?;
+    let records = store_records(conn, lease, &manifest, fetched, config_bytes, &top, cancel);
+    let ((), chain, ()) = futures::future::try_join3(fetch, unpack, records).await?;
     tracing::debug!(layers = chain.len(), "layers fetched and unpacked");
-    let top = chain
-        .last()
-        .cloned()
-        .ok_or_else(|| RuntimeError::invalid("image has no layers"))?;
+    if cancel.is_cancelled() {
+        return Err(RuntimeError::cancelled());
+    }
+    put_image(conn, lease, &image.to_string(), target).await?;
+    tracing::debug!(%image, "image recorded");
+    Ok(LocalImage {
+        config,
+        top_chain_id: top,
+    })
+}
 
-    // GC references: config → unpacked chain, manifest → config and layers, image → manifest.
+/// Stores the image config and the manifest with the labels that keep what they name from
+/// containerd's collector: config → the unpacked chain's top snapshot `top`, manifest → config
+/// and layers.
+async fn store_records(
+    conn: &Conn,
+    lease: &str,
+    manifest: &oci::Manifest,
+    fetched: crate::registry::Fetched,
+    config_bytes: Vec<u8>,
+    top: &str,
+    cancel: &CancellationToken,
+) -> Result<(), RuntimeError> {
     let config_labels = HashMap::from([(
         format!("containerd.io/gc.ref.snapshot.{SNAPSHOTTER}"),
-        top.clone(),
+        top.to_string(),
     )]);
-    store_small(
+    let config = store_small(
         conn,
         lease,
         &manifest.config.digest,
         config_bytes,
         config_labels,
         cancel,
-    )
-    .await?;
+    );
     let mut manifest_labels = HashMap::from([(
         "containerd.io/gc.ref.content.config".to_string(),
         manifest.config.digest.clone(),
@@ -238,31 +265,15 @@ async fn pull(
             l.digest.clone(),
         );
     }
-    let size = fetched.bytes.len() as i64;
-    store_small(
+    let manifest = store_small(
         conn,
         lease,
         &fetched.digest,
         fetched.bytes,
         manifest_labels,
         cancel,
-    )
-    .await?;
-    if cancel.is_cancelled() {
-        return Err(RuntimeError::cancelled());
-    }
-    let target = CdDescriptor {
-        media_type: fetched.media_type,
-        digest: fetched.digest,
-        size,
-        ..Default::default()
-    };
-    put_image(conn, lease, &image.to_string(), target).await?;
-    tracing::debug!(%image, "image recorded");
-    Ok(LocalImage {
-        config,
-        top_chain_id: top,
-    })
+    );
+    futures::future::try_join(config, manifest).await.map(drop)
 }
 
 /// Brings the layers into the content store, [`PARALLEL_LAYERS`] at a time, bottom first.
