@@ -27,6 +27,10 @@ impl CpuReadings {
         let (then, used) = before?;
         cpu_percent(then, used, at, cpu_nanos)
     }
+
+    fn forget(&self, id: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
 }
 
 /// The last measured layer size per container id: when it was measured, how long that took.
@@ -54,6 +58,10 @@ impl LayerSizes {
     fn record(&self, id: &str, bytes: Option<u64>, at: Instant, took: Duration) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.insert(id.to_string(), Measured { bytes, at, took });
+    }
+
+    fn forget(&self, id: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 }
 
@@ -89,6 +97,14 @@ impl Berth {
             pids: u.pids,
             layer_bytes: self.layer_bytes(&*rt, &id).await?,
         })
+    }
+
+    /// Drops the readings of container `id`, which was deleted: a workspace created again
+    /// under the same id is measured afresh, not shown its predecessor's layer size (reused
+    /// for up to minutes when measuring it took seconds) or a CPU share against its counter.
+    pub(crate) fn forget_stats(&self, id: &str) {
+        self.inner.cpu.forget(id);
+        self.inner.layer_sizes.forget(id);
     }
 
     /// The writable layer's size: measured again only once the last measurement may no longer
@@ -139,5 +155,21 @@ mod tests {
         s.record("w", None, t0, ms(1));
         assert_eq!(s.reusable("w", t0 + ms(49)), Some(None));
         assert_eq!(s.reusable("w", t0 + ms(2000)), None);
+    }
+
+    #[test]
+    fn a_forgotten_workspace_is_measured_afresh() {
+        let t0 = Instant::now();
+        let s = LayerSizes::default();
+        s.record("w", Some(7), t0, Duration::from_secs(3));
+        s.forget("w");
+        assert_eq!(s.reusable("w", t0), None);
+        let r = CpuReadings::default();
+        r.record("w", t0, 5_000_000_000);
+        r.forget("w");
+        assert_eq!(
+            r.record("w", t0 + Duration::from_secs(1), 6_000_000_000),
+            None
+        );
     }
 }

@@ -191,6 +191,7 @@ impl Berth {
             .get_workspace(bot)?
             .map_or_else(|| container_id(bot), |w| w.container_id);
         rt.delete(&id).await?;
+        self.forget_stats(&id);
         let _ = std::fs::remove_dir_all(self.inner.paths.socket_dir(&id));
         // The runtime removed every snapshot of the workspace, versions included.
         let versions = self.inner.store.delete_versions(bot)?;
