@@ -14,6 +14,9 @@ has seen, while the unpacked contents (diff ids) stay byte-identical.
         references, one a line; FILE records what was pushed.
         With --wrong-diff-id N the config names a wrong diff id for layer N
         (0: the bottom one), so unpacking that layer fails (the pull tests).
+        With --corrupt-layer N --storage DIR (the registry's filesystem root) one
+        byte of layer N's stored file is changed after the push, so the registry
+        serves bytes that do not match the layer's digest (the pull tests).
     salt-image.py clean --state FILE [--storage DIR]
         deletes the copies through the registry API and, with --storage (the
         registry's filesystem root directory), also their blob files, which
@@ -160,6 +163,8 @@ def cmd_push(args):
             desc["digest"] = sha256(salted)
             reg.push_blob(out_repo, desc["digest"], salted)
             state["blobs"].append(desc["digest"])
+        if args.corrupt_layer is not None:
+            corrupt_stored(args.storage, new["layers"][args.corrupt_layer]["digest"])
         cfg = json.loads(json.dumps(config_doc))
         cfg.setdefault("config", {})
         labels = cfg["config"].get("Labels") or {}
@@ -181,6 +186,21 @@ def cmd_push(args):
             json.dump(state, f)
     print("\n".join(refs))
     return 0
+
+
+def corrupt_stored(storage, digest):
+    """Flips one byte in the middle of the registry's file for `digest` (same size)."""
+    if not storage:
+        sys.exit("salt-image: --corrupt-layer needs --storage")
+    hexd = digest.split(":", 1)[1]
+    path = os.path.join(storage, "docker", "registry", "v2", "blobs", "sha256", hexd[:2], hexd,
+                        "data")
+    with open(path, "r+b") as f:
+        size = os.fstat(f.fileno()).st_size
+        f.seek(size // 2)
+        byte = f.read(1)
+        f.seek(size // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
 
 
 def cmd_clean(args):
@@ -223,6 +243,9 @@ def main():
     p.add_argument("--run", help="name for this batch (default: pid-time)")
     p.add_argument("--wrong-diff-id", type=int, metavar="N",
                    help="the config names a wrong diff id for layer N (0: the bottom one)")
+    p.add_argument("--corrupt-layer", type=int, metavar="N",
+                   help="change a byte of layer N's file in the registry's --storage")
+    p.add_argument("--storage", help="the registry's filesystem root (for --corrupt-layer)")
     c = sub.add_parser("clean")
     c.add_argument("--state", required=True)
     c.add_argument("--storage")

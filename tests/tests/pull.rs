@@ -496,6 +496,26 @@ async fn a_failed_unpack_leaves_no_download_behind() {
     env.assert_namespace_empty("after a failed unpack");
 }
 
+/// A registry that serves other bytes than a layer's digest names (here: one byte changed on its
+/// disk) fails the pull with a clear error, and nothing of it is kept: containerd checks the
+/// digest of what it was sent before committing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_layer_that_does_not_match_its_digest_is_refused() {
+    let Some(env) = TestEnv::new("bad-digest") else {
+        return;
+    };
+    let storage = std::env::var("BERTH_TEST_ROOT").expect("BERTH_TEST_ROOT") + "/registry";
+    let rt = env.runtime().await;
+    // The 25 MB layer: its bytes arrive in many chunks before the mismatch can be seen.
+    let args = ["--corrupt-layer", "1", "--storage", &storage];
+    let r = ImageRef::parse(&env.fresh_image_with(LAYERED, &args)).unwrap();
+    let sink = CancelOn::new(|_: &PullEvent| false);
+    let err = sink.failed_pull(&rt, &r).await;
+    assert_eq!(err.kind, ErrorKind::InvalidArgument, "{err:?}");
+    assert!(err.message.contains("do not match this digest"), "{err:?}");
+    env.assert_namespace_empty("after a layer with a wrong digest");
+}
+
 /// Two workspaces created at once from the same uncached image in one namespace: both pulls
 /// race over the same blobs and chain ids, and both must succeed with a complete image.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

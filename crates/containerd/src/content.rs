@@ -9,7 +9,6 @@ use containerd_client::services::v1::{
 };
 use futures::{Stream, StreamExt};
 use prost_types::FieldMask;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -182,74 +181,120 @@ where
         _ = cancel.cancelled() => return Err(RuntimeError::cancelled()),
         data = open => data?,
     };
-    let mut hasher = Sha256::new();
-    let mut offset: i64 = 0;
-    // Chunks sent and not yet acknowledged: containerd writes one while the next is on its way.
-    let mut in_flight = 0usize;
-    let mut pending = bytes::BytesMut::new();
-    let send_chunk = |chunk: Vec<u8>, offset: i64| WriteContentRequest {
-        action: WriteAction::Write as i32,
-        offset,
-        data: chunk,
-        ..base.clone()
+    // The bytes are not hashed here: containerd hashes what it is sent and refuses to commit
+    // them under `expected` when the digest or the size differs (`commit` says which).
+    let mut sent = Sent {
+        tx: &tx,
+        acks: &mut acks,
+        base: &base,
+        in_flight: 0,
+        offset: 0,
+        total,
+        expected,
+        progress,
     };
+    // One copy per byte: into the chunk that is then moved into its request.
+    let mut pending: Vec<u8> = Vec::with_capacity(CHUNK);
     loop {
         let item = tokio::select! {
             _ = cancel.cancelled() => return Err(RuntimeError::cancelled()),
-            ack = next_ack(&mut acks), if in_flight > 0 => {
-                in_flight -= 1;
-                progress(ack?.offset as u64);
+            ack = next_ack(sent.acks), if sent.in_flight > 0 => {
+                sent.acked(ack?);
                 continue;
             }
             item = data.next() => item,
         };
-        let done = match item {
+        match item {
             Some(Ok(bytes)) => {
-                pending.extend_from_slice(&bytes);
-                false
+                let mut rest = &bytes[..];
+                while !rest.is_empty() {
+                    let take = (CHUNK - pending.len()).min(rest.len());
+                    pending.extend_from_slice(&rest[..take]);
+                    rest = &rest[take..];
+                    if pending.len() == CHUNK {
+                        let chunk = std::mem::replace(&mut pending, Vec::with_capacity(CHUNK));
+                        sent.send(chunk).await?;
+                    }
+                }
             }
             Some(Err(e)) => {
                 return Err(RuntimeError::unavailable(format!(
                     "downloading {expected}: {e}"
                 )))
             }
-            None => true,
-        };
-        while pending.len() >= CHUNK || (done && !pending.is_empty()) {
-            let take = pending.len().min(CHUNK);
-            let chunk = pending.split_to(take).to_vec();
-            hasher.update(&chunk);
-            let len = chunk.len() as i64;
-            if offset + len > total {
-                return Err(RuntimeError::invalid(format!(
-                    "{expected}: more bytes than the manifest says"
-                )));
-            }
-            if in_flight == IN_FLIGHT {
-                progress(next_ack(&mut acks).await?.offset as u64);
-                in_flight -= 1;
-            }
-            tx.send(send_chunk(chunk, offset))
-                .await
-                .map_err(|_| RuntimeError::internal("content write closed"))?;
-            in_flight += 1;
-            offset += len;
-        }
-        if done {
-            break;
+            None => break,
         }
     }
-    for _ in 0..in_flight {
-        progress(next_ack(&mut acks).await?.offset as u64);
+    if !pending.is_empty() {
+        sent.send(pending).await?;
     }
-    let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
-    if offset != total || actual != expected {
+    while sent.in_flight > 0 {
+        let ack = next_ack(sent.acks).await?;
+        sent.acked(ack);
+    }
+    let offset = sent.offset;
+    if offset != total {
         return Err(RuntimeError::invalid(format!(
-            "{expected}: downloaded {offset} bytes with digest {actual}, expected {total} bytes"
+            "{expected}: downloaded {offset} bytes, expected {total}"
         )));
     }
-    commit(&tx, &mut acks, base, offset, labels).await?;
+    commit(&tx, &mut acks, base, offset, labels)
+        .await
+        .map_err(|e| match e.kind {
+            // containerd's digest check of the bytes it was sent.
+            berth_runtime::ErrorKind::Conflict => RuntimeError::invalid(format!(
+                "{expected}: the downloaded bytes do not match this digest ({})",
+                e.message
+            )),
+            _ => e,
+        })?;
     Ok(Written::Fetched)
+}
+
+/// The chunks of one write on their way to containerd, at most [`IN_FLIGHT`] unacknowledged.
+struct Sent<'a> {
+    tx: &'a mpsc::Sender<WriteContentRequest>,
+    acks: &'a mut tonic::Streaming<containerd_client::services::v1::WriteContentResponse>,
+    base: &'a WriteContentRequest,
+    in_flight: usize,
+    offset: i64,
+    total: i64,
+    expected: &'a str,
+    progress: &'a (dyn Fn(u64) + Send + Sync),
+}
+
+impl Sent<'_> {
+    async fn send(&mut self, chunk: Vec<u8>) -> Result<(), RuntimeError> {
+        let len = chunk.len() as i64;
+        if self.offset + len > self.total {
+            return Err(RuntimeError::invalid(format!(
+                "{}: more bytes than the manifest says",
+                self.expected
+            )));
+        }
+        if self.in_flight == IN_FLIGHT {
+            let ack = next_ack(self.acks).await?;
+            self.acked(ack);
+        }
+        let request = WriteContentRequest {
+            action: WriteAction::Write as i32,
+            offset: self.offset,
+            data: chunk,
+            ..self.base.clone()
+        };
+        self.tx
+            .send(request)
+            .await
+            .map_err(|_| RuntimeError::internal("content write closed"))?;
+        self.in_flight += 1;
+        self.offset += len;
+        Ok(())
+    }
+
+    fn acked(&mut self, ack: containerd_client::services::v1::WriteContentResponse) {
+        self.in_flight -= 1;
+        (self.progress)(ack.offset as u64);
+    }
 }
 
 async fn commit(
