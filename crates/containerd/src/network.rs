@@ -104,9 +104,11 @@ impl Cni {
     pub async fn attach(&self, container_id: &str, pid: u32) -> Result<(), RuntimeError> {
         let ns = self.namespaces()?;
         let ns = ns.as_ref();
+        // NAT and the guard are rules of their own; the plugins touch neither.
         let firewall = async {
-            ensure_masquerade(ns).await?;
-            crate::network_guard::ensure(ns).await
+            let (nat, guard) =
+                tokio::join!(ensure_masquerade(ns), crate::network_guard::ensure(ns));
+            nat.and(guard)
         };
         let (firewall, port) = tokio::join!(firewall, self.plug(container_id, pid, ns));
         firewall.and(port)

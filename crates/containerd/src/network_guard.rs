@@ -26,12 +26,20 @@ const HOST_CHAIN: &str = "BERTH-HOST";
 
 /// The rules, for IPv4 and (where the host has IPv6, whose link-local addresses reach the host
 /// over the bridge too) IPv6.
+///
+/// Each step is a run of an iptables program (a few ms each): the two families, and the jumps
+/// of one family once its chains exist, are written side by side (iptables-nft commits each
+/// change as one transaction, retried when another changed the ruleset meanwhile).
 pub async fn ensure(ns: Ns<'_>) -> Result<(), RuntimeError> {
-    ensure_for(ns, false).await?;
-    if std::path::Path::new("/proc/sys/net/ipv6").exists() {
-        ensure_for(ns, true).await?;
-    }
-    Ok(())
+    let v6 = async {
+        if std::path::Path::new("/proc/sys/net/ipv6").exists() {
+            ensure_for(ns, true).await
+        } else {
+            Ok(())
+        }
+    };
+    let (v4, v6) = tokio::join!(ensure_for(ns, false), v6);
+    v4.and(v6)
 }
 
 async fn ensure_for(ns: Ns<'_>, v6: bool) -> Result<(), RuntimeError> {
@@ -42,24 +50,26 @@ async fn ensure_for(ns: Ns<'_>, v6: bool) -> Result<(), RuntimeError> {
     };
     let hosts = ns.map(|_| host_addresses(v6));
     write_chains(ns, restore, &chains(hosts.as_deref())).await?;
-    ensure_jump(ns, tool, "INPUT", &["-i", BRIDGE, "-j", INPUT_CHAIN]).await?;
-    ensure_jump(
+    // The jumps need the chains; their order among themselves does not matter (the two in
+    // FORWARD match disjoint traffic).
+    let input = ensure_jump(ns, tool, "INPUT", &["-i", BRIDGE, "-j", INPUT_CHAIN]);
+    let forward = ensure_jump(
         ns,
         tool,
         "FORWARD",
         &["-i", BRIDGE, "-o", BRIDGE, "-j", FORWARD_CHAIN],
-    )
-    .await?;
-    if hosts.is_some() {
-        ensure_jump(
-            ns,
-            tool,
-            "FORWARD",
-            &["-i", BRIDGE, "!", "-o", BRIDGE, "-j", HOST_CHAIN],
-        )
-        .await?;
-    }
-    Ok(())
+    );
+    let host = async {
+        match hosts {
+            Some(_) => {
+                let rule = ["-i", BRIDGE, "!", "-o", BRIDGE, "-j", HOST_CHAIN];
+                ensure_jump(ns, tool, "FORWARD", &rule).await
+            }
+            None => Ok(()),
+        }
+    };
+    let (input, forward, host) = tokio::join!(input, forward, host);
+    input.and(forward).and(host)
 }
 
 /// Berth's chains in `iptables-restore --noflush` form. `hosts`: behind a rootless containerd,

@@ -83,7 +83,7 @@ pub async fn set(
     Ok(())
 }
 
-/// Writes the rules into the network namespace of a task just started, whose init is `pid`.
+/// Writes the rules into the network namespace of a task just created, whose init is `pid`.
 pub async fn apply_at_start(
     pid: u32,
     container: &Container,

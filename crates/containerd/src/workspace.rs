@@ -148,7 +148,7 @@ async fn create_in_lease(
     Ok(())
 }
 
-/// Starts the task with its output in the log file, then joins the network.
+/// Starts the task with its output in the log file, and joins the network meanwhile.
 pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, RuntimeError> {
     let container = get(conn, id)
         .await?
@@ -196,40 +196,57 @@ pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, Runt
         .into_inner()
         .pid;
     tracing::debug!(id, pid, "task created");
-    if let Err(s) = conn
-        .tasks()
-        .start(conn.req(StartRequest {
-            container_id: id.into(),
-            exec_id: String::new(),
-        }))
-        .await
-    {
+    // The task's init waits for `start`; its network namespace exists from the create, so the
+    // network is set up while the task starts. Both must succeed before the start is reported.
+    let start = async {
+        conn.tasks()
+            .start(conn.req(StartRequest {
+                container_id: id.into(),
+                exec_id: String::new(),
+            }))
+            .await
+            .map(drop)
+            .map_err(st("starting task"))
+    };
+    let network = async {
+        if on_bridge(&container) {
+            join_network(conn, cni, id, pid, &container).await?;
+            tracing::debug!(id, "network attached");
+        }
+        Ok(())
+    };
+    let (started, attached) = tokio::join!(start, network);
+    if let Err(e) = started.and(attached) {
+        if let (true, Some(cni)) = (on_bridge(&container), cni) {
+            let _ = cni.detach(&network_id(conn, id), Some(pid)).await;
+        }
+        let _ = kill_and_wait(conn, id, Duration::ZERO).await;
         let _ = delete_task(conn, id).await;
-        return Err(st("starting task")(s));
+        return Err(e);
     }
     tracing::debug!(id, "task started");
-    if on_bridge(&container) {
-        let attached = match cni {
-            Some(cni) => match cni.attach(&network_id(conn, id), pid).await {
-                Ok(()) if private_networks::wanted(&container) => match cni.namespaces() {
-                    Ok(ns) => private_networks::apply_at_start(pid, &container, ns.as_ref()).await,
-                    Err(e) => Err(e),
-                },
-                other => other,
-            },
-            None => Err(RuntimeError::new(
-                berth_runtime::ErrorKind::Unsupported,
-                "the workspace was created with bridge networking but no CNI plugins are installed",
-            )),
-        };
-        if let Err(e) = attached {
-            let _ = kill_and_wait(conn, id, Duration::ZERO).await;
-            let _ = delete_task(conn, id).await;
-            return Err(e);
-        }
-        tracing::debug!(id, "network attached");
-    }
     Ok(pid)
+}
+
+/// Puts the task's network namespace on the bridge. Blocked private networks are written into
+/// the namespace first, so the workspace is never on the bridge without them.
+async fn join_network(
+    conn: &Conn,
+    cni: Option<&Cni>,
+    id: &str,
+    pid: u32,
+    container: &Container,
+) -> Result<(), RuntimeError> {
+    let Some(cni) = cni else {
+        return Err(RuntimeError::new(
+            berth_runtime::ErrorKind::Unsupported,
+            "the workspace was created with bridge networking but no CNI plugins are installed",
+        ));
+    };
+    if private_networks::wanted(container) {
+        private_networks::apply_at_start(pid, container, cni.namespaces()?.as_ref()).await?;
+    }
+    cni.attach(&network_id(conn, id), pid).await
 }
 
 /// Whether the container joins the bridge network (rather than sharing the host's).
