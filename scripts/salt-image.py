@@ -14,6 +14,7 @@ has seen, while the unpacked contents (diff ids) stay byte-identical.
         references, one a line; FILE records what was pushed.
         With --wrong-diff-id N the config names a wrong diff id for layer N
         (0: the bottom one), so unpacking that layer fails (the pull tests).
+        With --drop-diff-id the config lists one layer fewer than the manifest.
         With --corrupt-layer N --storage DIR (the registry's filesystem root) one
         byte of layer N's stored file is changed after the push, so the registry
         serves bytes that do not match the layer's digest (the pull tests).
@@ -172,6 +173,8 @@ def cmd_push(args):
         cfg["config"]["Labels"] = labels
         if args.wrong_diff_id is not None:
             cfg["rootfs"]["diff_ids"][args.wrong_diff_id] = sha256(b"not this layer")
+        if args.drop_diff_id:
+            cfg["rootfs"]["diff_ids"].pop()
         cfg_bytes = json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()
         new["config"]["digest"] = sha256(cfg_bytes)
         new["config"]["size"] = len(cfg_bytes)
@@ -243,6 +246,8 @@ def main():
     p.add_argument("--run", help="name for this batch (default: pid-time)")
     p.add_argument("--wrong-diff-id", type=int, metavar="N",
                    help="the config names a wrong diff id for layer N (0: the bottom one)")
+    p.add_argument("--drop-diff-id", action="store_true",
+                   help="the config names one diff id fewer than the manifest has layers")
     p.add_argument("--corrupt-layer", type=int, metavar="N",
                    help="change a byte of layer N's file in the registry's --storage")
     p.add_argument("--storage", help="the registry's filesystem root (for --corrupt-layer)")

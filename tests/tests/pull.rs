@@ -496,6 +496,22 @@ async fn a_failed_unpack_leaves_no_download_behind() {
     env.assert_namespace_empty("after a failed unpack");
 }
 
+/// An image whose config lists fewer layers than its manifest is refused once the config
+/// arrives, and the layers that started downloading meanwhile are not kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_that_does_not_list_every_layer_is_refused() {
+    let Some(env) = TestEnv::new("short-config") else {
+        return;
+    };
+    let rt = env.runtime().await;
+    let r = ImageRef::parse(&env.fresh_image_with(LAYERED, &["--drop-diff-id"])).unwrap();
+    let sink = CancelOn::new(|_: &PullEvent| false);
+    let err = sink.failed_pull(&rt, &r).await;
+    assert_eq!(err.kind, ErrorKind::InvalidArgument, "{err:?}");
+    assert!(err.message.contains("4 layers but 3 diff ids"), "{err:?}");
+    env.assert_namespace_empty("after a config short of a layer");
+}
+
 /// A registry that serves other bytes than a layer's digest names (here: one byte changed on its
 /// disk) fails the pull with a clear error, and nothing of it is kept: containerd checks the
 /// digest of what it was sent before committing it.

@@ -177,27 +177,16 @@ async fn pull(
         layers,
     });
 
-    let config_bytes = cancellable(cancel, fetch_small(&registry, &manifest.config)).await?;
-    let config: oci::ImageConfig = parse(&config_bytes, "image config")?;
-    if config.rootfs.diff_ids.len() != manifest.layers.len() {
-        return Err(RuntimeError::invalid(format!(
-            "image {image}: {} layers but {} diff ids in its config",
-            manifest.layers.len(),
-            config.rootfs.diff_ids.len()
-        )));
-    }
-    let top = oci::chain_ids(&config.rootfs.diff_ids)
-        .pop()
-        .ok_or_else(|| RuntimeError::invalid("image has no layers"))?;
     let target = CdDescriptor {
         media_type: fetched.media_type.clone(),
         digest: fetched.digest.clone(),
         size: fetched.bytes.len() as i64,
         ..Default::default()
     };
-    // Each layer is unpacked as soon as it and every layer below it are fetched, while the
-    // later ones still download; the config and the manifest are stored meanwhile (all under
-    // the lease), so only the image record waits for the last unpack.
+    // The layers download from here on, while the config is fetched and checked. Each layer is
+    // unpacked as soon as it and every layer below it are fetched, while the later ones still
+    // download; the config and the manifest are stored meanwhile (all under the lease), so only
+    // the image record waits for the last unpack.
     let (arrived, mut arrivals) = unpack::Arrivals::new();
     let fetch = fetch_layers(
         conn,
@@ -208,18 +197,34 @@ async fn pull(
         sink,
         cancel,
     );
-    let unpack = unpack::unpack(
-        conn,
-        lease,
-        &manifest.layers,
-        &config.rootfs.diff_ids,
-        &mut arrivals,
-        sink,
-        cancel,
-    );
-    let records = store_records(conn, lease, &manifest, fetched, config_bytes, &top, cancel);
-    let ((), chain, ()) = futures::future::try_join3(fetch, unpack, records).await?;
-    tracing::debug!(layers = chain.len(), "layers fetched and unpacked");
+    let unpack_and_store = async {
+        let config_bytes = cancellable(cancel, fetch_small(&registry, &manifest.config)).await?;
+        let config: oci::ImageConfig = parse(&config_bytes, "image config")?;
+        if config.rootfs.diff_ids.len() != manifest.layers.len() {
+            return Err(RuntimeError::invalid(format!(
+                "image {image}: {} layers but {} diff ids in its config",
+                manifest.layers.len(),
+                config.rootfs.diff_ids.len()
+            )));
+        }
+        let top = oci::chain_ids(&config.rootfs.diff_ids)
+            .pop()
+            .ok_or_else(|| RuntimeError::invalid("image has no layers"))?;
+        let unpack = unpack::unpack(
+            conn,
+            lease,
+            &manifest.layers,
+            &config.rootfs.diff_ids,
+            &mut arrivals,
+            sink,
+            cancel,
+        );
+        let records = store_records(conn, lease, &manifest, fetched, config_bytes, &top, cancel);
+        let (chain, ()) = futures::future::try_join(unpack, records).await?;
+        tracing::debug!(layers = chain.len(), "layers fetched and unpacked");
+        Ok((config, top))
+    };
+    let ((), (config, top)) = futures::future::try_join(fetch, unpack_and_store).await?;
     if cancel.is_cancelled() {
         return Err(RuntimeError::cancelled());
     }
