@@ -214,10 +214,11 @@ async fn add_once(
     ))
 }
 
-pub(crate) async fn run(
+/// Runs `program` (in a rootless containerd's namespaces, if `ns`) and collects its output.
+pub(crate) async fn run<S: AsRef<std::ffi::OsStr>>(
     ns: Ns<'_>,
     program: &str,
-    args: &[&str],
+    args: &[S],
 ) -> Result<std::process::Output, RuntimeError> {
     let mut cmd = tokio::process::Command::new(crate::programs::path(program));
     if let Some(ns) = ns {
