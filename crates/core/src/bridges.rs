@@ -24,7 +24,8 @@ use berth_runtime::{BridgeTrust, Runtime};
 use crate::model::{ErrorCode, WorkspaceState};
 use crate::{Berth, Error, Result};
 
-/// How often [`wait_ready`] tries again while a bridge starts.
+/// The longest [`wait_ready`] waits before it tries again while a bridge starts (a change in the
+/// socket's directory makes it try at once).
 const RETRY_EVERY: Duration = Duration::from_millis(50);
 
 /// Connections to running workspaces' bridges, by container id.
@@ -106,7 +107,8 @@ pub(crate) async fn dial(socket: &Path, peer: ExpectedPeer) -> Result<BridgeChan
     BridgeChannel::connect(socket, peer).await
 }
 
-/// Dials and asks for health every 50 ms until the bridge answers or `timeout` passes; used
+/// Dials and asks for health until the bridge answers or `timeout` passes, again whenever the
+/// socket's directory changes and at least every 50 ms; used
 /// right after a task starts, when the socket may not exist yet. A listener that is not `peer`
 /// ends the wait at once: it will not turn into the bridge by waiting.
 pub(crate) async fn wait_ready(
@@ -115,6 +117,8 @@ pub(crate) async fn wait_ready(
     timeout: Duration,
 ) -> Result<(BridgeChannel, Health), BridgeError> {
     let deadline = Instant::now() + timeout;
+    // Set before the first dial: a socket created after it failed wakes the retry at once.
+    let mut created = crate::socket_watch::DirWatch::new(socket.parent().unwrap_or(socket));
     loop {
         let attempt = async {
             let channel = dial(socket, peer.clone()).await?;
@@ -134,7 +138,7 @@ pub(crate) async fn wait_ready(
                 last_err.message()
             )));
         }
-        tokio::time::sleep(RETRY_EVERY).await;
+        created.changed(RETRY_EVERY).await;
     }
 }
 

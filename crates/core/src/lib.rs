@@ -22,6 +22,7 @@ mod progress;
 mod reconcile;
 mod settings;
 pub mod skills;
+mod socket_watch;
 mod stats;
 mod task_start;
 pub mod terminals;
