@@ -10,7 +10,6 @@ mod content;
 mod daemon;
 mod events;
 mod limits;
-mod netns;
 mod network;
 mod network_guard;
 mod oci;
@@ -26,7 +25,6 @@ mod unpack;
 mod usage;
 mod versions;
 mod workspace;
-mod workspace_network;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,11 +47,8 @@ pub struct ContainerdRuntime {
     cni: Option<Cni>,
     /// containerd runs in a user namespace (rootless) rather than as root on the host.
     rootless: bool,
-    /// Where generated host files (resolv.conf, pinned network namespaces) live.
+    /// Where generated host files (resolv.conf) live.
     state_dir: PathBuf,
-    /// Network ids whose namespace [`Runtime::prepare_network`] set up in this process and no
-    /// start has used yet. Anything else pinned is stale to a start (see `workspace::start`).
-    prepared: workspace_network::Prepared,
 }
 
 impl ContainerdRuntime {
@@ -62,7 +57,7 @@ impl ContainerdRuntime {
     pub async fn connect(socket: &Path, namespace: &str, state_dir: &Path) -> Result<Self> {
         let conn = conn::Conn::connect(socket, namespace).await?;
         let rootless = rootless::Namespaces::detect(socket).is_some();
-        let cni = Cni::detect(state_dir).map(|c| {
+        let cni = Cni::detect().map(|c| {
             if rootless {
                 c.in_namespaces(socket, state_dir)
             } else {
@@ -74,7 +69,6 @@ impl ContainerdRuntime {
             cni,
             rootless,
             state_dir: state_dir.to_path_buf(),
-            prepared: workspace_network::Prepared::default(),
         };
         rt.version().await?;
         Ok(rt)
@@ -198,22 +192,11 @@ impl Runtime for ContainerdRuntime {
             }
             berth_runtime::Network::Host => None,
         };
-        workspace::create(
-            &self.conn,
-            self.cni.as_ref(),
-            spec,
-            resolv.as_deref(),
-            self.rootless,
-        )
-        .await
-    }
-
-    async fn prepare_network(&self, spec: &WorkspaceSpec) -> Result<()> {
-        workspace_network::prepare(&self.conn, self.cni.as_ref(), &self.prepared, spec).await
+        workspace::create(&self.conn, spec, resolv.as_deref(), self.rootless).await
     }
 
     async fn start(&self, id: &str) -> Result<u32> {
-        workspace::start(&self.conn, self.cni.as_ref(), &self.prepared, id).await
+        workspace::start(&self.conn, self.cni.as_ref(), id).await
     }
 
     async fn stop(&self, id: &str, grace: Duration) -> Result<()> {

@@ -31,8 +31,6 @@ pub struct Cni {
     /// A rootless containerd's namespaces: its network namespace is the host side of the
     /// bridge, so the plugins and the firewall run there.
     rootless: Option<Rootless>,
-    /// Where new workspaces' network namespaces are pinned.
-    pin_dir: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -45,9 +43,8 @@ struct Rootless {
 }
 
 impl Cni {
-    /// Finds a directory holding the plugins Berth needs; None means host networking. The
-    /// workspaces' network namespaces are pinned under `state_dir`.
-    pub fn detect(state_dir: &Path) -> Option<Self> {
+    /// Finds a directory holding the plugins Berth needs; None means host networking.
+    pub fn detect() -> Option<Self> {
         PLUGIN_DIRS
             .iter()
             .map(PathBuf::from)
@@ -59,7 +56,6 @@ impl Cni {
             .map(|dir| Self {
                 dir,
                 rootless: None,
-                pin_dir: crate::netns::pin_dir(state_dir),
             })
     }
 
@@ -100,49 +96,12 @@ impl Cni {
         )
     }
 
-    /// Where a new workspace's network namespace is pinned (see [`crate::netns`]).
-    pub fn pin_path(&self, container_id: &str) -> PathBuf {
-        self.pin_dir.join(container_id)
-    }
-
-    /// Makes the network namespace of `container_id` pinned at `pin` and attaches it, first
-    /// releasing whatever an earlier one left there (a task that died, a Berth stopped half-way).
-    pub async fn prepare(&self, container_id: &str, pin: &Path) -> Result<(), RuntimeError> {
-        self.release(container_id, pin).await?;
-        let ns = self.namespaces()?;
-        crate::netns::make(pin, ns.as_ref()).await?;
-        let attached = self.attach(container_id, &pin.display().to_string()).await;
-        if attached.is_err() {
-            let _ = self.release(container_id, pin).await;
-        }
-        attached
-    }
-
-    /// Releases the address of `container_id` and unpins its namespace at `pin`; nothing to do
-    /// when no file is there.
-    pub async fn release(&self, container_id: &str, pin: &Path) -> Result<(), RuntimeError> {
-        if !pin.exists() {
-            return Ok(());
-        }
-        if self
-            .detach(container_id, &pin.display().to_string())
-            .await
-            .is_err()
-        {
-            // The file pins nothing any more (after a reboot, or a rootless containerd restarted
-            // with new namespaces): the address alone is released.
-            self.detach(container_id, "").await?;
-        }
-        let ns = self.namespaces()?;
-        crate::netns::remove(pin, ns.as_ref()).await
-    }
-
-    /// Attaches the network namespace at `netns`: loopback up, then `eth0` on the NAT bridge.
+    /// Attaches the task's network namespace: loopback up, then `eth0` on the NAT bridge.
     /// `container_id` must be unique across namespaces (the IPAM keys reservations by it).
     ///
     /// The host's rules (NAT and [`guard`]) cover every workspace and the plugins touch none of
     /// them, so both are set up at once; the caller reports the start only after both.
-    pub async fn attach(&self, container_id: &str, netns: &str) -> Result<(), RuntimeError> {
+    pub async fn attach(&self, container_id: &str, pid: u32) -> Result<(), RuntimeError> {
         let ns = self.namespaces()?;
         let ns = ns.as_ref();
         // NAT and the guard are rules of their own; the plugins touch neither.
@@ -151,7 +110,7 @@ impl Cni {
                 tokio::join!(ensure_masquerade(ns), crate::network_guard::ensure(ns));
             nat.and(guard)
         };
-        let (firewall, port) = tokio::join!(firewall, self.plug(container_id, netns, ns));
+        let (firewall, port) = tokio::join!(firewall, self.plug(container_id, pid, ns));
         firewall.and(port)
     }
 
@@ -159,18 +118,19 @@ impl Cni {
     async fn plug(
         &self,
         container_id: &str,
-        netns: &str,
+        pid: u32,
         ns: Option<&Arc<Namespaces>>,
     ) -> Result<(), RuntimeError> {
+        let netns = format!("/proc/{pid}/ns/net");
         // A stale allocation from a task that died without a DEL would block the ADD.
         if self.may_hold_address(container_id) {
             let _ = self
-                .invoke("bridge", "DEL", container_id, netns, "eth0", &self.conf())
+                .invoke("bridge", "DEL", container_id, &netns, "eth0", &self.conf())
                 .await;
         }
         let (lo_conf, bridge_conf) = (loopback_conf(), self.conf());
-        let loopback = self.invoke("loopback", "ADD", container_id, netns, "lo", &lo_conf);
-        let bridge = self.invoke("bridge", "ADD", container_id, netns, "eth0", &bridge_conf);
+        let loopback = self.invoke("loopback", "ADD", container_id, &netns, "lo", &lo_conf);
+        let bridge = self.invoke("bridge", "ADD", container_id, &netns, "eth0", &bridge_conf);
         let (loopback, bridge) = tokio::join!(loopback, bridge);
         loopback?;
         let result = bridge?;
@@ -209,11 +169,10 @@ impl Cni {
         })
     }
 
-    /// Releases the address of `container_id`, and removes `eth0` from the namespace at
-    /// `netns` when that is not empty; works when the namespace is already gone (the IPAM is
-    /// keyed by id).
-    pub async fn detach(&self, container_id: &str, netns: &str) -> Result<(), RuntimeError> {
-        self.invoke("bridge", "DEL", container_id, netns, "eth0", &self.conf())
+    /// Releases the address; works when the namespace is already gone (the IPAM is keyed by id).
+    pub async fn detach(&self, container_id: &str, pid: Option<u32>) -> Result<(), RuntimeError> {
+        let netns = pid.map(|p| format!("/proc/{p}/ns/net")).unwrap_or_default();
+        self.invoke("bridge", "DEL", container_id, &netns, "eth0", &self.conf())
             .await
             .map(drop)
     }
@@ -378,7 +337,6 @@ mod tests {
                 socket: PathBuf::from("/nonexistent"),
                 ipam_dir: dir.to_path_buf(),
             }),
-            pin_dir: dir.join("netns"),
         }
     }
 

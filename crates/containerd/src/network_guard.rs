@@ -214,11 +214,10 @@ async fn add_once(
     ))
 }
 
-/// Runs `program` (in a rootless containerd's namespaces, if `ns`) and collects its output.
-pub(crate) async fn run<S: AsRef<std::ffi::OsStr>>(
+pub(crate) async fn run(
     ns: Ns<'_>,
     program: &str,
-    args: &[S],
+    args: &[&str],
 ) -> Result<std::process::Output, RuntimeError> {
     let mut cmd = tokio::process::Command::new(crate::programs::path(program));
     if let Some(ns) = ns {

@@ -79,14 +79,12 @@ pub fn resources(limits: &Limits) -> Value {
 
 /// Builds the spec as JSON (the form containerd stores and runc reads).
 /// `rootless`: for a containerd in a user namespace, which gets no cgroup of its own (no
-/// `cgroupsPath`, no limits: runc refuses both there). `netns`: on the bridge, the pinned
-/// network namespace the task joins (see [`crate::netns`]); without one runc makes a new one.
+/// `cgroupsPath`, no limits: runc refuses both there).
 pub fn build(
     ws: &WorkspaceSpec,
     image: &ImageConfig,
     resolv_conf: Option<&Path>,
     rootless: bool,
-    netns: Option<&Path>,
 ) -> Value {
     let mut env: Vec<String> = image
         .config
@@ -106,12 +104,8 @@ pub fn build(
         json!({"type": "mount"}),
         json!({"type": "cgroup"}),
     ];
-    match (ws.network, netns) {
-        (Network::Bridge, Some(path)) => {
-            namespaces.push(json!({"type": "network", "path": path.display().to_string()}))
-        }
-        (Network::Bridge, None) => namespaces.push(json!({"type": "network"})),
-        (Network::Host, _) => {}
+    if ws.network == Network::Bridge {
+        namespaces.push(json!({"type": "network"}));
     }
     let mut spec = json!({
         "ociVersion": "1.0.2-dev",
@@ -224,7 +218,7 @@ mod tests {
             "config": {"Env": ["PATH=/custom/bin", "LANG=C.UTF-8"]}, "rootfs": {"diff_ids": []}
         }))
         .unwrap();
-        let s = build(&ws(Network::Bridge), &cfg, None, false, None);
+        let s = build(&ws(Network::Bridge), &cfg, None, false);
         assert_eq!(s["process"]["args"][0], "/opt/berth/bridge");
         let env: Vec<&str> = s["process"]["env"]
             .as_array()
@@ -247,46 +241,8 @@ mod tests {
     }
 
     #[test]
-    fn a_pinned_network_namespace_is_joined_by_path() {
-        let pin = Path::new("/state/netns/ns-berth-a");
-        let s = build(
-            &ws(Network::Bridge),
-            &ImageConfig::default(),
-            None,
-            false,
-            Some(pin),
-        );
-        let networks: Vec<_> = s["linux"]["namespaces"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|n| n["type"] == "network")
-            .collect();
-        assert_eq!(
-            networks,
-            [&json!({"type": "network", "path": "/state/netns/ns-berth-a"})]
-        );
-        // Host networking joins no namespace of its own, pinned or not.
-        let host = build(
-            &ws(Network::Host),
-            &ImageConfig::default(),
-            None,
-            false,
-            Some(pin),
-        );
-        let namespaces = host["linux"]["namespaces"].as_array().unwrap();
-        assert!(namespaces.iter().all(|n| n["type"] != "network"));
-    }
-
-    #[test]
     fn host_network_has_no_network_namespace() {
-        let s = build(
-            &ws(Network::Host),
-            &ImageConfig::default(),
-            None,
-            false,
-            None,
-        );
+        let s = build(&ws(Network::Host), &ImageConfig::default(), None, false);
         assert!(!s["linux"]["namespaces"]
             .as_array()
             .unwrap()

@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use berth_runtime::RuntimeError;
-use containerd_client::services::v1::{
-    DeleteTaskRequest, GetRequest, KillRequest, StartRequest, WaitRequest,
-};
+use containerd_client::services::v1::{DeleteTaskRequest, GetRequest, KillRequest, WaitRequest};
 
 use crate::conn::{is_not_found, st, Conn};
 
@@ -108,16 +106,4 @@ pub(crate) async fn task(
         Err(s) if is_not_found(&s) => Ok(None),
         Err(s) => Err(st("reading task")(s)),
     }
-}
-
-/// Lets the created task's init run.
-pub(crate) async fn start(conn: &Conn, id: &str) -> Result<(), RuntimeError> {
-    conn.tasks()
-        .start(conn.req(StartRequest {
-            container_id: id.into(),
-            exec_id: String::new(),
-        }))
-        .await
-        .map(drop)
-        .map_err(st("starting task"))
 }

@@ -12,14 +12,13 @@ use containerd_client::services::v1::snapshots::{
 };
 use containerd_client::services::v1::{
     Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest, DeleteRequest,
-    GetContainerRequest, ListContainersRequest, ListTasksRequest,
+    GetContainerRequest, ListContainersRequest, ListTasksRequest, StartRequest,
 };
 use containerd_client::types::v1::Status as TaskStatus;
 
 use crate::conn::{is_not_found, st, Conn, SNAPSHOTTER};
 use crate::network::Cni;
 use crate::task::{delete_task, kill_and_wait, task};
-use crate::workspace_network::{self, network_id, AtStart, Prepared};
 use crate::{private_networks, pull, spec};
 
 const RUNC: &str = "io.containerd.runc.v2";
@@ -46,7 +45,6 @@ pub(crate) fn writable_layer_labels(id: &str) -> HashMap<String, String> {
 /// Creates the writable layer and the container record. The image must be local.
 pub async fn create(
     conn: &Conn,
-    cni: Option<&Cni>,
     ws: &WorkspaceSpec,
     resolv: Option<&std::path::Path>,
     rootless: bool,
@@ -61,13 +59,7 @@ pub async fn create(
         RuntimeError::not_found(format!("image {} is not present locally", ws.image))
     })?;
     let lease = pull::create_lease(conn).await?;
-    let netns = workspace_network::pin_for_create(conn, cni, ws);
-    let created = Created {
-        resolv,
-        rootless,
-        netns: netns.as_deref(),
-    };
-    let result = create_in_lease(conn, ws, &image, &created, &lease).await;
+    let result = create_in_lease(conn, ws, &image, resolv, rootless, &lease).await;
     let _ = conn
         .leases()
         .delete(conn.req(DeleteRequest {
@@ -78,19 +70,12 @@ pub async fn create(
     result
 }
 
-/// What the host gives a new container's spec besides the workspace's own settings.
-struct Created<'a> {
-    resolv: Option<&'a std::path::Path>,
-    rootless: bool,
-    /// The pinned network namespace the task joins.
-    netns: Option<&'a std::path::Path>,
-}
-
 async fn create_in_lease(
     conn: &Conn,
     ws: &WorkspaceSpec,
     image: &pull::LocalImage,
-    host: &Created<'_>,
+    resolv: Option<&std::path::Path>,
+    rootless: bool,
     lease: &str,
 ) -> Result<(), RuntimeError> {
     let prepare = PrepareSnapshotRequest {
@@ -120,7 +105,7 @@ async fn create_in_lease(
         Network::Bridge => "bridge",
         Network::Host => "host",
     };
-    let spec = spec::build(ws, &image.config, host.resolv, host.rootless, host.netns);
+    let spec = spec::build(ws, &image.config, resolv, rootless);
     let container = Container {
         id: ws.id.clone(),
         labels: HashMap::from([
@@ -163,13 +148,8 @@ async fn create_in_lease(
     Ok(())
 }
 
-/// Starts the task with its output in the log file, on its network (see [`workspace_network`]).
-pub async fn start(
-    conn: &Conn,
-    cni: Option<&Cni>,
-    prepared: &Prepared,
-    id: &str,
-) -> Result<u32, RuntimeError> {
+/// Starts the task with its output in the log file, and joins the network meanwhile.
+pub async fn start(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<u32, RuntimeError> {
     let container = get(conn, id)
         .await?
         .ok_or_else(|| RuntimeError::not_found(format!("container {id} does not exist")))?;
@@ -181,27 +161,6 @@ pub async fn start(
         }
         delete_task(conn, id).await?;
     }
-    let network = AtStart::before_task(conn, cni, prepared, id, &container).await?;
-    let pid = match create_task(conn, id, &container).await {
-        Ok(pid) => pid,
-        Err(e) => {
-            network.undo(None).await;
-            return Err(e);
-        }
-    };
-    tracing::debug!(id, pid, "task created");
-    if let Err(e) = network.start_task(conn, id, pid, &container).await {
-        network.undo(Some(pid)).await;
-        let _ = kill_and_wait(conn, id, Duration::ZERO).await;
-        let _ = delete_task(conn, id).await;
-        return Err(e);
-    }
-    tracing::debug!(id, "task started");
-    Ok(pid)
-}
-
-/// Creates the task on the writable layer, its output going to the log file; returns its pid.
-async fn create_task(conn: &Conn, id: &str, container: &Container) -> Result<u32, RuntimeError> {
     let rootfs = conn
         .snapshots()
         .mounts(conn.req(MountsRequest {
@@ -236,7 +195,58 @@ async fn create_task(conn: &Conn, id: &str, container: &Container) -> Result<u32
         .map_err(st("creating task"))?
         .into_inner()
         .pid;
+    tracing::debug!(id, pid, "task created");
+    // The task's init waits for `start`; its network namespace exists from the create, so the
+    // network is set up while the task starts. Both must succeed before the start is reported.
+    let start = async {
+        conn.tasks()
+            .start(conn.req(StartRequest {
+                container_id: id.into(),
+                exec_id: String::new(),
+            }))
+            .await
+            .map(drop)
+            .map_err(st("starting task"))
+    };
+    let network = async {
+        if on_bridge(&container) {
+            join_network(conn, cni, id, pid, &container).await?;
+            tracing::debug!(id, "network attached");
+        }
+        Ok(())
+    };
+    let (started, attached) = tokio::join!(start, network);
+    if let Err(e) = started.and(attached) {
+        if let (true, Some(cni)) = (on_bridge(&container), cni) {
+            let _ = cni.detach(&network_id(conn, id), Some(pid)).await;
+        }
+        let _ = kill_and_wait(conn, id, Duration::ZERO).await;
+        let _ = delete_task(conn, id).await;
+        return Err(e);
+    }
+    tracing::debug!(id, "task started");
     Ok(pid)
+}
+
+/// Puts the task's network namespace on the bridge. Blocked private networks are written into
+/// the namespace first, so the workspace is never on the bridge without them.
+async fn join_network(
+    conn: &Conn,
+    cni: Option<&Cni>,
+    id: &str,
+    pid: u32,
+    container: &Container,
+) -> Result<(), RuntimeError> {
+    let Some(cni) = cni else {
+        return Err(RuntimeError::new(
+            berth_runtime::ErrorKind::Unsupported,
+            "the workspace was created with bridge networking but no CNI plugins are installed",
+        ));
+    };
+    if private_networks::wanted(container) {
+        private_networks::apply_at_start(pid, container, cni.namespaces()?.as_ref()).await?;
+    }
+    cni.attach(&network_id(conn, id), pid).await
 }
 
 /// Whether the container joins the bridge network (rather than sharing the host's).
@@ -244,36 +254,32 @@ pub fn on_bridge(container: &Container) -> bool {
     container.labels.get(LABEL_NETWORK).map(String::as_str) == Some("bridge")
 }
 
-/// Stops the task if one runs, and releases its network.
+/// Stops the task if one runs; releases its network address first (the namespace is still there).
 pub async fn stop(
     conn: &Conn,
     cni: Option<&Cni>,
     id: &str,
     grace: Duration,
 ) -> Result<(), RuntimeError> {
-    let pin = workspace_network::pinned(get(conn, id).await?.as_ref());
-    if let Some(task) = task(conn, id).await? {
-        if task.status == TaskStatus::Running as i32 || task.status == TaskStatus::Paused as i32 {
-            workspace_network::before_kill(conn, cni, id, task.pid, pin.as_deref()).await;
-            kill_and_wait(conn, id, grace).await?;
+    let Some(task) = task(conn, id).await? else {
+        return Ok(());
+    };
+    if task.status == TaskStatus::Running as i32 || task.status == TaskStatus::Paused as i32 {
+        if let Some(cni) = cni {
+            if let Err(e) = cni.detach(&network_id(conn, id), Some(task.pid)).await {
+                tracing::warn!(id, error = %e, "network teardown failed");
+            }
         }
-        delete_task(conn, id).await?;
+        kill_and_wait(conn, id, grace).await?;
     }
-    if let Some(pin) = &pin {
-        workspace_network::after_task(conn, cni, id, pin).await;
-    }
-    Ok(())
+    delete_task(conn, id).await
 }
 
 /// Removes everything of the workspace; missing parts are not an error (delete is idempotent).
 pub async fn delete(conn: &Conn, cni: Option<&Cni>, id: &str) -> Result<(), RuntimeError> {
     stop(conn, cni, id, Duration::ZERO).await?;
-    if let Some(pin) = workspace_network::own_pin(conn, cni, id) {
-        workspace_network::after_task(conn, cni, id, &pin).await;
-    }
     if let Some(cni) = cni {
-        // An address a task that died without a release may still hold.
-        let _ = cni.detach(&network_id(conn, id), "").await;
+        let _ = cni.detach(&network_id(conn, id), None).await;
     }
     match conn
         .containers()
@@ -299,6 +305,11 @@ async fn remove_snapshot(conn: &Conn, key: &str) {
             tracing::warn!(key, error = %s.message(), "removing snapshot failed");
         }
     }
+}
+
+/// The CNI id: one container id may exist in several namespaces, an address belongs to one.
+fn network_id(conn: &Conn, id: &str) -> String {
+    format!("{}-{id}", conn.namespace())
 }
 
 /// Every workspace container of the namespace.

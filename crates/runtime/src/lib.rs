@@ -191,14 +191,6 @@ pub trait Runtime: Send + Sync + 'static {
         cancel: &CancellationToken,
     ) -> Result<()>;
 
-    /// Sets up the network of the workspace `spec` describes ahead of its create and start, so
-    /// the start does not wait for it (core runs it while the image pulls). Optional: a backend
-    /// that cannot does nothing here and sets the network up at start. What it sets up, a
-    /// [`Runtime::delete`] of `spec.id` removes, created or not.
-    async fn prepare_network(&self, _spec: &WorkspaceSpec) -> Result<()> {
-        Ok(())
-    }
-
     /// Creates the container and its writable layer (not started). `AlreadyExists` if present.
     async fn create(&self, spec: &WorkspaceSpec) -> Result<()>;
 

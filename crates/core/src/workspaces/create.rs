@@ -53,18 +53,9 @@ impl Berth {
         self.notify(bot, WorkspaceState::Creating);
         self.event(bot, "create", format!("creating workspace from {image}"));
         let spec = self.workspace_spec(&b, &id, image, network);
-        // The network is set up while the image pulls. Both run to their end (a network set-up
-        // cut off half-way could outlive the clean-up), and a failure of either is the create's:
-        // `settle` then removes what the other made.
-        let network = async {
-            rt.prepare_network(&spec)
-                .await
-                .map_err(|e| Error::from(e).context("setting up the network failed"))
-        };
-        let pull = self.pull(&*rt, &spec.image, policy, &op.cancel, emit);
-        let outcome = match futures::future::join(pull, network).await {
-            (Ok(()), Ok(())) => self.build(&*rt, &spec, &op.cancel, emit).await,
-            (Err(e), _) | (_, Err(e)) => Err(e),
+        let outcome = match self.pull(&*rt, &spec.image, policy, &op.cancel, emit).await {
+            Ok(()) => self.build(&*rt, &spec, &op.cancel, emit).await,
+            Err(e) => Err(e),
         };
         let restored = self.settle(&*rt, &spec, outcome).await?;
         drop(held);
