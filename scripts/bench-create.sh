@@ -2,6 +2,7 @@
 # Times Berth's workspace create against containerd's own CLI on the same image.
 #
 #   scripts/bench-create.sh [--runs N] [--image REF] [--warm] [--profile] [--keep-logs]
+#                           [--against BIN]
 #
 #   --runs N     timed runs per tool (default 3); the result is the median
 #   --image REF  image to create from (default $BERTH_TEST_REGISTRY/berth-test/layered:1);
@@ -11,6 +12,9 @@
 #   --profile    also record Berth's create phases (pull / unpack / create+start /
 #                bridge) from its progress output, run under a pseudo-terminal
 #   --keep-logs  keep the per-run logs directory (printed at the end)
+#   --against BIN  time another Berth binary instead of ctr (e.g. one built before a change):
+#                the same kind of cold copies, the same alternation; the machine's drift
+#                between two separate runs is often larger than a change's effect
 #
 # Berth: `berth create BOT --image REF --pull always`, which exits once the workspace runs
 #        and its bridge answers (pull + unpack + create + start + bridge ready).
@@ -29,7 +33,7 @@
 #
 # Needs root, `scripts/services.sh start`, and builds target/release/berth and the bridge
 # when missing. Prints a line per run and finally:
-#   BENCH create berth_ms=<median> ctr_ms=<median> ratio=<berth/ctr>
+#   BENCH create berth_ms=<median> ctr_ms=<median> ratio=<berth/ctr>   (other_ms with --against)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -41,6 +45,7 @@ image=""
 warm=0
 profile=0
 keep_logs=0
+against=""
 while (($#)); do
 	case "$1" in
 	--runs)
@@ -56,6 +61,11 @@ while (($#)); do
 	--warm) warm=1 && shift ;;
 	--profile) profile=1 && shift ;;
 	--keep-logs) keep_logs=1 && shift ;;
+	--against)
+		against="${2:-}"
+		shift 2 || die "--against needs a binary"
+		;;
+	--against=*) against="${1#*=}" && shift ;;
 	-h | --help)
 		sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
 		exit 0
@@ -64,6 +74,7 @@ while (($#)); do
 	esac
 done
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer"
+[[ -z "$against" || -x "$against" ]] || die "--against: $against is not an executable"
 [[ $EUID -eq 0 ]] || die "must run as root (containerd needs it)"
 
 if [[ -z "${BERTH_CONTAINERD_SOCKET:-}" || -z "${BERTH_TEST_REGISTRY:-}" ]]; then
@@ -184,10 +195,10 @@ fi
 
 # ------------------------------------------------------------------ the two tools
 
-# berth_create NS DATA REF LOG: prints the elapsed milliseconds.
+# berth_create NS DATA REF LOG [BIN]: prints the elapsed milliseconds.
 berth_create() {
-	local ns="$1" data="$2" ref="$3" logf="$4" t0 t1 rc=0
-	local -a cmd=("$BERTH_BIN" --containerd-socket "$SOCK" --namespace "$ns" --data-dir "$data"
+	local ns="$1" data="$2" ref="$3" logf="$4" bin="${5:-$BERTH_BIN}" t0 t1 rc=0
+	local -a cmd=("$bin" --containerd-socket "$SOCK" --namespace "$ns" --data-dir "$data"
 		create bench --image "$ref" --pull always)
 	t0=$(now_ns)
 	if ((profile)); then
@@ -237,6 +248,15 @@ ctr_create() {
 	echo $(((t1 - t0) / 1000000))
 }
 
+# other_create NS DATA REF ID LOG: the reference, ctr or the --against binary.
+other_create() {
+	if [[ -n "$against" ]]; then
+		berth_create "$1" "$2" "$3" "$5" "$against"
+	else
+		ctr_create "$1" "$3" "$4" "$5"
+	fi
+}
+
 # ------------------------------------------------------------------ runs
 
 # Between the two tools of a run: flush the first one's dirty pages (45 MB of content plus
@@ -249,29 +269,36 @@ settle() {
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%d\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }'; }
 
-log "image $image, $runs run(s), berth $BERTH_BIN, containerd $SOCK"
-printf '%-4s %-6s %10s %10s %7s\n' run first berth_ms ctr_ms ratio
+other=ctr
+[[ -n "$against" ]] && other=other
+log "image $image, $runs run(s), berth $BERTH_BIN, ${against:+against $against, }containerd $SOCK"
+printf '%-4s %-6s %10s %10s %7s\n' run first berth_ms "${other}_ms" ratio
 berth_all=()
 ctr_all=()
 for ((i = 1; i <= runs; i++)); do
 	bns="berth-bench-$tag-$i-b"
 	cns="berth-bench-$tag-$i-c"
 	bdata="$work/data-$i"
-	namespaces+=("$bns|$bdata" "$cns|")
+	cdata=""
+	[[ -n "$against" ]] && cdata="$work/data-$i-other"
+	namespaces+=("$bns|$bdata" "$cns|$cdata")
 	bref="${refs[2 * (i - 1)]}"
 	cref="${refs[2 * (i - 1) + 1]}"
 	# Berth's one-time set-up of a new data directory (database, bridge install) is not
 	# part of a create: do it untimed, as an installed Berth would have done long before.
 	"$BERTH_BIN" --containerd-socket "$SOCK" --namespace "$bns" --data-dir "$bdata" ls >/dev/null
+	if [[ -n "$against" ]]; then
+		"$against" --containerd-socket "$SOCK" --namespace "$cns" --data-dir "$cdata" ls >/dev/null
+	fi
 	settle
 	if ((i % 2)); then
 		first=berth
 		b=$(berth_create "$bns" "$bdata" "$bref" "$work/berth-$i.log")
 		settle
-		c=$(ctr_create "$cns" "$cref" "bench-$i" "$work/ctr-$i.log")
+		c=$(other_create "$cns" "$cdata" "$cref" "bench-$i" "$work/ctr-$i.log")
 	else
-		first=ctr
-		c=$(ctr_create "$cns" "$cref" "bench-$i" "$work/ctr-$i.log")
+		first=$other
+		c=$(other_create "$cns" "$cdata" "$cref" "bench-$i" "$work/ctr-$i.log")
 		settle
 		b=$(berth_create "$bns" "$bdata" "$bref" "$work/berth-$i.log")
 	fi
@@ -280,14 +307,14 @@ for ((i = 1; i <= runs; i++)); do
 	printf '%-4s %-6s %10s %10s %7s\n' "$i" "$first" "$b" "$c" "$(ratio "$b" "$c")"
 	if ((profile)); then
 		sed 's/^/     berth: /' "$work/berth-$i.phases" 2>/dev/null || true
-		sed 's/^/     ctr:   /' "$work/ctr-$i.phases" 2>/dev/null || true
+		sed "s/^/     $other: /" "$work/ctr-$i.phases" 2>/dev/null || true
 	fi
 	# Tear both down now, outside the timing, so the next run starts from the same state.
 	clean_ns "$bns" "$bdata"
-	clean_ns "$cns"
+	clean_ns "$cns" "$cdata"
 done
 
 bm=$(median "${berth_all[@]}")
 cm=$(median "${ctr_all[@]}")
 printf '%-11s %10s %10s %7s\n' median "$bm" "$cm" "$(ratio "$bm" "$cm")"
-echo "BENCH create berth_ms=$bm ctr_ms=$cm ratio=$(ratio "$bm" "$cm")"
+echo "BENCH create berth_ms=$bm ${other}_ms=$cm ratio=$(ratio "$bm" "$cm")"
