@@ -471,45 +471,55 @@ async fn cancel_in_the_middle_of_a_layer_unpack_leaves_nothing() {
     env.assert_namespace_empty("after a pull cancelled mid-unpack");
 }
 
+/// Pulls a fresh copy of the layered image made with `salt_args` (see `salt-image.py push`),
+/// which must be refused as invalid with a message containing `want` and leave the namespace
+/// empty (`after`: when, for that assertion). Returns the pull's events (none without services).
+async fn refused_pull(name: &str, salt_args: &[&str], want: &str, after: &str) -> Vec<PullEvent> {
+    let Some(env) = TestEnv::new(name) else {
+        return vec![];
+    };
+    let rt = env.runtime().await;
+    let r = ImageRef::parse(&env.fresh_image_with(LAYERED, salt_args)).unwrap();
+    let sink = CancelOn::new(|_: &PullEvent| false);
+    let err = sink.failed_pull(&rt, &r).await;
+    assert_eq!(err.kind, ErrorKind::InvalidArgument, "{err:?}");
+    assert!(err.message.contains(want), "{err:?}");
+    env.assert_namespace_empty(after);
+    sink.seen.into_inner().unwrap()
+}
+
 /// A layer that unpacks to something other than its config says fails the pull, and leaves
 /// nothing: not the layers still downloading at that moment (their writes are dropped, not
 /// aborted; the pull's lease goes with a synchronous GC, and containerd takes their ingests
 /// with it), nor the layers already unpacked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_unpack_leaves_no_download_behind() {
-    let Some(env) = TestEnv::new("bad-diff-id") else {
-        return;
-    };
-    let rt = env.runtime().await;
     // The bottom layer (1 MB) fails to unpack while the 25 and 20 MB layers still download.
-    let r = ImageRef::parse(&env.fresh_image_with(LAYERED, &["--wrong-diff-id", "0"])).unwrap();
-    let sink = CancelOn::new(|_: &PullEvent| false);
-    let err = sink.failed_pull(&rt, &r).await;
-    assert_eq!(err.kind, ErrorKind::InvalidArgument, "{err:?}");
-    assert!(err.message.contains("the image config says"), "{err:?}");
-    let seen = sink.seen.into_inner().unwrap();
+    let seen = refused_pull(
+        "bad-diff-id",
+        &["--wrong-diff-id", "0"],
+        "the image config says",
+        "after a failed unpack",
+    )
+    .await;
     let done = seen
         .iter()
         .filter(|e| matches!(e, PullEvent::LayerDone { .. }))
         .count();
     eprintln!("layers done when the unpack failed: {done} of 4");
-    env.assert_namespace_empty("after a failed unpack");
 }
 
 /// An image whose config lists fewer layers than its manifest is refused once the config
 /// arrives, and the layers that started downloading meanwhile are not kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_that_does_not_list_every_layer_is_refused() {
-    let Some(env) = TestEnv::new("short-config") else {
-        return;
-    };
-    let rt = env.runtime().await;
-    let r = ImageRef::parse(&env.fresh_image_with(LAYERED, &["--drop-diff-id"])).unwrap();
-    let sink = CancelOn::new(|_: &PullEvent| false);
-    let err = sink.failed_pull(&rt, &r).await;
-    assert_eq!(err.kind, ErrorKind::InvalidArgument, "{err:?}");
-    assert!(err.message.contains("4 layers but 3 diff ids"), "{err:?}");
-    env.assert_namespace_empty("after a config short of a layer");
+    refused_pull(
+        "short-config",
+        &["--drop-diff-id"],
+        "4 layers but 3 diff ids",
+        "after a config short of a layer",
+    )
+    .await;
 }
 
 /// A registry that serves other bytes than a layer's digest names (here: one byte changed on its
@@ -517,19 +527,17 @@ async fn a_config_that_does_not_list_every_layer_is_refused() {
 /// digest of what it was sent before committing it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_layer_that_does_not_match_its_digest_is_refused() {
-    let Some(env) = TestEnv::new("bad-digest") else {
-        return;
-    };
-    let storage = std::env::var("BERTH_TEST_ROOT").expect("BERTH_TEST_ROOT") + "/registry";
-    let rt = env.runtime().await;
+    // BERTH_TEST_ROOT comes with the services (`scripts/services.sh env`); unset, the path names it.
+    let storage = std::env::var("BERTH_TEST_ROOT").unwrap_or_else(|_| "$BERTH_TEST_ROOT".into())
+        + "/registry";
     // The 25 MB layer: its bytes arrive in many chunks before the mismatch can be seen.
-    let args = ["--corrupt-layer", "1", "--storage", &storage];
-    let r = ImageRef::parse(&env.fresh_image_with(LAYERED, &args)).unwrap();
-    let sink = CancelOn::new(|_: &PullEvent| false);
-    let err = sink.failed_pull(&rt, &r).await;
-    assert_eq!(err.kind, ErrorKind::InvalidArgument, "{err:?}");
-    assert!(err.message.contains("do not match this digest"), "{err:?}");
-    env.assert_namespace_empty("after a layer with a wrong digest");
+    refused_pull(
+        "bad-digest",
+        &["--corrupt-layer", "1", "--storage", &storage],
+        "do not match this digest",
+        "after a layer with a wrong digest",
+    )
+    .await;
 }
 
 /// Two workspaces created at once from the same uncached image in one namespace: both pulls

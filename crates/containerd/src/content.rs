@@ -229,8 +229,7 @@ where
         sent.send(pending).await?;
     }
     while sent.in_flight > 0 {
-        let ack = next_ack(sent.acks).await?;
-        sent.acked(ack);
+        sent.wait_ack().await?;
     }
     let offset = sent.offset;
     if offset != total {
@@ -273,8 +272,7 @@ impl Sent<'_> {
             )));
         }
         if self.in_flight == IN_FLIGHT {
-            let ack = next_ack(self.acks).await?;
-            self.acked(ack);
+            self.wait_ack().await?;
         }
         let request = WriteContentRequest {
             action: WriteAction::Write as i32,
@@ -288,6 +286,12 @@ impl Sent<'_> {
             .map_err(|_| RuntimeError::internal("content write closed"))?;
         self.in_flight += 1;
         self.offset += len;
+        Ok(())
+    }
+
+    async fn wait_ack(&mut self) -> Result<(), RuntimeError> {
+        let ack = next_ack(self.acks).await?;
+        self.acked(ack);
         Ok(())
     }
 

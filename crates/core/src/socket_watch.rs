@@ -29,8 +29,14 @@ impl DirWatch {
     pub(crate) async fn changed(&mut self, at_most: Duration) {
         #[cfg(target_os = "linux")]
         if let Some(inotify) = &mut self.inotify {
-            let _ = tokio::time::timeout(at_most, inotify.next_event()).await;
-            return;
+            match tokio::time::timeout(at_most, inotify.next_event()).await {
+                // A watch that fails would end every wait at once: the timer takes over.
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "inotify watch failed");
+                    self.inotify = None;
+                }
+                _ => return,
+            }
         }
         tokio::time::sleep(at_most).await;
     }
